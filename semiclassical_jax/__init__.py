@@ -1,0 +1,29 @@
+"""semiclassical_jax: differentiable semiclassical dynamics and transport in multiband crystals.
+
+Importing the package turns on float64 (see :mod:`semiclassical_jax._precision` for float32).
+Conventions, equations and limits: PHYSICS.md (natural units hbar = e = k_B = 1, carrier charge -1,
+phase-space order lambda = (x, k)).
+"""
+
+from ._precision import _set_default_precision
+
+_set_default_precision()
+
+from . import models as models  # noqa: E402
+from . import textures as textures  # noqa: E402
+from ._checks import check_partition as check_partition  # noqa: E402
+from ._eigh import eigh as eigh  # noqa: E402
+from ._precision import set_precision as set_precision  # noqa: E402
+from .geometry import BandGeometry as BandGeometry  # noqa: E402
+from .geometry import band_force as band_force  # noqa: E402
+from .geometry import band_geometry as band_geometry  # noqa: E402
+from .geometry import band_velocity as band_velocity  # noqa: E402
+from .geometry import berry_connection as berry_connection  # noqa: E402
+from .geometry import berry_curvature as berry_curvature  # noqa: E402
+from .geometry import chern_number as chern_number  # noqa: E402
+from .geometry import eigensystem as eigensystem  # noqa: E402
+from .geometry import manifold_berry_curvature as manifold_berry_curvature  # noqa: E402
+from .geometry import nonabelian_curvature as nonabelian_curvature  # noqa: E402
+from .geometry import projector_derivative as projector_derivative  # noqa: E402
+
+__version__ = "0.1.0"

@@ -1,0 +1,365 @@
+"""Band geometry at a phase-space point lambda = (x, k), from autodiff (PHYSICS.md section 1).
+
+One kernel, :func:`band_geometry`, diagonalises H(x, k) and rotates dH/dlambda (from autodiff)
+into the band basis. Everything else is a cheap contraction of its output:
+
+* velocity v_n = (dH_k)_nn, force F_n = -(dH_x)_nn (Hellmann-Feynman);
+* inter-band Berry connection R_lambda,nm = i (dH_lambda)_nm / (eps_m - eps_n);
+* Abelian curvature (paper Eq. 44), all four blocks of the 2d x 2d phase-space tensor,
+  Omega_n^{ab} = -2 Im sum_{m != n} (dH_a)_nm (dH_b)_mn / (eps_n - eps_m)^2;
+* projector derivative of a manifold a with remote bands r,
+  dP_lambda = sum_{n in a, l in r} (|u_l> (dH_lambda)_ln <u_n| + h.c.) / (eps_n - eps_l);
+* non-Abelian curvature (paper Eqs. 40-41) F^{ab} = i P [dP_a, dP_b] P, in the band basis of a:
+  F^{ab}_nm = i sum_{l in r} [G_a,nl conj(G_b,ml) - G_b,nl conj(G_a,ml)],
+  G_lambda,nl = (dH_lambda)_nl / (eps_n - eps_l).
+
+Only energy differences between the manifold and its remote bands appear in dP and F, so band
+crossings inside a manifold are harmless; eigenvectors are never differentiated to get geometry.
+Units: natural (hbar = e = 1); with H in energy units and k in inverse length, Omega^{kk} has units
+of length^2, Omega^{xk} is dimensionless, Omega^{xx} has units of 1/length^2.
+Index order everywhere: lambda = (x_1..x_d, k_1..k_d).
+"""
+
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _checks
+from ._eigh import _safe_inverse, degeneracy_tolerance, eigh
+from ._types import Array, Complex, Float
+
+# A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
+# the spectral scale max|eps|.
+GAP_RTOL = 1e-8
+
+
+class BandGeometry(eqx.Module):
+    """Everything the geometry needs at one phase-space point.
+
+    ``energies``: (N,) ascending. ``states``: (N, N), column n is u_n in the orbital basis.
+    ``dH``: (2d, N, N), ``dH[a, n, m]`` = <u_n| dH/dlambda_a |u_m>, lambda = (x, k).
+    """
+
+    energies: Float[Array, " n"]
+    states: Complex[Array, "n n"]
+    dH: Complex[Array, "2d n n"]
+
+    @property
+    def dim(self) -> int:
+        return self.dH.shape[0] // 2
+
+    @property
+    def n_bands(self) -> int:
+        return self.energies.shape[0]
+
+    def velocity(self) -> Float[Array, "n d"]:
+        """v_n = <u_n| dH/dk |u_n> (units energy x length)."""
+        return jnp.real(jnp.diagonal(self.dH[self.dim :], axis1=-2, axis2=-1)).T
+
+    def force(self) -> Float[Array, "n d"]:
+        """F_n = -<u_n| dH/dx |u_n> (units energy / length)."""
+        return -jnp.real(jnp.diagonal(self.dH[: self.dim], axis1=-2, axis2=-1)).T
+
+    def _inverse_gaps(self) -> Float[Array, "n n"]:
+        """[n, m] -> 1 / (eps_m - eps_n), 0 on the diagonal and between degenerate bands."""
+        delta = self.energies[None, :] - self.energies[:, None]
+        return _safe_inverse(delta, degeneracy_tolerance(self.energies))
+
+    def berry_connection(self) -> Complex[Array, "2d n n"]:
+        """Inter-band Berry connection R_lambda,nm = i <u_n|d_lambda u_m> = i dH_nm / (eps_m - eps_n).
+
+        Zero on the diagonal (the intra-band connection is gauge dependent and not returned) and
+        between degenerate bands.
+        """
+        return 1j * self.dH * self._inverse_gaps()[None]
+
+    def berry_curvature(self) -> Float[Array, "n 2d 2d"]:
+        """Abelian curvature Omega_n^{ab} of every band, paper Eq. 44.
+
+        At an exact degeneracy the terms between the degenerate bands are dropped: each band's
+        value is then gauge dependent, but their sum over the degenerate set is the
+        gauge-invariant trace of the non-Abelian curvature (use :meth:`nonabelian_curvature`).
+        """
+        inverse = self._inverse_gaps()
+        products = jnp.einsum("anm,bmn,nm->nab", self.dH, self.dH, inverse**2)
+        return -2.0 * jnp.imag(products)
+
+    def manifold_gap(self, manifold: tuple[int, ...]) -> Float[Array, ""]:
+        """min |eps_n - eps_l| over n in the manifold and l in the remote bands."""
+        remote = _complement(manifold, self.n_bands)
+        e = self.energies
+        return jnp.min(jnp.abs(e[jnp.array(manifold)][:, None] - e[jnp.array(remote)][None, :]))
+
+    def _remote_couplings(self, manifold: tuple[int, ...]) -> Complex[Array, "2d na nr"]:
+        """G_lambda,nl = (dH_lambda)_nl / (eps_n - eps_l), n in a, l in r."""
+        a, r = jnp.array(manifold), jnp.array(_complement(manifold, self.n_bands))
+        e = self.energies
+        return self.dH[:, a][:, :, r] / (e[a][:, None] - e[r][None, :])
+
+    def projector_derivative(self, manifold: tuple[int, ...]) -> Complex[Array, "2d n n"]:
+        """dP/dlambda of the manifold's projector, in the orbital basis."""
+        a, r = jnp.array(manifold), jnp.array(_complement(manifold, self.n_bands))
+        g = self._remote_couplings(manifold)  # (2d, na, nr)
+        ua, ur = self.states[:, a], self.states[:, r]
+        half = jnp.einsum("il,anl,jn->aij", ur, jnp.conj(g), jnp.conj(ua))  # |u_l> dH_ln <u_n| / (e_n - e_l)
+        return half + jnp.conj(jnp.swapaxes(half, -1, -2))
+
+    def nonabelian_curvature(self, manifold: tuple[int, ...]) -> Complex[Array, "2d 2d na na"]:
+        """F^{ab}_nm = <u_n| i P [dP_a, dP_b] P |u_m>, n, m in the manifold (paper Eqs. 40-41)."""
+        g = self._remote_couplings(manifold)
+        gg = jnp.einsum("anl,bml->abnm", g, jnp.conj(g))  # (P dP_a dP_b P)_nm
+        return 1j * (gg - jnp.swapaxes(gg, 0, 1))
+
+
+def _complement(manifold: tuple[int, ...], n_bands: int) -> tuple[int, ...]:
+    return tuple(n for n in range(n_bands) if n not in manifold)
+
+
+def _hamiltonian_and_derivative(model: Any, x: Array, k: Array) -> tuple[Array, Array]:
+    d = x.shape[0]
+
+    def hamiltonian(point):
+        h = jnp.asarray(model(point[:d], point[d:]))
+        return h.astype(jnp.result_type(h.dtype, 1j))
+
+    point = jnp.concatenate([x, k])
+    h, pushforward = jax.linearize(hamiltonian, point)
+    dh = jax.vmap(pushforward)(jnp.eye(2 * d, dtype=point.dtype))
+    return h, dh
+
+
+def _band_geometry(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array, Array]:
+    """Core kernel: (geometry, relative non-Hermiticity, all-finite flag). No Python checks."""
+    h, dh = _hamiltonian_and_derivative(model, x, k)
+    scale = jnp.maximum(jnp.max(jnp.abs(h)), jnp.finfo(jnp.real(h).dtype).tiny)
+    non_hermiticity = jnp.max(jnp.abs(h - jnp.conj(h.T))) / scale
+    finite = jnp.all(jnp.isfinite(h)) & jnp.all(jnp.isfinite(dh))
+    h = 0.5 * (h + jnp.conj(h.T))
+    energies, states = eigh(h)
+    dh_band = jnp.einsum("in,aij,jm->anm", jnp.conj(states), dh, states)
+    return BandGeometry(energies, states, dh_band), non_hermiticity, finite
+
+
+def _guard(value: Any, bad: Array, short: str, detail: str, concrete: bool) -> Any:
+    """Raise ValueError(short + detail) now if we can see the values, else attach eqx.error_if(short)."""
+    if concrete:
+        if bool(bad):
+            raise ValueError(short + detail)
+        return value
+    return eqx.error_if(value, bad, short)
+
+
+_band_geometry_jit = eqx.filter_jit(_band_geometry)
+
+
+def _checked_geometry(model: Any, x: Any, k: Any) -> tuple[BandGeometry, Array, Array, bool]:
+    _checks.check_model(model)
+    x, k = _checks.check_point(model, x, k)
+    _checks.check_output_shape(model, x, k)
+    concrete = _checks.is_concrete(model, x, k)
+    if concrete:
+        _checks.check_finite_parameters(model)
+    geometry, non_hermiticity, finite = _band_geometry_jit(model, x, k)
+    geometry = _guard(
+        geometry,
+        ~finite,
+        "model(x, k) or its derivative is not finite (check the parameters)",
+        f" at x={x}, k={k}",
+        concrete,
+    )
+    geometry = _guard(
+        geometry,
+        non_hermiticity > _checks.HERMITICITY_RTOL,
+        "model(x, k) is not Hermitian",
+        f": max|H - H^dagger| / max|H| = {float(non_hermiticity) if concrete else 0:.3e} at x={x}, k={k}",
+        concrete,
+    )
+    return geometry, x, k, concrete
+
+
+def band_geometry(model: Any, x: Any, k: Any) -> BandGeometry:
+    """Energies, states and band-basis dH/dlambda at (x, k); see :class:`BandGeometry`.
+
+    ``x``, ``k``: (d,) Cartesian, natural units; ``x = None`` means the origin.
+    """
+    return _checked_geometry(model, x, k)[0]
+
+
+def eigensystem(model: Any, x: Any, k: Any) -> tuple[Float[Array, " n"], Complex[Array, "n n"]]:
+    """Ascending band energies eps_n (N,) and eigenvectors u_n as columns (N, N) of H(x, k)."""
+    geometry = band_geometry(model, x, k)
+    return geometry.energies, geometry.states
+
+
+def band_velocity(model: Any, x: Any, k: Any) -> Float[Array, "n d"]:
+    """Band velocities v_n = d eps_n / dk = <u_n|dH/dk|u_n>, shape (N, d) (PHYSICS.md section 1)."""
+    return band_geometry(model, x, k).velocity()
+
+
+def band_force(model: Any, x: Any, k: Any) -> Float[Array, "n d"]:
+    """Band forces F_n = -d eps_n / dx = -<u_n|dH/dx|u_n>, shape (N, d) (PHYSICS.md section 1)."""
+    return band_geometry(model, x, k).force()
+
+
+def berry_connection(model: Any, x: Any, k: Any) -> Complex[Array, "2d n n"]:
+    """Inter-band Berry connection R_lambda,nm = i dH_nm / (eps_m - eps_n), shape (2d, N, N)."""
+    return band_geometry(model, x, k).berry_connection()
+
+
+def berry_curvature(model: Any, x: Any, k: Any) -> Float[Array, "n 2d 2d"]:
+    """Abelian Berry curvature Omega_n^{ab} of every band, all four blocks (paper Eq. 44).
+
+    Shape (N, 2d, 2d) with lambda = (x, k): ``[..., d:, d:]`` is k-k, ``[..., :d, d:]`` is x-k,
+    ``[..., d:, :d]`` k-x, ``[..., :d, :d]`` x-x. Antisymmetric in (a, b); sum over n vanishes.
+    For the massive Dirac lower band, Omega^{kx ky} = valley Delta v^2 / (2 (v^2 k^2 + Delta^2)^{3/2}).
+    """
+    return band_geometry(model, x, k).berry_curvature()
+
+
+def _checked_manifold_geometry(model, x, k, manifold):
+    _checks.check_model(model)
+    manifold = _checks.check_manifold(manifold, int(model.n_bands))
+    _checks.remote_bands(manifold, int(model.n_bands))
+    geometry, x, k, concrete = _checked_geometry(model, x, k)
+    gap = geometry.manifold_gap(manifold)
+    tolerance = GAP_RTOL * jnp.maximum(jnp.max(jnp.abs(geometry.energies)), 1e-300)
+    gap_value = float(gap) if concrete else float("nan")
+    geometry = _guard(
+        geometry,
+        gap <= tolerance,
+        f"manifold {manifold}: its gap to the remote bands closes",
+        f" at x={x}, k={k} (gap = {gap_value:.3e}); the non-Abelian geometry is undefined there",
+        concrete,
+    )
+    return geometry, manifold
+
+
+def projector_derivative(model: Any, x: Any, k: Any, manifold: Sequence[int]) -> Complex[Array, "2d n n"]:
+    """dP/dlambda of the manifold's projector P = sum_{n in a} |u_n><u_n|, orbital basis, (2d, N, N)."""
+    geometry, manifold = _checked_manifold_geometry(model, x, k, manifold)
+    return geometry.projector_derivative(manifold)
+
+
+def nonabelian_curvature(model: Any, x: Any, k: Any, manifold: Sequence[int]) -> Complex[Array, "2d 2d na na"]:
+    """Non-Abelian Berry curvature of a manifold (paper Eqs. 40-41), shape (2d, 2d, Na, Na).
+
+    ``F[a, b, n, m]`` = <u_n| i P [dP_a, dP_b] P |u_m> for n, m the manifold's bands in ascending
+    order; Hermitian in (n, m), antisymmetric in (a, b); its trace over (n, m) is gauge invariant
+    and for a one-band manifold F equals :func:`berry_curvature` of that band. Raises if the gap to
+    the remote bands closes at (x, k).
+    """
+    geometry, manifold = _checked_manifold_geometry(model, x, k, manifold)
+    return geometry.nonabelian_curvature(manifold)
+
+
+def manifold_berry_curvature(model: Any, x: Any, k: Any, manifold: Sequence[int]) -> Float[Array, "2d 2d"]:
+    """Tr F^{ab} of a manifold: its gauge-invariant (Abelian) Berry curvature, shape (2d, 2d)."""
+    curvature = nonabelian_curvature(model, x, k, manifold)
+    return jnp.real(jnp.trace(curvature, axis1=-2, axis2=-1))
+
+
+def _brillouin_grid(lattice: Array, n_k: int) -> Float[Array, "n n 2"]:
+    reciprocal = 2 * jnp.pi * jnp.linalg.inv(lattice).T
+    fractions = jnp.arange(n_k) / n_k
+    reduced = jnp.stack(jnp.meshgrid(fractions, fractions, indexing="ij"), axis=-1)
+    return reduced @ reciprocal
+
+
+@eqx.filter_jit
+def _chern_link(model, x, manifold, n_k, lattice, positions):
+    grid = _brillouin_grid(lattice, n_k)
+    flat = grid.reshape(-1, 2)
+
+    def states_and_gap(k):
+        geometry, _, _ = _band_geometry(model, x, k)
+        return geometry.states[:, jnp.array(manifold)], geometry.manifold_gap(manifold), geometry.energies
+
+    states, gaps, energies = jax.vmap(states_and_gap)(flat)
+    states = states.reshape(n_k, n_k, *states.shape[1:])  # (n, n, N, Na)
+    # u(k + b_mu) = V(b_mu)^dagger u(k), V = diag(exp(i b_mu . tau)) = diag(exp(2 pi i tau_mu)).
+    wrap = jnp.exp(-2j * jnp.pi * positions)  # (N, 2)
+    next1 = jnp.roll(states, -1, axis=0).at[-1].multiply(wrap[:, 0][:, None])
+    next2 = jnp.roll(states, -1, axis=1).at[:, -1].multiply(wrap[:, 1][:, None])
+
+    def link(u, v):
+        return jnp.linalg.det(jnp.einsum("...in,...im->...nm", jnp.conj(u), v))
+
+    u1, u2 = link(states, next1), link(states, next2)
+    plaquette = u1 * jnp.roll(u2, -1, axis=0) * jnp.conj(jnp.roll(u1, -1, axis=1)) * jnp.conj(u2)
+    orientation = jnp.sign(jnp.linalg.det(lattice))
+    chern = -orientation * jnp.sum(jnp.angle(plaquette)) / (2 * jnp.pi)
+    return chern, jnp.min(gaps), jnp.max(jnp.abs(energies))
+
+
+@eqx.filter_jit
+def _chern_integral(model, x, manifold, n_k, lattice):
+    grid = _brillouin_grid(lattice, n_k).reshape(-1, 2)
+    d = 2
+
+    def curvature_and_gap(k):
+        geometry, _, _ = _band_geometry(model, x, k)
+        trace = jnp.real(jnp.trace(geometry.nonabelian_curvature(manifold)[d, d + 1]))
+        return trace, geometry.manifold_gap(manifold), jnp.max(jnp.abs(geometry.energies))
+
+    curvature, gaps, scales = jax.vmap(curvature_and_gap)(grid)
+    cell = jnp.abs(jnp.linalg.det(2 * jnp.pi * jnp.linalg.inv(lattice)))
+    return jnp.sum(curvature) * cell / n_k**2 / (2 * jnp.pi), jnp.min(gaps), jnp.max(scales)
+
+
+def chern_number(
+    model: Any,
+    manifold: Sequence[int],
+    n_k: int,
+    x: Any = None,
+    *,
+    method: Literal["link", "integral"] = "link",
+) -> Float[Array, ""]:
+    """Chern number C = (1/2 pi) int_BZ Tr F^{kx ky} d^2k of a 2D band or manifold.
+
+    ``method="link"`` (default) uses the Fukui-Hatsugai-Suzuki link variables on an n_k x n_k
+    Monkhorst-Pack grid: an integer to rounding on coarse grids whenever the manifold is gapped.
+    ``method="integral"`` sums Tr F^{kx ky} on the same grid (a cross-check; converges exponentially
+    in n_k for a gapped manifold). Needs ``model.lattice``; ``x`` picks the point of a texture
+    (default: the origin). The torus is closed with the orbital-position phases of PHYSICS.md's
+    convention, so ``model.orbital_positions`` (reduced) must be correct.
+    """
+    _checks.check_model(model)
+    lattice = getattr(model, "lattice", None)
+    if lattice is None:
+        raise ValueError(
+            f"chern_number needs a lattice model (model.lattice is missing on {type(model).__name__}); "
+            "for a continuum model integrate manifold_berry_curvature over k instead"
+        )
+    if int(model.dim) != 2:
+        raise ValueError(f"chern_number is defined for 2D models, got dim = {model.dim}")
+    if method not in ("link", "integral"):
+        raise ValueError(f"method must be 'link' or 'integral', got {method!r}")
+    if isinstance(n_k, bool) or not isinstance(n_k, (int, np.integer)) or n_k < 2:
+        raise ValueError(f"n_k must be an integer >= 2, got {n_k!r}")
+    n_bands = int(model.n_bands)
+    manifold = _checks.check_manifold(manifold, n_bands)
+    _checks.remote_bands(manifold, n_bands)
+    x, _ = _checks.check_point(model, x, jnp.zeros(2))
+    _checks.check_output_shape(model, x, jnp.zeros(2))
+    concrete = _checks.is_concrete(model, x)
+    if concrete:
+        _checks.check_finite_parameters(model)
+    lattice = jnp.asarray(lattice, dtype=float)
+    positions = getattr(model, "orbital_positions", None)
+    positions = jnp.zeros((n_bands, 2)) if positions is None else jnp.asarray(positions, dtype=float)
+    if method == "link":
+        chern, gap, scale = _chern_link(model, x, manifold, int(n_k), lattice, positions)
+    else:
+        chern, gap, scale = _chern_integral(model, x, manifold, int(n_k), lattice)
+    return _guard(
+        chern,
+        gap <= GAP_RTOL * scale,
+        f"manifold {manifold}: its gap to the remote bands closes",
+        f" on the {n_k}x{n_k} grid (min gap = {float(gap) if concrete else float('nan'):.3e}); "
+        "the Chern number is undefined",
+        concrete,
+    )

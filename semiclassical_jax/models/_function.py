@@ -1,0 +1,76 @@
+"""A model from any pure function fn(params, x, k)."""
+
+from typing import Any, Callable
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from .._types import Array, Complex, Float
+from ._base import AbstractModel
+
+
+class FunctionModel(AbstractModel):
+    """Wrap a pure JAX function ``fn(params, x, k) -> (N, N)`` as a model.
+
+    ``params`` is any pytree (its arrays are the differentiable parameters; may be None);
+    ``dim`` and ``n_bands`` fix shapes. For a lattice model also give ``lattice`` ((d, d), rows
+    a_i) and, if ``fn`` uses PHYSICS.md's orbital-position convention with tau != 0,
+    ``orbital_positions`` ((N, d), reduced): :func:`chern_number` needs them to close the BZ.
+
+    Example (the QWZ model written by hand)::
+
+        def qwz(p, x, k):
+            dz = p["m"] + jnp.cos(k[0]) + jnp.cos(k[1])
+            off = jnp.sin(k[0]) - 1j * jnp.sin(k[1])
+            return jnp.array([[dz, off], [jnp.conj(off), -dz]])
+
+        model = FunctionModel(qwz, {"m": 1.0}, dim=2, n_bands=2, lattice=jnp.eye(2))
+    """
+
+    fn: Callable[[Any, Array, Array], Array] = eqx.field(static=True)
+    params: Any
+    dim: int = eqx.field(static=True)
+    n_bands: int = eqx.field(static=True)
+    lattice: Float[Array, "d d"] | None = None
+    orbital_positions: Float[Array, "n d"] | None = None
+
+    def __init__(
+        self,
+        fn: Callable[[Any, Array, Array], Array],
+        params: Any,
+        dim: int,
+        n_bands: int,
+        lattice: Any = None,
+        orbital_positions: Any = None,
+    ):
+        if not callable(fn):
+            raise TypeError(f"fn must be a callable fn(params, x, k), got {type(fn).__name__}")
+        if int(dim) not in (1, 2, 3):
+            raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
+        if int(n_bands) < 1:
+            raise ValueError(f"n_bands must be a positive integer, got {n_bands!r}")
+        self.fn = fn
+        self.params = params
+        self.dim = int(dim)
+        self.n_bands = int(n_bands)
+        if lattice is not None:
+            lattice = np.asarray(lattice, dtype=float)
+            if lattice.shape != (self.dim, self.dim):
+                raise ValueError(f"lattice must have shape ({self.dim}, {self.dim}), got {lattice.shape}")
+            lattice = jnp.asarray(lattice)
+            if orbital_positions is None:
+                orbital_positions = np.zeros((self.n_bands, self.dim))
+        if orbital_positions is not None:
+            orbital_positions = np.asarray(orbital_positions, dtype=float)
+            if orbital_positions.shape != (self.n_bands, self.dim):
+                raise ValueError(
+                    f"orbital_positions must have shape ({self.n_bands}, {self.dim}), got {orbital_positions.shape}"
+                )
+            orbital_positions = jnp.asarray(orbital_positions)
+        self.lattice = lattice
+        self.orbital_positions = orbital_positions
+
+    def __call__(self, x: Float[Array, " d"], k: Float[Array, " d"]) -> Complex[Array, "n n"]:
+        h = jnp.asarray(self.fn(self.params, x, k))
+        return h.astype(jnp.result_type(h.dtype, 1j))

@@ -1,0 +1,177 @@
+"""Built-in lattice models: QWZ, Haldane and Kane-Mele (d = 2)."""
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from .._types import Array, Complex, Float, ParameterLike
+from ._base import AbstractLatticeModel, as_parameter, evaluate, hopping_phase
+
+_SQUARE = np.eye(2)
+_HONEYCOMB = np.array([[1.0, 0.0], [0.5, np.sqrt(3.0) / 2.0]])  # nearest-neighbour distance 1/sqrt(3)
+_HONEYCOMB_SITES = np.array([[1.0 / 3.0, 1.0 / 3.0], [2.0 / 3.0, 2.0 / 3.0]])  # A, B (reduced)
+
+# Honeycomb bonds as (i, j, R) with R reduced; amplitude t_ij(R) goes to H_ij, conj to H_ji(-R).
+_NEAREST = [(0, 1, (0, 0)), (1, 0, (1, 0)), (1, 0, (0, 1))]
+# Next-nearest bonds that carry exp(+i phi) (counter-clockwise around a hexagon), and their partners.
+_NEXT_PLUS = [(0, 0, (1, 0)), (1, 1, (1, -1)), (1, 1, (0, 1))]
+_NEXT_MINUS = [(1, 1, (1, 0)), (0, 0, (1, -1)), (0, 0, (0, 1))]
+
+_VECTORS = sorted(
+    {(0, 0)} | {r for _, _, r in _NEAREST + _NEXT_PLUS} | {tuple(-c for c in r) for _, _, r in _NEAREST + _NEXT_PLUS}
+)
+_VECTOR_INDEX = {r: n for n, r in enumerate(_VECTORS)}
+
+_PAULI = {
+    "0": np.eye(2, dtype=complex),
+    "x": np.array([[0, 1], [1, 0]], dtype=complex),
+    "y": np.array([[0, -1j], [1j, 0]], dtype=complex),
+    "z": np.array([[1, 0], [0, -1]], dtype=complex),
+}
+
+
+def _assemble(block: int, onsite: list, bonds: list) -> Complex[Array, "r n n"]:
+    """Dense t(R) from on-site blocks and bonds (i, j, R, amplitude block); adds h.c. bonds."""
+    n = block * len(onsite)
+    table = jnp.zeros((len(_VECTORS), n, n), dtype=jnp.result_type(float, 1j))
+    zero = _VECTOR_INDEX[(0, 0)]
+    for i, energy in enumerate(onsite):
+        table = table.at[zero, block * i : block * (i + 1), block * i : block * (i + 1)].add(energy)
+    for i, j, r, amplitude in bonds:
+        amplitude = jnp.broadcast_to(amplitude, (block, block))
+        forward = _VECTOR_INDEX[r]
+        backward = _VECTOR_INDEX[tuple(-c for c in r)]
+        rows, cols = slice(block * i, block * (i + 1)), slice(block * j, block * (j + 1))
+        table = table.at[forward, rows, cols].add(amplitude)
+        table = table.at[backward, cols, rows].add(jnp.conj(jnp.swapaxes(amplitude, -1, -2)))
+    return table
+
+
+class QWZ(AbstractLatticeModel):
+    """Qi-Wu-Zhang two-band Chern insulator on the square lattice (a = 1).
+
+    H(k) = sin kx sx + sin ky sy + (m + cos kx + cos ky) sz.
+    Chern number of the lower band: 0 for |m| > 2, +-1 for 0 < |m| < 2 (opposite signs).
+    ``m`` may be a texture.
+    """
+
+    m: ParameterLike = eqx.field(converter=as_parameter)
+
+    @property
+    def dim(self) -> int:
+        return 2
+
+    @property
+    def n_bands(self) -> int:
+        return 2
+
+    @property
+    def lattice(self) -> Float[Array, "2 2"]:
+        return jnp.asarray(_SQUARE)
+
+    @property
+    def orbital_positions(self) -> Float[Array, "2 2"]:
+        return jnp.zeros((2, 2))
+
+    def __call__(self, x: Float[Array, "2"], k: Float[Array, "2"]) -> Complex[Array, "2 2"]:
+        m = evaluate(self.m, x)
+        dx, dy = jnp.sin(k[0]), jnp.sin(k[1])
+        dz = m + jnp.cos(k[0]) + jnp.cos(k[1])
+        return jnp.array([[dz, dx - 1j * dy], [dx + 1j * dy, -dz]])
+
+
+class Haldane(AbstractLatticeModel):
+    """Haldane's honeycomb Chern insulator, orbital positions included (PythTB's layout).
+
+    Lattice a1 = (1, 0), a2 = (1/2, sqrt 3/2); A at (1/3, 1/3), B at (2/3, 2/3) (reduced).
+    On-site +mass on A, -mass on B; nearest-neighbour hopping t1; next-nearest t2 exp(+-i phi).
+    Topological (|C| = 1) for |mass| < 3 sqrt(3) |t2 sin phi|, trivial beyond.
+    Every parameter may be a texture.
+    """
+
+    t1: ParameterLike = eqx.field(converter=as_parameter)
+    t2: ParameterLike = eqx.field(converter=as_parameter)
+    phi: ParameterLike = eqx.field(converter=as_parameter)
+    mass: ParameterLike = eqx.field(converter=as_parameter)
+
+    @property
+    def dim(self) -> int:
+        return 2
+
+    @property
+    def n_bands(self) -> int:
+        return 2
+
+    @property
+    def lattice(self) -> Float[Array, "2 2"]:
+        return jnp.asarray(_HONEYCOMB)
+
+    @property
+    def orbital_positions(self) -> Float[Array, "2 2"]:
+        return jnp.asarray(_HONEYCOMB_SITES)
+
+    def hopping_table(self, x: Float[Array, "2"]) -> Complex[Array, "r 2 2"]:
+        t1, t2 = evaluate(self.t1, x), evaluate(self.t2, x)
+        phi, mass = evaluate(self.phi, x), evaluate(self.mass, x)
+        plus = t2 * jnp.exp(1j * phi)
+        bonds = (
+            [(i, j, r, t1) for i, j, r in _NEAREST]
+            + [(i, j, r, plus) for i, j, r in _NEXT_PLUS]
+            + [(i, j, r, jnp.conj(plus)) for i, j, r in _NEXT_MINUS]
+        )
+        return _assemble(1, [mass, -mass], bonds)
+
+    def __call__(self, x: Float[Array, "2"], k: Float[Array, "2"]) -> Complex[Array, "2 2"]:
+        phase = hopping_phase(k, self.lattice, self.orbital_positions, jnp.asarray(_VECTORS, float))
+        return jnp.sum(self.hopping_table(x) * phase, axis=0)
+
+
+class KaneMele(AbstractLatticeModel):
+    """Kane-Mele model: the spinful honeycomb lattice with spin-orbit coupling (4 bands).
+
+    States ordered (A up, A down, B up, B down), as PythTB's nspin = 2. Same lattice as
+    :class:`Haldane`. H = t (nearest neighbours) + i soc nu_ij s_z (next-nearest, nu = +-1 as
+    Haldane's exp(+-i pi/2)) + i rashba (s x d_ij)_z (nearest, d_ij the unit bond vector from i to
+    j) + mass xi_i (staggered, +mass on A).
+    With mass = 0 inversion and time reversal make every band doubly degenerate at every k: the
+    lower two bands form the non-Abelian manifold {0, 1} with total Chern number 0. Parameters may
+    be textures.
+    """
+
+    t: ParameterLike = eqx.field(converter=as_parameter)
+    soc: ParameterLike = eqx.field(converter=as_parameter)
+    rashba: ParameterLike = eqx.field(default=0.0, converter=as_parameter)
+    mass: ParameterLike = eqx.field(default=0.0, converter=as_parameter)
+
+    @property
+    def dim(self) -> int:
+        return 2
+
+    @property
+    def n_bands(self) -> int:
+        return 4
+
+    @property
+    def lattice(self) -> Float[Array, "2 2"]:
+        return jnp.asarray(_HONEYCOMB)
+
+    @property
+    def orbital_positions(self) -> Float[Array, "4 2"]:
+        return jnp.asarray(np.repeat(_HONEYCOMB_SITES, 2, axis=0))
+
+    def hopping_table(self, x: Float[Array, "2"]) -> Complex[Array, "r 4 4"]:
+        t, soc = evaluate(self.t, x), evaluate(self.soc, x)
+        rashba, mass = evaluate(self.rashba, x), evaluate(self.mass, x)
+        s0, sx, sy, sz = (jnp.asarray(_PAULI[c]) for c in "0xyz")
+        bonds = []
+        for i, j, r in _NEAREST:
+            d = (np.asarray(r) + _HONEYCOMB_SITES[j] - _HONEYCOMB_SITES[i]) @ _HONEYCOMB
+            d = d / np.linalg.norm(d)
+            bonds.append((i, j, r, t * s0 + 1j * rashba * (d[1] * sx - d[0] * sy)))
+        bonds += [(i, j, r, 1j * soc * sz) for i, j, r in _NEXT_PLUS]
+        bonds += [(i, j, r, -1j * soc * sz) for i, j, r in _NEXT_MINUS]
+        return _assemble(2, [mass * s0, -mass * s0], bonds)
+
+    def __call__(self, x: Float[Array, "2"], k: Float[Array, "2"]) -> Complex[Array, "4 4"]:
+        phase = hopping_phase(k, self.lattice, self.orbital_positions, jnp.asarray(_VECTORS, float))
+        return jnp.sum(self.hopping_table(x) * phase, axis=0)
