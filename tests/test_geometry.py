@@ -1,0 +1,220 @@
+"""Band geometry against closed forms, sum rules and Chern numbers (PHYSICS.md section 1)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import semiclassical_jax as sj
+from semiclassical_jax import models, textures
+
+BUILT_IN = {
+    "MassiveDirac": models.MassiveDirac(1.3, 0.4, valley=-1, tilt=0.2),
+    "MassiveDirac-moire": models.MassiveDirac(0.9, textures.HexagonalMoire(0.2, 7.0)),
+    "DiracWithRemoteBand": models.DiracWithRemoteBand(1.0, 0.3, 2.5, 0.6),
+    "QWZ": models.QWZ(-1.2),
+    "Haldane": models.Haldane(1.0, 0.15, 0.7, 0.2),
+    "KaneMele-rashba": models.KaneMele(1.0, 0.06, rashba=0.05, mass=0.1),
+}
+
+
+def _dirac_lower_curvature(v, delta, valley, k):
+    """Closed form Omega^{kx ky} of the lower massive-Dirac band (package convention)."""
+    return valley * delta * v**2 / (2 * (v**2 * np.sum(k**2, axis=-1) + delta**2) ** 1.5)
+
+
+@pytest.mark.parametrize("valley", [1, -1])
+@pytest.mark.parametrize("delta", [0.4, -0.05])
+def test_massive_dirac_curvature_closed_form(rng, valley, delta):
+    """Omega^{kxky} = valley Delta v^2 / (2 (v^2 k^2 + Delta^2)^{3/2}) to 1e-10 rel; tilt changes nothing."""
+    v = 1.7
+    ks = rng.uniform(-2, 2, size=(64, 2))
+    for tilt in (0.0, 0.8):
+        model = models.MassiveDirac(v, delta, valley=valley, tilt=tilt)
+        omega = jax.vmap(sj.berry_curvature, in_axes=(None, None, 0))(model, None, jnp.asarray(ks))
+        expected = _dirac_lower_curvature(v, delta, valley, ks)
+        np.testing.assert_allclose(omega[:, 0, 2, 3], expected, rtol=1e-10)
+        np.testing.assert_allclose(omega[:, 1, 2, 3], -expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_IN))
+def test_sum_rule_and_antisymmetry_for_every_built_in_model(rng, name):
+    """sum_n Omega_n^{ab} = 0 and Omega^{ab} = -Omega^{ba}, to 1e-10 of max|Omega|."""
+    model = BUILT_IN[name]
+    xs = jnp.asarray(rng.uniform(-3, 3, size=(16, 2)))
+    ks = jnp.asarray(rng.uniform(-2, 2, size=(16, 2)))
+    omega = jax.vmap(sj.berry_curvature, in_axes=(None, 0, 0))(model, xs, ks)
+    assert omega.shape == (16, model.n_bands, 4, 4)
+    scale = np.max(np.abs(omega))
+    assert scale > 1e-3  # the check is not vacuous
+    assert np.max(np.abs(omega.sum(axis=1))) < 1e-10 * scale
+    assert np.max(np.abs(omega + np.swapaxes(omega, -1, -2))) < 1e-10 * scale
+
+
+def test_velocity_is_closed_form_dirac_velocity(rng):
+    """v_n = d eps_n / dk with eps = w kx -+ sqrt(v^2 k^2 + Delta^2) (closed form), to 1e-12."""
+    v, delta, w = 1.3, 0.4, 0.25
+    model = models.MassiveDirac(v, delta, tilt=w)
+    for k in rng.uniform(-1, 1, size=(5, 2)):
+        root = np.sqrt(v**2 * k @ k + delta**2)
+        lower = np.array([w, 0.0]) - v**2 * k / root
+        upper = np.array([w, 0.0]) + v**2 * k / root
+        np.testing.assert_allclose(sj.band_velocity(model, None, k), [lower, upper], atol=1e-12)
+        np.testing.assert_allclose(sj.band_force(model, None, k), 0.0, atol=1e-14)
+
+
+def test_berry_connection_closed_form_massive_dirac():
+    """|R^{kx}_{01}|^2 + |R^{ky}_{01}|^2 = quantum metric trace: v^2 (v^2 k^2 + 2 Delta^2) / (4 E^4) ... at k=0: v^2/(2 Delta^2)."""
+    v, delta = 1.1, 0.3
+    model = models.MassiveDirac(v, delta)
+    r = sj.berry_connection(model, None, jnp.zeros(2))
+    # at k = 0 the states are orbital eigenstates; |<0|sx|1>| = 1 -> |R| = v / (2 |Delta|) per direction
+    np.testing.assert_allclose(np.abs(r[2, 0, 1]), v / (2 * delta), rtol=1e-12)
+    np.testing.assert_allclose(np.abs(r[3, 0, 1]), v / (2 * delta), rtol=1e-12)
+    np.testing.assert_allclose(np.diagonal(r, axis1=1, axis2=2), 0.0)
+    np.testing.assert_allclose(r, np.conj(np.swapaxes(r, 1, 2)), atol=1e-14)  # Hermitian
+
+
+def _d_vector_chern(d_of_k, lattice, n):
+    """Degree of k -> d/|d| on the BZ torus from exact triangle solid angles (Oosterom-Strackee).
+
+    Independent of the package: no eigenvectors, no autodiff. For H = d.sigma the lower band's
+    Chern number in the package's convention (PHYSICS.md, Omega = -2 Im ...) equals this degree,
+    fixed by the massive-Dirac closed form (lower band Omega = +Delta v^2/2E^3 -> C = +1/2 sgn Delta).
+    """
+    reciprocal = 2 * np.pi * np.linalg.inv(lattice).T
+    f = np.arange(n + 1) / n
+    red = np.stack(np.meshgrid(f, f, indexing="ij"), -1)
+    d = d_of_k(red @ reciprocal)
+    d = d / np.linalg.norm(d, axis=-1, keepdims=True)
+
+    def solid_angle(a, b, c):
+        num = np.einsum("...i,...i", a, np.cross(b, c))
+        den = 1 + np.einsum("...i,...i", a, b) + np.einsum("...i,...i", b, c) + np.einsum("...i,...i", c, a)
+        return 2 * np.arctan2(num, den)
+
+    p00, p10, p11, p01 = d[:-1, :-1], d[1:, :-1], d[1:, 1:], d[:-1, 1:]
+    total = solid_angle(p00, p10, p11) + solid_angle(p00, p11, p01)
+    return np.sign(np.linalg.det(lattice)) * total.sum() / (4 * np.pi)
+
+
+@pytest.mark.parametrize("m", [-3.0, -1.0, 1.0, 3.0])
+def test_qwz_chern_numbers_over_phase_diagram(m):
+    """QWZ: link-method C is an integer to 1e-6 on 48x48 and equals the d-vector degree."""
+    def d_of_k(k):
+        kx, ky = k[..., 0], k[..., 1]
+        return np.stack([np.sin(kx), np.sin(ky), m + np.cos(kx) + np.cos(ky)], -1)
+
+    expected = _d_vector_chern(d_of_k, np.eye(2), 200)
+    assert abs(expected - round(expected)) < 1e-9
+    chern = float(sj.chern_number(models.QWZ(m), [0], 48))
+    assert abs(chern - round(expected)) < 1e-6
+    assert abs(float(sj.chern_number(models.QWZ(m), [1], 48)) + round(expected)) < 1e-6
+    assert (round(expected) != 0) == (abs(m) < 2)
+
+
+def _haldane_d_vector(t1, t2, phi, mass):
+    """Haldane's H = d0 + d.sigma written out by hand from its bonds (Cartesian k)."""
+    lattice = np.array([[1.0, 0.0], [0.5, np.sqrt(3) / 2]])
+    a1, a2 = lattice
+    nn = [(np.array([1, 1]) / 3) @ lattice, (np.array([-2, 1]) / 3) @ lattice, (np.array([1, -2]) / 3) @ lattice]
+    nnn_plus = [a1, a2 - a1, -a2]  # A-A bonds carrying exp(+i phi) ... see models/_lattice.py
+
+    def d_of_k(k):
+        f = sum(t1 * np.exp(1j * k @ delta) for delta in nn)
+        g = sum(np.sin(k @ b) for b in nnn_plus)
+        return np.stack([f.real, -f.imag, mass - 2 * t2 * np.sin(phi) * g], -1)
+
+    return d_of_k, lattice
+
+
+@pytest.mark.parametrize("mass, topological", [(0.2, True), (0.6, True), (0.95, False), (-0.95, False), (-0.6, True)])
+def test_haldane_chern_both_sides_of_boundary(mass, topological):
+    """|C| = 1 iff |M| < 3 sqrt(3) t2 |sin phi| (0.779 here); integer to 1e-6 on 48x48,
+    equal to the hand-written d-vector degree; curvature integral agrees with the link method."""
+    t1, t2, phi = 1.0, 0.15, np.pi / 2
+    assert (abs(mass) < 3 * np.sqrt(3) * t2) == topological
+    model = models.Haldane(t1, t2, phi, mass)
+    d_of_k, lattice = _haldane_d_vector(t1, t2, phi, mass)
+    # the hand-written d-vector is the package's H (checked), and its degree is the reference
+    k = np.array([0.31, -1.7])
+    d = d_of_k(k[None])[0]
+    h_ref = np.array([[d[2], d[0] - 1j * d[1]], [d[0] + 1j * d[1], -d[2]]])
+    h = np.asarray(model(jnp.zeros(2), jnp.asarray(k)))
+    np.testing.assert_allclose(h - np.trace(h) / 2 * np.eye(2), h_ref, atol=1e-12)
+    expected = round(_d_vector_chern(d_of_k, lattice, 240))
+    assert (expected != 0) == topological
+    link = float(sj.chern_number(model, [0], 48))
+    assert abs(link - expected) < 1e-6
+    integral = float(sj.chern_number(model, [0], 96, method="integral"))
+    assert abs(integral - link) < 2e-3
+
+
+def test_curvature_integral_converges_to_link_method():
+    """Well gapped QWZ: the BZ integral of Omega agrees with the link integer to 1e-8 on 48x48."""
+    model = models.QWZ(-1.0)
+    integral = float(sj.chern_number(model, [0], 48, method="integral"))
+    assert abs(integral - float(sj.chern_number(model, [0], 48))) < 1e-8
+
+
+def test_kane_mele_lower_manifold_total_chern_zero():
+    """The time-reversal-symmetric Kane-Mele lower manifold has C = 0 (both methods)."""
+    for model in (models.KaneMele(1.0, 0.06), models.KaneMele(1.0, 0.06, rashba=0.05, mass=0.1)):
+        assert abs(float(sj.chern_number(model, [0, 1], 48))) < 1e-6
+        assert abs(float(sj.chern_number(model, [0, 1], 48, method="integral"))) < 1e-6
+
+
+def test_kane_mele_degenerate_manifold_equals_its_spin_sectors(rng):
+    """Without Rashba, Kane-Mele = Haldane(phi = +pi/2) (+) Haldane(phi = -pi/2), one per spin.
+
+    So Tr F of the degenerate lower pair equals the sum of the two Haldane lower-band Abelian
+    curvatures (an independent model), to 1e-10. The per-band Abelian formula would divide by 0.
+    """
+    t, soc = 1.0, 0.07
+    km = models.KaneMele(t, soc)
+    up, down = models.Haldane(t, soc, np.pi / 2, 0.0), models.Haldane(t, soc, -np.pi / 2, 0.0)
+    for k in rng.uniform(-3, 3, size=(6, 2)):
+        k = jnp.asarray(k)
+        energies, _ = sj.eigensystem(km, None, k)
+        assert abs(energies[1] - energies[0]) < 1e-12  # exactly degenerate
+        f = sj.nonabelian_curvature(km, None, k, [0, 1])
+        assert np.all(np.isfinite(f))
+        trace = np.real(np.trace(f[2, 3]))
+        expected = sj.berry_curvature(up, None, k)[0, 2, 3] + sj.berry_curvature(down, None, k)[0, 2, 3]
+        np.testing.assert_allclose(trace, expected, rtol=1e-10, atol=1e-12)
+        # per-band values stay finite and their sum is the trace
+        omega = sj.berry_curvature(km, None, k)
+        assert np.all(np.isfinite(omega))
+        np.testing.assert_allclose(omega[0, 2, 3] + omega[1, 2, 3], trace, rtol=1e-10, atol=1e-12)
+
+
+def test_nonabelian_one_band_equals_abelian_and_remote_band_curvature(rng):
+    """One-band manifold -> Abelian Omega (1e-12). DiracWithRemoteBand: the remote band induces a
+    non-Abelian curvature on {0, 1} that vanishes for coupling 0 and scales as g^2 for small g."""
+    model = models.DiracWithRemoteBand(1.0, 0.3, 2.5, 0.4)
+    k = jnp.asarray(rng.uniform(-1, 1, size=2))
+    omega = sj.berry_curvature(model, None, k)
+    for band in range(3):
+        f = sj.nonabelian_curvature(model, None, k, [band])
+        np.testing.assert_allclose(np.real(f[..., 0, 0]), omega[band], atol=1e-12)
+        np.testing.assert_allclose(np.imag(f), 0.0, atol=1e-14)
+    np.testing.assert_allclose(
+        sj.manifold_berry_curvature(model, None, k, [0, 1]), omega[0] + omega[1], atol=1e-12
+    )
+    norms = []
+    for g in (0.0, 1e-3, 2e-3):
+        f = sj.nonabelian_curvature(models.DiracWithRemoteBand(1.0, 0.3, 2.5, g), None, k, [0, 1])
+        norms.append(np.max(np.abs(f)))
+    assert norms[0] < 1e-14
+    np.testing.assert_allclose(norms[2] / norms[1], 4.0, rtol=1e-2)
+
+
+def test_geometry_works_under_jit_and_vmap(rng):
+    """jit(vmap(...)) over k equals a Python loop, to 1e-12."""
+    model = models.Haldane(1.0, 0.15, 0.7, 0.2)
+    ks = jnp.asarray(rng.uniform(-3, 3, size=(20, 2)))
+    batched = jax.jit(jax.vmap(sj.nonabelian_curvature, in_axes=(None, None, 0, None)), static_argnums=3)(
+        model, None, ks, (0,)
+    )
+    looped = np.stack([sj.nonabelian_curvature(model, None, k, [0]) for k in ks])
+    np.testing.assert_allclose(batched, looped, atol=1e-12)
