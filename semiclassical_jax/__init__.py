@@ -11,6 +11,7 @@ _set_default_precision()
 
 from . import models as models  # noqa: E402
 from . import textures as textures  # noqa: E402
+from . import units as units  # noqa: E402
 from ._checks import check_partition as check_partition  # noqa: E402
 from ._eigh import eigh as eigh  # noqa: E402
 from ._precision import set_precision as set_precision  # noqa: E402
