@@ -46,10 +46,10 @@ def _hopping_table(
 
     zero = (0,) * dim
     onsite = np.asarray(onsite, dtype=complex)
+    if onsite.shape not in ((n,), (n, n)):
+        raise ValueError(f"onsite must have shape ({n},) or ({n}, {n}); got {onsite.shape}")
     if onsite.ndim == 1:
         onsite = np.diag(onsite)
-    if onsite.shape != (n, n):
-        raise ValueError(f"onsite must have shape ({n},) or ({n}, {n}); got {onsite.shape}")
     if not np.allclose(onsite, onsite.conj().T, atol=1e-12):
         raise ValueError("onsite matrix is not Hermitian")
     block(zero)[...] += onsite
@@ -201,13 +201,21 @@ class TightBinding(AbstractLatticeModel):
                 n_rpts = int(handle.readline().split()[0])
                 weights: list[int] = []
                 while len(weights) < n_rpts:
-                    weights.extend(int(w) for w in handle.readline().split())
+                    line = handle.readline()
+                    if not line:
+                        raise ValueError(f"it ends after {len(weights)} of nrpts = {n_rpts} degeneracy weights")
+                    weights.extend(int(w) for w in line.split())
                 rows = np.loadtxt(handle, ndmin=2)
         except (OSError, ValueError, IndexError) as error:
             raise ValueError(f"hr_path {os.fspath(hr_path)!r} is not a readable Wannier90 _hr.dat file: {error}") from None
         if rows.shape != (n_rpts * n_wann * n_wann, 7):
             raise ValueError(
                 f"hr_path: expected {n_rpts * n_wann * n_wann} rows of 7 columns, got {rows.shape}"
+            )
+        if len(weights) != n_rpts or any(w <= 0 for w in weights):
+            raise ValueError(
+                f"hr_path: expected nrpts = {n_rpts} positive degeneracy weights, "
+                f"got {len(weights)} with minimum {min(weights, default=None)}"
             )
         if pos.shape[0] != n_wann:
             raise ValueError(f"positions has {pos.shape[0]} centres but the file has num_wann = {n_wann}")
@@ -217,6 +225,8 @@ class TightBinding(AbstractLatticeModel):
         values = (rows[:, 5] + 1j * rows[:, 6]) / np.repeat(np.asarray(weights, float), n_wann * n_wann)
         m = rows[:, 3].astype(int) - 1
         n = rows[:, 4].astype(int) - 1
+        if np.any((m < 0) | (m >= n_wann) | (n < 0) | (n >= n_wann)):
+            raise ValueError(f"hr_path has orbital indices (m, n) outside 1..num_wann = {n_wann}")
         vectors, index = np.unique(r_all[:, :dim], axis=0, return_inverse=True)
         dense = np.zeros((len(vectors), n_wann, n_wann), dtype=complex)
         np.add.at(dense, (index.ravel(), m, n), values)
