@@ -15,6 +15,21 @@ BUILT_IN = {
     "QWZ": models.QWZ(-1.2),
     "Haldane": models.Haldane(1.0, 0.15, 0.7, 0.2),
     "KaneMele-rashba": models.KaneMele(1.0, 0.06, rashba=0.05, mass=0.1),
+    "TightBinding": models.TightBinding.from_hoppings(
+        [[1.0, 0.0], [0.3, 1.2]],
+        [[0.0, 0.0], [0.5, 0.2], [0.1, 0.6]],
+        [0.3, -0.2, 0.05],
+        [(0.7, 0, 1, (0, 0)), (0.4j, 1, 2, (1, 0)), (0.25 - 0.1j, 2, 0, (0, 1)), (0.1, 0, 0, (1, 0))],
+    ),
+    "FunctionModel": models.FunctionModel(
+        lambda p, x, k: jnp.array(
+            [[p[0] * jnp.cos(k[0] + x[1]), jnp.sin(k[1]) - 1j * x[0] * k[0]],
+             [jnp.sin(k[1]) + 1j * x[0] * k[0], -p[0] * jnp.cos(k[0] + x[1]) + p[1] * k[1] ** 2]]
+        ),
+        jnp.array([0.8, 0.3]),
+        dim=2,
+        n_bands=2,
+    ),
 }
 
 
@@ -236,3 +251,69 @@ def test_geometry_works_under_jit_and_vmap(rng):
     )
     looped = np.stack([sj.nonabelian_curvature(model, None, k, [0]) for k in ks])
     np.testing.assert_allclose(batched, looped, atol=1e-12)
+
+
+def _two_dirac_copies(valley_of_second):
+    """H1 (+) H2 with two Dirac cones of equal spectra: the lower pair is exactly degenerate.
+
+    valley_of_second = +1: F^{kx ky} = Omega 1 (Tr F = 2 Omega); -1: spectrum of F is {Omega, -Omega}.
+    """
+    first = models.MassiveDirac(1.2, 0.35)
+    second = models.MassiveDirac(1.2, 0.35, valley=valley_of_second)
+
+    def hamiltonian(params, x, k):
+        zero = jnp.zeros((2, 2), complex)
+        return jnp.block([[first(x, k), zero], [zero, second(x, k)]])
+
+    return models.FunctionModel(hamiltonian, None, dim=2, n_bands=4)
+
+
+@pytest.mark.parametrize("valley_of_second", [1, -1])
+def test_nonabelian_curvature_gauge_covariance_in_degenerate_manifold(rng, valley_of_second):
+    """Rotate the degenerate states by a random U(2): F -> W^dagger F W (1e-12) and Tr F and the
+    spectrum of F are unchanged; both equal the closed-form Dirac values (independent, 1e-10)."""
+    model = _two_dirac_copies(valley_of_second)
+    k = jnp.array([0.21, -0.33])
+    omega = _dirac_lower_curvature(1.2, 0.35, 1, np.asarray(k))
+    expected_spectrum = np.sort([omega, valley_of_second * omega])
+    geometry = sj.band_geometry(model, None, k)
+    assert abs(geometry.energies[1] - geometry.energies[0]) < 1e-14
+    f = geometry.nonabelian_curvature((0, 1))
+    a = rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2))
+    w2, _ = np.linalg.qr(a)
+    w = np.eye(4, dtype=complex)
+    w[:2, :2] = w2
+    rotated = sj.BandGeometry(
+        geometry.energies, geometry.states @ w, jnp.einsum("mn,anl,lp->amp", w.conj().T, geometry.dH, w)
+    )
+    f_rotated = rotated.nonabelian_curvature((0, 1))
+    np.testing.assert_allclose(f_rotated, np.einsum("mn,abnl,lp->abmp", w2.conj().T, f, w2), atol=1e-12)
+    for curvature in (f, f_rotated):
+        np.testing.assert_allclose(np.linalg.eigvalsh(np.asarray(curvature[2, 3])), expected_spectrum, rtol=1e-10)
+    np.testing.assert_allclose(
+        sj.manifold_berry_curvature(model, None, k, [0, 1])[2, 3], expected_spectrum.sum(), rtol=1e-10, atol=1e-14
+    )
+    if valley_of_second == -1:  # the rotation really changed the matrix
+        assert np.max(np.abs(f_rotated - f)) > 1e-3
+
+
+def test_float32_opt_in_from_the_environment():
+    """SEMICLASSICAL_JAX_PRECISION=float32 gives float32 geometry that agrees to ~1e-5."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import jax.numpy as jnp, semiclassical_jax as sj;"
+        "o = sj.berry_curvature(sj.models.MassiveDirac(1.0, 0.3), None, jnp.array([0.1, 0.2]));"
+        "print(o.dtype, float(o[0, 2, 3]))"
+    )
+    env = dict(os.environ, SEMICLASSICAL_JAX_PRECISION="float32")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    dtype, value = out.stdout.split()
+    assert dtype == "float32"
+    np.testing.assert_allclose(float(value), _dirac_lower_curvature(1.0, 0.3, 1, np.array([0.1, 0.2])), rtol=1e-5)
+    env["SEMICLASSICAL_JAX_PRECISION"] = "float16"
+    bad = subprocess.run([sys.executable, "-c", "import semiclassical_jax"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "SEMICLASSICAL_JAX_PRECISION" in bad.stderr
