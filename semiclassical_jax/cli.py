@@ -36,9 +36,7 @@ def _valley_chern(model: models.MassiveDirac, n_nodes: int = 400) -> float:
 
 
 def _minimum_gap(model, manifold: tuple[int, ...], n_k: int) -> float:
-    reciprocal = 2 * np.pi * np.linalg.inv(np.asarray(model.lattice)).T
-    f = np.arange(n_k) / n_k
-    grid = jnp.asarray(np.stack(np.meshgrid(f, f, indexing="ij"), -1).reshape(-1, 2) @ reciprocal)
+    grid = geometry._brillouin_grid(jnp.asarray(model.lattice), n_k).reshape(-1, 2)
     energies = jax.vmap(lambda k: geometry.eigensystem(model, None, k)[0])(grid)
     above = energies[:, max(manifold) + 1] if max(manifold) + 1 < model.n_bands else jnp.inf
     below = energies[:, min(manifold) - 1] if min(manifold) > 0 else -jnp.inf

@@ -1,5 +1,7 @@
 """Continuum Dirac models (d = 2)."""
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax.numpy as jnp
 
@@ -32,13 +34,8 @@ class MassiveDirac(AbstractModel):
     valley: int = eqx.field(default=1, static=True, converter=_check_valley)
     tilt: ParameterLike = eqx.field(default=0.0, converter=as_parameter)
 
-    @property
-    def dim(self) -> int:
-        return 2
-
-    @property
-    def n_bands(self) -> int:
-        return 2
+    dim: ClassVar[int] = 2
+    n_bands: ClassVar[int] = 2
 
     def __call__(self, x: Float[Array, "2"], k: Float[Array, "2"]) -> Complex[Array, "2 2"]:
         v = evaluate(self.velocity, x)
@@ -70,13 +67,8 @@ class DiracWithRemoteBand(AbstractModel):
     remote_energy: ParameterLike = eqx.field(converter=as_parameter)
     coupling: ParameterLike = eqx.field(converter=as_parameter)
 
-    @property
-    def dim(self) -> int:
-        return 2
-
-    @property
-    def n_bands(self) -> int:
-        return 3
+    dim: ClassVar[int] = 2
+    n_bands: ClassVar[int] = 3
 
     def __call__(self, x: Float[Array, "2"], k: Float[Array, "2"]) -> Complex[Array, "3 3"]:
         v = evaluate(self.velocity, x)

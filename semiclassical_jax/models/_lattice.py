@@ -1,5 +1,8 @@
 """Built-in lattice models: QWZ, Haldane and Kane-Mele (d = 2)."""
 
+import abc
+from typing import ClassVar
+
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
@@ -57,13 +60,8 @@ class QWZ(AbstractLatticeModel):
 
     m: ParameterLike = eqx.field(converter=as_parameter)
 
-    @property
-    def dim(self) -> int:
-        return 2
-
-    @property
-    def n_bands(self) -> int:
-        return 2
+    dim: ClassVar[int] = 2
+    n_bands: ClassVar[int] = 2
 
     @property
     def lattice(self) -> Float[Array, "2 2"]:
@@ -80,7 +78,34 @@ class QWZ(AbstractLatticeModel):
         return jnp.array([[dz, dx - 1j * dy], [dx + 1j * dy, -dz]])
 
 
-class Haldane(AbstractLatticeModel):
+class _HoneycombModel(AbstractLatticeModel):
+    """Shared layout of Haldane and Kane-Mele: honeycomb lattice, ``spin`` states per site."""
+
+    spin: eqx.AbstractClassVar[int]
+    dim: ClassVar[int] = 2
+
+    @property
+    def n_bands(self) -> int:
+        return 2 * self.spin
+
+    @property
+    def lattice(self) -> Float[Array, "2 2"]:
+        return jnp.asarray(_HONEYCOMB)
+
+    @property
+    def orbital_positions(self) -> Float[Array, "n 2"]:
+        return jnp.asarray(np.repeat(_HONEYCOMB_SITES, self.spin, axis=0))
+
+    @abc.abstractmethod
+    def hopping_table(self, x: Float[Array, "2"]) -> Complex[Array, "r n n"]:
+        """t(R) for every R in _VECTORS at position x, shape (r, n, n)."""
+
+    def __call__(self, x: Float[Array, "2"], k: Float[Array, "2"]) -> Complex[Array, "n n"]:
+        phase = hopping_phase(k, self.lattice, self.orbital_positions, jnp.asarray(_VECTORS, float))
+        return jnp.sum(self.hopping_table(x) * phase, axis=0)
+
+
+class Haldane(_HoneycombModel):
     """Haldane's honeycomb Chern insulator, orbital positions included (PythTB's layout).
 
     Lattice a1 = (1, 0), a2 = (1/2, sqrt 3/2); A at (1/3, 1/3), B at (2/3, 2/3) (reduced).
@@ -94,21 +119,7 @@ class Haldane(AbstractLatticeModel):
     phi: ParameterLike = eqx.field(converter=as_parameter)
     mass: ParameterLike = eqx.field(converter=as_parameter)
 
-    @property
-    def dim(self) -> int:
-        return 2
-
-    @property
-    def n_bands(self) -> int:
-        return 2
-
-    @property
-    def lattice(self) -> Float[Array, "2 2"]:
-        return jnp.asarray(_HONEYCOMB)
-
-    @property
-    def orbital_positions(self) -> Float[Array, "2 2"]:
-        return jnp.asarray(_HONEYCOMB_SITES)
+    spin: ClassVar[int] = 1
 
     def hopping_table(self, x: Float[Array, "2"]) -> Complex[Array, "r 2 2"]:
         t1, t2 = evaluate(self.t1, x), evaluate(self.t2, x)
@@ -121,12 +132,8 @@ class Haldane(AbstractLatticeModel):
         )
         return _assemble(1, [mass, -mass], bonds)
 
-    def __call__(self, x: Float[Array, "2"], k: Float[Array, "2"]) -> Complex[Array, "2 2"]:
-        phase = hopping_phase(k, self.lattice, self.orbital_positions, jnp.asarray(_VECTORS, float))
-        return jnp.sum(self.hopping_table(x) * phase, axis=0)
 
-
-class KaneMele(AbstractLatticeModel):
+class KaneMele(_HoneycombModel):
     """Kane-Mele model: the spinful honeycomb lattice with spin-orbit coupling (4 bands).
 
     States ordered (A up, A down, B up, B down), as PythTB's nspin = 2. Same lattice as
@@ -143,21 +150,7 @@ class KaneMele(AbstractLatticeModel):
     rashba: ParameterLike = eqx.field(default=0.0, converter=as_parameter)
     mass: ParameterLike = eqx.field(default=0.0, converter=as_parameter)
 
-    @property
-    def dim(self) -> int:
-        return 2
-
-    @property
-    def n_bands(self) -> int:
-        return 4
-
-    @property
-    def lattice(self) -> Float[Array, "2 2"]:
-        return jnp.asarray(_HONEYCOMB)
-
-    @property
-    def orbital_positions(self) -> Float[Array, "4 2"]:
-        return jnp.asarray(np.repeat(_HONEYCOMB_SITES, 2, axis=0))
+    spin: ClassVar[int] = 2
 
     def hopping_table(self, x: Float[Array, "2"]) -> Complex[Array, "r 4 4"]:
         t, soc = evaluate(self.t, x), evaluate(self.soc, x)
@@ -171,7 +164,3 @@ class KaneMele(AbstractLatticeModel):
         bonds += [(i, j, r, 1j * soc * sz) for i, j, r in _NEXT_PLUS]
         bonds += [(i, j, r, -1j * soc * sz) for i, j, r in _NEXT_MINUS]
         return _assemble(2, [mass * s0, -mass * s0], bonds)
-
-    def __call__(self, x: Float[Array, "2"], k: Float[Array, "2"]) -> Complex[Array, "4 4"]:
-        phase = hopping_phase(k, self.lattice, self.orbital_positions, jnp.asarray(_VECTORS, float))
-        return jnp.sum(self.hopping_table(x) * phase, axis=0)
