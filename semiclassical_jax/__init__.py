@@ -15,6 +15,11 @@ from . import units as units  # noqa: E402
 from ._checks import check_partition as check_partition  # noqa: E402
 from ._eigh import eigh as eigh  # noqa: E402
 from ._precision import set_precision as set_precision  # noqa: E402
+from .dynamics import FieldFunction as FieldFunction  # noqa: E402
+from .dynamics import ScalarPotential as ScalarPotential  # noqa: E402
+from .dynamics import Trajectory as Trajectory  # noqa: E402
+from .dynamics import UniformField as UniformField  # noqa: E402
+from .dynamics import evolve as evolve  # noqa: E402
 from .geometry import BandGeometry as BandGeometry  # noqa: E402
 from .geometry import band_force as band_force  # noqa: E402
 from .geometry import band_geometry as band_geometry  # noqa: E402

@@ -1,0 +1,264 @@
+"""``evolve``: integrate one wavepacket (vmap it for many) with diffrax."""
+
+from typing import Any, Literal
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _checks
+from .._types import Array, Complex, Float
+from ..geometry import GAP_RTOL, _band_geometry
+from ._fields import AbstractField, as_field
+from ._vector_fields import join_state, split_state, vector_field
+
+Method = Literal["full", "nonabelian", "abelian"]
+
+
+class Trajectory(eqx.Module):
+    """A solved wavepacket trajectory. Leading axis of every array: the saved times.
+
+    ``ts`` (T,); ``x``, ``k`` (T, d); ``chi`` (T, N) orbital-basis band state (for "abelian" the
+    eigenvector u_n(x, k) in eigh's gauge); ``populations`` (T, N) = |<u_n(x, k)|chi>|^2 over the
+    instantaneous bands; ``energy`` (T,) = <chi|H(x, k)|chi> - phi(x) (the total energy, conserved
+    for a static potential). ``num_steps`` accepted solver steps; ``result`` diffrax's
+    RESULTS; ``gap_closed`` True if a non-Abelian/Abelian run was stopped because the manifold's
+    gap to the remote bands closed, at time ``t_stop`` with gap ``gap_at_stop``.
+    """
+
+    ts: Float[Array, " T"]
+    x: Float[Array, "T d"]
+    k: Float[Array, "T d"]
+    chi: Complex[Array, "T n"]
+    populations: Float[Array, "T n"]
+    energy: Float[Array, " T"]
+    num_steps: Array
+    result: diffrax.RESULTS
+    gap_closed: Array
+    t_stop: Array
+    gap_at_stop: Array
+
+    @property
+    def success(self) -> Array:
+        return (self.result == diffrax.RESULTS.successful) & ~self.gap_closed
+
+
+def _observables(model, field: AbstractField, method, band, x, k, chi):
+    geometry, _, _ = _band_geometry(model, x, k)
+    if method == "abelian":
+        chi = geometry.states[:, band]
+    overlaps = jnp.conj(geometry.states.T) @ chi
+    populations = jnp.abs(overlaps) ** 2
+    energy = jnp.sum(geometry.energies * populations) - field.potential(x)
+    return chi, populations, energy
+
+
+@eqx.filter_jit
+def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
+    method, band, manifold, solver, rtol, atol, max_steps, adjoint, monitor_gap = config
+    term = diffrax.ODETerm(vector_field(method, band, manifold))
+    saveat = diffrax.SaveAt(t1=True) if ts is None else diffrax.SaveAt(ts=ts, t1=True)
+    event = None
+    if monitor_gap and method != "full":
+        watched = manifold if method == "nonabelian" else (band,)
+
+        def gap_closes(t, y, args, **kwargs):
+            geometry, _, _ = _band_geometry(model, y[0], y[1])
+            scale = jnp.max(jnp.abs(geometry.energies))
+            return geometry.manifold_gap(watched) <= GAP_RTOL * scale
+
+        event = diffrax.Event(gap_closes)
+    solution = diffrax.diffeqsolve(
+        term,
+        solver,
+        t0,
+        t1,
+        None,
+        join_state(x0, k0, chi0),
+        args=(model, field),
+        saveat=saveat,
+        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
+        max_steps=max_steps,
+        adjoint=adjoint,
+        event=event,
+        throw=False,
+    )
+    xs, ks, chis = split_state(solution.ys)
+    watched_band = band if method == "abelian" else 0
+    chis, populations, energy = jax.vmap(
+        lambda x, k, chi: _observables(model, field, method, watched_band, x, k, chi)
+    )(xs, ks, chis)
+    gap_closed = jnp.asarray(False) if event is None else jnp.any(jnp.asarray(solution.event_mask))
+    if method == "full":
+        gap_at_stop = jnp.asarray(jnp.inf)
+    else:
+        geometry, _, _ = _band_geometry(model, xs[-1], ks[-1])
+        gap_at_stop = geometry.manifold_gap(manifold if method == "nonabelian" else (band,))
+    n_saved = solution.ts.shape[0] - 1 if ts is not None else 1
+    keep = slice(0, n_saved) if ts is not None else slice(0, 1)
+    return Trajectory(
+        ts=solution.ts[keep],
+        x=xs[keep],
+        k=ks[keep],
+        chi=chis[keep],
+        populations=populations[keep],
+        energy=energy[keep],
+        num_steps=solution.stats["num_accepted_steps"],
+        result=solution.result,
+        gap_closed=gap_closed,
+        t_stop=solution.ts[-1],
+        gap_at_stop=gap_at_stop,
+    )
+
+
+def _default_state(model, x0, k0, method, band, manifold) -> Array:
+    geometry, _, _ = _band_geometry(model, x0, k0)
+    first = band if band is not None else manifold[0]
+    return geometry.states[:, first]
+
+
+def evolve(
+    model: Any,
+    x0: Any,
+    k0: Any,
+    *,
+    t1: float,
+    field: Any,
+    method: Method = "full",
+    band: int | None = None,
+    manifold: Any = None,
+    chi0: Any = None,
+    saveat: Any = None,
+    solver: diffrax.AbstractSolver | None = None,
+    rtol: float = 1e-10,
+    atol: float = 1e-10,
+    max_steps: int = 2**20,
+    t0: float = 0.0,
+    adjoint: diffrax.AbstractAdjoint | None = None,
+    monitor_gap: bool = True,
+    throw: bool = True,
+) -> Trajectory:
+    """Integrate a wavepacket from (x0, k0, chi0) at t0 to t1 (PHYSICS.md section 2).
+
+    **Arguments:**
+    - ``model``: a model H(x, k); ``x0``, ``k0``: (d,) centre in phase space.
+    - ``t1``: final time (natural units, hbar / energy). ``field``: a (d,) uniform E, a callable
+      E(x, t), or a :class:`ScalarPotential` phi(x) (E = -grad phi). Charge -1: dk/dt = -E - ...
+    - ``method``: ``"full"`` (coherent full-band dynamics, paper Eqs. 8-10), ``"nonabelian"``
+      (confined to ``manifold`` by Kato transport, Eqs. 34, 42) or ``"abelian"`` (one ``band``,
+      Eq. 43).
+    - ``chi0``: (N,) initial band state, orbital basis; defaults to the eigenstate of ``band`` (or
+      of the lowest band of ``manifold``) at (x0, k0). Must be normalised (and in the manifold).
+    - ``saveat``: None (save at t1 only), an int n (n equally spaced times in [t0, t1]) or an
+      array of times. ``solver``: a diffrax solver (default ``diffrax.Dopri8()``) with a PID
+      controller at ``rtol``, ``atol``. ``adjoint``: diffrax adjoint (default recursive
+      checkpointing; ``diffrax.BacksolveAdjoint()`` is the memory-lean one for long runs).
+    - ``monitor_gap``: stop a non-Abelian / Abelian run where the manifold's gap closes.
+    - ``throw``: raise on failure (max_steps reached, gap closed); with ``throw=False`` the
+      failure is flagged in :attr:`Trajectory.success` instead (use it under vmap).
+
+    Works under ``jax.jit``, ``jax.vmap`` (over initial conditions, fields, model parameters) and
+    ``jax.grad``. Eager calls raise ``ValueError`` / ``RuntimeError`` naming the problem.
+    """
+    _checks.check_model(model)
+    if method not in ("full", "nonabelian", "abelian"):
+        raise ValueError(f"method must be 'full', 'nonabelian' or 'abelian', got {method!r}")
+    n_bands, dim = int(model.n_bands), int(model.dim)
+    x0, k0 = _checks.check_point(model, x0, k0)
+    _checks.check_output_shape(model, x0, k0)
+    concrete = _checks.is_concrete(model, x0, k0)
+    if concrete:
+        _checks.check_finite_parameters(model)
+    if band is not None:
+        if isinstance(band, bool) or not isinstance(band, (int, np.integer)) or not 0 <= band < n_bands:
+            raise ValueError(f"band must be an integer in [0, {n_bands}), got {band!r}")
+        band = int(band)
+    if manifold is not None:
+        manifold = _checks.check_manifold(manifold, n_bands)
+    if method == "abelian":
+        if band is None and manifold is not None and len(manifold) == 1:
+            band = manifold[0]
+        if band is None:
+            raise ValueError("method='abelian' needs band= (the band the wavepacket lives in)")
+        _checks.remote_bands((band,), n_bands, name="band")
+    if method == "nonabelian":
+        if manifold is None and band is not None:
+            manifold = (band,)
+        if manifold is None:
+            raise ValueError("method='nonabelian' needs manifold= (a sequence of band indices)")
+        _checks.remote_bands(manifold, n_bands)
+    if method == "full" and chi0 is None and band is None and manifold is None:
+        raise ValueError("method='full' needs chi0=, band= or manifold= to set the initial state")
+    field = as_field(field, dim)
+    t0 = jnp.asarray(t0, dtype=float)
+    t1 = jnp.asarray(t1, dtype=float)
+    if concrete and _checks.is_concrete(t0, t1) and not float(t1) > float(t0):
+        raise ValueError(f"t1 must be later than t0, got t0={float(t0)}, t1={float(t1)}")
+    ts = None
+    if saveat is not None:
+        if isinstance(saveat, (int, np.integer)) and not isinstance(saveat, bool):
+            if saveat < 1:
+                raise ValueError(f"saveat as a count must be >= 1, got {saveat}")
+            ts = jnp.linspace(t0, t1, int(saveat))
+        else:
+            ts = jnp.asarray(saveat, dtype=float)
+            if ts.ndim != 1 or ts.shape[0] < 1:
+                raise ValueError(f"saveat must be an int or a 1-D array of times, got shape {ts.shape}")
+            if _checks.is_concrete(ts, t0, t1) and (np.any(np.diff(np.asarray(ts)) < 0)
+                                                    or ts[0] < t0 or ts[-1] > t1):
+                raise ValueError("saveat times must be non-decreasing and lie in [t0, t1]")
+
+    # initial band state
+    if chi0 is None:
+        chi0 = _default_state(model, x0, k0, method, band, manifold)
+    else:
+        chi0 = jnp.asarray(chi0)
+        if chi0.shape != (n_bands,):
+            raise ValueError(f"chi0 must have shape ({n_bands},), got {chi0.shape}")
+        chi0 = chi0.astype(jnp.result_type(chi0.dtype, 1j))
+        if _checks.is_concrete(chi0, model, x0, k0):
+            norm = float(jnp.linalg.norm(chi0))
+            if abs(norm - 1.0) > 1e-8:
+                raise ValueError(f"chi0 must be normalised: |chi0| = {norm:.12g}")
+            if method != "full":
+                geometry, _, _ = _band_geometry(model, x0, k0)
+                inside = (band,) if method == "abelian" else manifold
+                ua = geometry.states[:, jnp.array(inside)]
+                leak = float(jnp.linalg.norm(chi0 - ua @ (jnp.conj(ua.T) @ chi0)))
+                if leak > 1e-8:
+                    raise ValueError(
+                        f"chi0 lies outside the manifold {inside}: |(1 - P) chi0| = {leak:.3e}"
+                    )
+
+    if solver is None:
+        solver = diffrax.Dopri8()
+    if adjoint is None:
+        adjoint = diffrax.RecursiveCheckpointAdjoint()
+    config = (method, band, manifold, solver, float(rtol), float(atol), int(max_steps), adjoint, bool(monitor_gap))
+    trajectory = _solve(model, field, x0, k0, chi0, t0, t1, ts, config)
+
+    if not throw:
+        return trajectory
+    if _checks.is_concrete(trajectory):
+        if bool(trajectory.gap_closed):
+            watched = manifold if method == "nonabelian" else (band,)
+            raise ValueError(
+                f"evolve: the gap of manifold {watched} to the remote bands closed at t = "
+                f"{float(trajectory.t_stop):.6g} (gap = {float(trajectory.gap_at_stop):.3e}, x = "
+                f"{np.asarray(trajectory.x[-1])}, k = {np.asarray(trajectory.k[-1])}); "
+                "use method='full' or a larger manifold"
+            )
+        if not bool(trajectory.result == diffrax.RESULTS.successful):
+            raise RuntimeError(
+                f"evolve: the solver stopped at t = {float(trajectory.t_stop):.6g} before t1 "
+                f"({trajectory.result}): raise max_steps (now {max_steps}) or loosen rtol/atol"
+            )
+        return trajectory
+    return eqx.error_if(
+        trajectory,
+        ~trajectory.success,
+        "evolve failed (max_steps reached or the manifold's gap closed); pass throw=False to get "
+        "a flagged Trajectory",
+    )

@@ -1,0 +1,77 @@
+"""Driving fields for wavepacket dynamics (PHYSICS.md section 2).
+
+The carrier charge is q = -1, so a field E pushes the crystal momentum as dk/dt = -E - <dH/dx>.
+A scalar potential phi(x) gives E = -grad phi, and the conserved total energy is <H> - phi(x).
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._types import Array, Float
+
+
+class AbstractField(eqx.Module):
+    """An electric field E(x, t) in natural units (energy / length, = V/nm in eV-nm units)."""
+
+    def electric_field(self, x: Float[Array, " d"], t: Float[Array, ""]) -> Float[Array, " d"]:
+        raise NotImplementedError
+
+    def potential(self, x: Float[Array, " d"]) -> Float[Array, ""]:
+        """phi(x) for a static potential field; 0 for fields without one."""
+        return jnp.zeros((), dtype=x.dtype)
+
+
+class UniformField(AbstractField):
+    """A uniform, static field E (shape (d,))."""
+
+    field: Float[Array, " d"] = eqx.field(converter=lambda e: jnp.asarray(e, dtype=float))
+
+    def electric_field(self, x, t):
+        return jnp.broadcast_to(self.field, x.shape)
+
+
+class FieldFunction(AbstractField):
+    """E(x, t) from any pure function ``fn(x, t) -> (d,)``."""
+
+    fn: Callable[[Array, Array], Array]
+
+    def electric_field(self, x, t):
+        return jnp.asarray(self.fn(x, t), dtype=x.dtype)
+
+
+class ScalarPotential(AbstractField):
+    """E = -grad phi(x) for a static scalar potential ``phi(x) -> scalar`` (electron energy -phi)."""
+
+    phi: Callable[[Array], Array]
+
+    def electric_field(self, x, t):
+        return -jax.grad(lambda y: jnp.asarray(self.phi(y), dtype=x.dtype))(x)
+
+    def potential(self, x):
+        return jnp.asarray(self.phi(x), dtype=x.dtype)
+
+
+def as_field(field: Any, dim: int) -> AbstractField:
+    """Accept an AbstractField, a (d,) array (uniform E) or a callable E(x, t)."""
+    if isinstance(field, AbstractField):
+        out = field
+    elif callable(field):
+        out = FieldFunction(field)
+    else:
+        try:
+            array = jnp.asarray(field, dtype=float)
+        except TypeError:
+            raise TypeError(
+                f"field must be a (d,) array, a callable E(x, t) or a ScalarPotential; got {type(field).__name__}"
+            ) from None
+        if array.shape != (dim,):
+            raise ValueError(f"field must have shape ({dim},) for a model of dim = {dim}, got {array.shape}")
+        out = UniformField(array)
+    probe = jax.eval_shape(out.electric_field, jnp.zeros(dim), jnp.zeros(()))
+    if probe.shape != (dim,):
+        raise ValueError(f"field E(x, t) must return shape ({dim},), got {probe.shape}")
+    return out

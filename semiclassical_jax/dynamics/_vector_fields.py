@@ -1,0 +1,125 @@
+"""The three wavepacket equations of motion as diffrax vector fields (PHYSICS.md section 2).
+
+State y = (x, k, Re chi, Im chi) with chi an N-vector in the orbital basis (real and imaginary
+parts kept apart so every diffrax solver and controller applies). With lambda = (x, k),
+S = [[0, 1], [-1, 0]] (d x d blocks) and <O> = <chi|O|chi>:
+
+* full band (paper Eqs. 8-10, 19-21): dx/dt = <dH_k>, dk/dt = -E - <dH_x>, i dchi/dt = H chi;
+* non-Abelian in manifold a (Eqs. 34, 42): (1 + S <F>) dlambda/dt = S <dH> - (0, E), i.e.
+      dx_a/dt = <dH_{k_a}> - sum_b (<F^{k_a x_b}> dx_b/dt + <F^{k_a k_b}> dk_b/dt),
+      dk_a/dt = -E_a - <dH_{x_a}> + sum_b (<F^{x_a x_b}> dx_b/dt + <F^{x_a k_b}> dk_b/dt),
+  and Kato parallel transport dchi/dt = -i H chi + (dP/dt) chi, dP/dt = sum_l dP_l dlambda_l/dt;
+* Abelian, band n (Eq. 43): the same linear system with <F> -> Omega_n; chi is not evolved (the
+  dynamics is phase-space local) and is set to u_n(x, k) on output.
+"""
+
+from typing import Any
+
+import equinox as eqx
+import jax.numpy as jnp
+
+from ..geometry import BandGeometry, _band_geometry, _hamiltonian_and_derivative
+
+State = tuple[Any, Any, Any, Any]
+
+# Invariant-manifold stabilisation rate, in units of the local band width (see NonAbelianField).
+STABILISATION = 0.05
+
+
+def split_state(y: State):
+    x, k, chi_re, chi_im = y
+    return x, k, chi_re + 1j * chi_im
+
+
+def join_state(x, k, chi) -> State:
+    return x, k, jnp.real(chi), jnp.imag(chi)
+
+
+def _symplectic_solve(omega, gradient, electric_field):
+    """Solve (1 + S Omega) dlambda/dt = S <dH> - (0, E) for dlambda/dt = (dx/dt, dk/dt)."""
+    d = electric_field.shape[0]
+    s_omega = jnp.concatenate([omega[d:], -omega[:d]], axis=0)
+    rhs = jnp.concatenate([gradient[d:], -gradient[:d] - electric_field])
+    return jnp.linalg.solve(jnp.eye(2 * d, dtype=omega.dtype) + s_omega, rhs)
+
+
+class FullBandField(eqx.Module):
+    """Full-band coherent dynamics, chi in the orbital basis (gauge free)."""
+
+    def __call__(self, t, y: State, args):
+        model, field = args
+        x, k, chi = split_state(y)
+        d = x.shape[0]
+        h, dh = _hamiltonian_and_derivative(model, x, k)
+        expectation = jnp.real(jnp.einsum("i,aij,j->a", jnp.conj(chi), dh, chi))
+        dx = expectation[d:]
+        dk = -field.electric_field(x, t) - expectation[:d]
+        h_chi = h @ chi
+        mean_energy = jnp.real(jnp.vdot(chi, h_chi))
+        # norm stabilisation (zero on exact solutions), rate ~ the spectral spread of H
+        traceless = h - jnp.trace(h) / h.shape[0] * jnp.eye(h.shape[0])
+        rate = STABILISATION * jnp.linalg.norm(traceless)
+        norm_error = 0.5 * (jnp.real(jnp.vdot(chi, chi)) - 1.0)
+        return join_state(dx, dk, -1j * (h_chi - mean_energy * chi) - rate * norm_error * chi)
+
+
+class NonAbelianField(eqx.Module):
+    """Dynamics confined to a manifold: non-Abelian curvature and Kato parallel transport."""
+
+    manifold: tuple[int, ...] = eqx.field(static=True)
+
+    def __call__(self, t, y: State, args):
+        model, field = args
+        x, k, chi = split_state(y)
+        geometry, _, _ = _band_geometry(model, x, k)
+        dlambda = self.phase_space_velocity(geometry, chi, field.electric_field(x, t))
+        d_projector = jnp.einsum("lij,l->ij", geometry.projector_derivative(self.manifold), dlambda)
+        overlaps = jnp.conj(geometry.states.T) @ chi
+        mean_energy = jnp.sum(geometry.energies * jnp.abs(overlaps) ** 2)
+        h_chi = geometry.states @ ((geometry.energies - mean_energy) * overlaps)
+        # Stabilisation (zero on exact solutions): pull chi back into range(P) and to |chi| = 1
+        # at a rate set by the local band width, so truncation errors cannot accumulate.
+        inside = jnp.zeros(chi.shape[0], dtype=bool).at[jnp.array(self.manifold)].set(True)
+        leak = geometry.states @ jnp.where(inside, 0.0, overlaps)
+        rate = STABILISATION * (geometry.energies[-1] - geometry.energies[0])
+        norm_error = 0.5 * (jnp.real(jnp.vdot(chi, chi)) - 1.0)
+        correction = -rate * (leak + norm_error * chi)
+        d = x.shape[0]
+        return join_state(dlambda[:d], dlambda[d:], -1j * h_chi + d_projector @ chi + correction)
+
+    def phase_space_velocity(self, geometry: BandGeometry, chi, electric_field):
+        a = jnp.array(self.manifold)
+        c = jnp.conj(geometry.states[:, a].T) @ chi  # components on the manifold's bands
+        c = c / jnp.linalg.norm(c)  # expectation values in the normalised projected state
+        curvature = geometry.nonabelian_curvature(self.manifold)
+        omega = jnp.real(jnp.einsum("n,abnm,m->ab", jnp.conj(c), curvature, c))
+        gradient = jnp.real(jnp.einsum("n,lnm,m->l", jnp.conj(c), geometry.dH[:, a][:, :, a], c))
+        return _symplectic_solve(omega, gradient, electric_field)
+
+
+class AbelianField(eqx.Module):
+    """One band, all four curvature blocks; phase-space local (chi is not evolved)."""
+
+    band: int = eqx.field(static=True)
+
+    def __call__(self, t, y: State, args):
+        model, field = args
+        x, k, chi = split_state(y)
+        geometry, _, _ = _band_geometry(model, x, k)
+        dlambda = self.phase_space_velocity(geometry, field.electric_field(x, t))
+        d = x.shape[0]
+        return join_state(dlambda[:d], dlambda[d:], jnp.zeros_like(chi))
+
+    def phase_space_velocity(self, geometry: BandGeometry, electric_field):
+        omega = geometry.berry_curvature()[self.band]
+        gradient = jnp.real(geometry.dH[:, self.band, self.band])
+        return _symplectic_solve(omega, gradient, electric_field)
+
+
+def vector_field(method: str, band: int | None, manifold: tuple[int, ...] | None):
+    if method == "full":
+        return FullBandField()
+    if method == "nonabelian":
+        return NonAbelianField(manifold)
+    return AbelianField(band)
+
