@@ -12,7 +12,7 @@ from .. import _checks
 from .._types import Array, Complex, Float
 from ..geometry import GAP_RTOL, _band_geometry
 from ._fields import AbstractField, as_field
-from ._vector_fields import join_state, split_state, vector_field
+from ._vector_fields import join_state, nonadiabaticity, split_state, vector_field
 
 Method = Literal["full", "nonabelian", "abelian"]
 
@@ -24,8 +24,11 @@ class Trajectory(eqx.Module):
     eigenvector u_n(x, k) in eigh's gauge); ``populations`` (T, N) = |<u_n(x, k)|chi>|^2 over the
     instantaneous bands; ``energy`` (T,) = <chi|H(x, k)|chi> - phi(x) (the total energy, conserved
     for a static potential). ``num_steps`` accepted solver steps; ``result`` diffrax's
-    RESULTS; ``gap_closed`` True if a non-Abelian/Abelian run was stopped because the manifold's
-    gap to the remote bands closed, at time ``t_stop`` with gap ``gap_at_stop``.
+    RESULTS; ``gap_closed`` True if a non-Abelian / Abelian run was stopped because the manifold
+    description broke down: its gap to the remote bands closed, or the non-adiabaticity
+    eta = max |<u_l|dH/dt|u_n>| / (eps_n - eps_l)^2 reached ``adiabaticity_limit``; it stopped at
+    ``t_stop`` with gap ``gap_at_stop`` and eta ``nonadiabaticity_at_stop`` (both also reported
+    for successful runs, at t1).
     """
 
     ts: Float[Array, " T"]
@@ -39,6 +42,7 @@ class Trajectory(eqx.Module):
     gap_closed: Array
     t_stop: Array
     gap_at_stop: Array
+    nonadiabaticity_at_stop: Array
 
     @property
     def success(self) -> Array:
@@ -55,21 +59,32 @@ def _observables(model, field: AbstractField, method, band, x, k, chi):
     return chi, populations, energy
 
 
+def _breakdown_diagnostics(model, field, method, band, manifold, t, y):
+    """(gap to the remote bands, non-adiabaticity eta, spectral scale) at one state."""
+    watched = manifold if method == "nonabelian" else (band,)
+    x, k, chi = split_state(y)
+    geometry, _, _ = _band_geometry(model, x, k)
+    dlambda = vector_field(method, band, manifold).phase_space_velocity(
+        geometry, chi, field.electric_field(x, t)
+    )
+    scale = jnp.max(jnp.abs(geometry.energies))
+    return geometry.manifold_gap(watched), nonadiabaticity(geometry, watched, dlambda), scale
+
+
 @eqx.filter_jit
 def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
-    method, band, manifold, solver, rtol, atol, max_steps, adjoint, monitor_gap = config
+    method, band, manifold, solver, rtol, atol, max_steps, adjoint, adiabaticity_limit = config
     term = diffrax.ODETerm(vector_field(method, band, manifold))
-    saveat = diffrax.SaveAt(t1=True) if ts is None else diffrax.SaveAt(ts=ts, t1=True)
+    subs = [diffrax.SubSaveAt(t1=True)] + ([] if ts is None else [diffrax.SubSaveAt(ts=ts)])
+    saveat = diffrax.SaveAt(subs=subs)
     event = None
-    if monitor_gap and method != "full":
-        watched = manifold if method == "nonabelian" else (band,)
+    if adiabaticity_limit is not None and method != "full":
 
-        def gap_closes(t, y, args, **kwargs):
-            geometry, _, _ = _band_geometry(model, y[0], y[1])
-            scale = jnp.max(jnp.abs(geometry.energies))
-            return geometry.manifold_gap(watched) <= GAP_RTOL * scale
+        def breakdown(t, y, args, **kwargs):
+            gap, eta, scale = _breakdown_diagnostics(model, field, method, band, manifold, t, y)
+            return (gap <= GAP_RTOL * scale) | (eta >= adiabaticity_limit)
 
-        event = diffrax.Event(gap_closes)
+        event = diffrax.Event(breakdown)
     solution = diffrax.diffeqsolve(
         term,
         solver,
@@ -85,35 +100,38 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
         event=event,
         throw=False,
     )
-    xs, ks, chis = split_state(solution.ys)
+    # solution.ys[0]: the state at t1, or where an event stopped the solve
+    saved_ts = solution.ts[0] if ts is None else solution.ts[1]
+    saved = split_state(solution.ys[0] if ts is None else solution.ys[1])
     watched_band = band if method == "abelian" else 0
     chis, populations, energy = jax.vmap(
         lambda x, k, chi: _observables(model, field, method, watched_band, x, k, chi)
-    )(xs, ks, chis)
+    )(*saved)
     gap_closed = jnp.asarray(False) if event is None else jnp.any(jnp.asarray(solution.event_mask))
     if method == "full":
-        gap_at_stop = jnp.asarray(jnp.inf)
+        gap_at_stop = eta_at_stop = jnp.asarray(jnp.inf)
     else:
-        geometry, _, _ = _band_geometry(model, xs[-1], ks[-1])
-        gap_at_stop = geometry.manifold_gap(manifold if method == "nonabelian" else (band,))
-    n_saved = solution.ts.shape[0] - 1 if ts is not None else 1
-    keep = slice(0, n_saved) if ts is not None else slice(0, 1)
+        last = jax.tree_util.tree_map(lambda leaf: leaf[-1], solution.ys[0])
+        gap_at_stop, eta_at_stop, _ = _breakdown_diagnostics(
+            model, field, method, band, manifold, solution.ts[0][-1], last
+        )
     return Trajectory(
-        ts=solution.ts[keep],
-        x=xs[keep],
-        k=ks[keep],
-        chi=chis[keep],
-        populations=populations[keep],
-        energy=energy[keep],
+        ts=saved_ts,
+        x=saved[0],
+        k=saved[1],
+        chi=chis,
+        populations=populations,
+        energy=energy,
         num_steps=solution.stats["num_accepted_steps"],
         result=solution.result,
         gap_closed=gap_closed,
-        t_stop=solution.ts[-1],
+        t_stop=solution.ts[0][-1],
         gap_at_stop=gap_at_stop,
+        nonadiabaticity_at_stop=eta_at_stop,
     )
 
 
-def _default_state(model, x0, k0, method, band, manifold) -> Array:
+def _default_state(model, x0, k0, band, manifold) -> Array:
     geometry, _, _ = _band_geometry(model, x0, k0)
     first = band if band is not None else manifold[0]
     return geometry.states[:, first]
@@ -137,7 +155,7 @@ def evolve(
     max_steps: int = 2**20,
     t0: float = 0.0,
     adjoint: diffrax.AbstractAdjoint | None = None,
-    monitor_gap: bool = True,
+    adiabaticity_limit: float | None = 1.0,
     throw: bool = True,
 ) -> Trajectory:
     """Integrate a wavepacket from (x0, k0, chi0) at t0 to t1 (PHYSICS.md section 2).
@@ -155,7 +173,10 @@ def evolve(
       array of times. ``solver``: a diffrax solver (default ``diffrax.Dopri8()``) with a PID
       controller at ``rtol``, ``atol``. ``adjoint``: diffrax adjoint (default recursive
       checkpointing; ``diffrax.BacksolveAdjoint()`` is the memory-lean one for long runs).
-    - ``monitor_gap``: stop a non-Abelian / Abelian run where the manifold's gap closes.
+    - ``adiabaticity_limit``: stop a non-Abelian / Abelian run where the manifold's gap closes or
+      becomes too small for the adiabatic description: eta = max |<u_l|dH/dt|u_n>| /
+      (eps_n - eps_l)^2 >= limit (checked at every accepted step; eta = 1 means a Landau-Zener
+      leak of about 50 %). ``None`` switches the monitor off.
     - ``throw``: raise on failure (max_steps reached, gap closed); with ``throw=False`` the
       failure is flagged in :attr:`Trajectory.success` instead (use it under vmap).
 
@@ -212,7 +233,7 @@ def evolve(
 
     # initial band state
     if chi0 is None:
-        chi0 = _default_state(model, x0, k0, method, band, manifold)
+        chi0 = _default_state(model, x0, k0, band, manifold)
     else:
         chi0 = jnp.asarray(chi0)
         if chi0.shape != (n_bands,):
@@ -236,7 +257,8 @@ def evolve(
         solver = diffrax.Dopri8()
     if adjoint is None:
         adjoint = diffrax.RecursiveCheckpointAdjoint()
-    config = (method, band, manifold, solver, float(rtol), float(atol), int(max_steps), adjoint, bool(monitor_gap))
+    config = (method, band, manifold, solver, float(rtol), float(atol), int(max_steps), adjoint,
+              None if adiabaticity_limit is None else float(adiabaticity_limit))
     trajectory = _solve(model, field, x0, k0, chi0, t0, t1, ts, config)
 
     if not throw:
@@ -245,9 +267,11 @@ def evolve(
         if bool(trajectory.gap_closed):
             watched = manifold if method == "nonabelian" else (band,)
             raise ValueError(
-                f"evolve: the gap of manifold {watched} to the remote bands closed at t = "
-                f"{float(trajectory.t_stop):.6g} (gap = {float(trajectory.gap_at_stop):.3e}, x = "
-                f"{np.asarray(trajectory.x[-1])}, k = {np.asarray(trajectory.k[-1])}); "
+                f"evolve: the gap of manifold {watched} to the remote bands closed (or became too small "
+                f"for the {method} description) at t = {float(trajectory.t_stop):.6g}: gap = "
+                f"{float(trajectory.gap_at_stop):.3e}, non-adiabaticity eta = "
+                f"{float(trajectory.nonadiabaticity_at_stop):.3g} (limit {adiabaticity_limit}), "
+                f"x = {np.asarray(trajectory.x[-1])}, k = {np.asarray(trajectory.k[-1])}; "
                 "use method='full' or a larger manifold"
             )
         if not bool(trajectory.result == diffrax.RESULTS.successful):
@@ -259,6 +283,7 @@ def evolve(
     return eqx.error_if(
         trajectory,
         ~trajectory.success,
-        "evolve failed (max_steps reached or the manifold's gap closed); pass throw=False to get "
+        "evolve failed (max_steps reached, or the manifold's gap closed / adiabaticity broke down); "
+        "pass throw=False to get "
         "a flagged Trajectory",
     )

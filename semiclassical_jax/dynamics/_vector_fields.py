@@ -106,14 +106,29 @@ class AbelianField(eqx.Module):
         model, field = args
         x, k, chi = split_state(y)
         geometry, _, _ = _band_geometry(model, x, k)
-        dlambda = self.phase_space_velocity(geometry, field.electric_field(x, t))
+        dlambda = self.phase_space_velocity(geometry, chi, field.electric_field(x, t))
         d = x.shape[0]
         return join_state(dlambda[:d], dlambda[d:], jnp.zeros_like(chi))
 
-    def phase_space_velocity(self, geometry: BandGeometry, electric_field):
+    def phase_space_velocity(self, geometry: BandGeometry, chi, electric_field):
+        del chi  # phase-space local: the band state is u_n(x, k)
         omega = geometry.berry_curvature()[self.band]
         gradient = jnp.real(geometry.dH[:, self.band, self.band])
         return _symplectic_solve(omega, gradient, electric_field)
+
+
+def nonadiabaticity(geometry: BandGeometry, manifold: tuple[int, ...], dlambda) -> Any:
+    """eta = max_{n in a, l in r} |<u_l| dH/dt |u_n>| / (eps_n - eps_l)^2, dH/dt = sum dH_l dlambda_l.
+
+    The ratio of the non-adiabatic coupling |<u_l|d_t u_n>| to the gap: the manifold
+    (Abelian / non-Abelian) description needs eta << 1; a massive Dirac crossing has
+    eta = v E / (2 Delta)^2 at the gap minimum (Landau-Zener: P = exp(-pi / (4 eta))).
+    """
+    a = jnp.array(manifold)
+    r = jnp.array([n for n in range(geometry.n_bands) if n not in manifold])
+    rate = jnp.einsum("l,lrn->rn", dlambda, geometry.dH[:, r][:, :, a])
+    gaps = geometry.energies[a][None, :] - geometry.energies[r][:, None]
+    return jnp.max(jnp.abs(rate) / gaps**2)
 
 
 def vector_field(method: str, band: int | None, manifold: tuple[int, ...] | None):
