@@ -1,5 +1,6 @@
 """``evolve``: integrate one wavepacket (vmap it for many) with diffrax."""
 
+import warnings
 from typing import Any, Literal
 
 import diffrax
@@ -85,21 +86,27 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
             return (gap <= GAP_RTOL * scale) | (eta >= adiabaticity_limit)
 
         event = diffrax.Event(breakdown)
-    solution = diffrax.diffeqsolve(
-        term,
-        solver,
-        t0,
-        t1,
-        None,
-        join_state(x0, k0, chi0),
-        args=(model, field),
-        saveat=saveat,
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=max_steps,
-        adjoint=adjoint,
-        event=event,
-        throw=False,
-    )
+    with warnings.catch_warnings():
+        # The state is real (chi split into Re, Im); complex leaves are only model parameters
+        # in args (tight-binding hoppings), which diffrax's complex-dtype warning also counts.
+        warnings.filterwarnings("ignore", message="Complex dtype support in Diffrax")
+        solution = diffrax.diffeqsolve(
+            term,
+            solver,
+            t0,
+            t1,
+            None,
+            join_state(x0, k0, chi0),
+            args=(model, field),
+            saveat=saveat,
+            # steps land on the saved times: no dense-output interpolation error in what we return
+            stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol, step_ts=ts),
+            max_steps=max_steps,
+            adjoint=adjoint,
+            event=event,
+            throw=False,
+        )
+
     # solution.ys[0]: the state at t1, or where an event stopped the solve
     saved_ts = solution.ts[0] if ts is None else solution.ts[1]
     saved = split_state(solution.ys[0] if ts is None else solution.ys[1])
