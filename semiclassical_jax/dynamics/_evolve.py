@@ -76,10 +76,16 @@ def _breakdown_diagnostics(model, field, method, band, manifold, t, y):
 def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
     method, band, manifold, solver, rtol, atol, max_steps, adjoint, adiabaticity_limit = config
     term = diffrax.ODETerm(vector_field(method, band, manifold))
-    subs = [diffrax.SubSaveAt(t1=True)] + ([] if ts is None else [diffrax.SubSaveAt(ts=ts)])
-    saveat = diffrax.SaveAt(subs=subs)
+    # BacksolveAdjoint (the memory-lean adjoint) takes neither SubSaveAts nor events: save ts and
+    # t1 in one array and switch the breakdown monitor off.
+    backsolve = isinstance(adjoint, diffrax.BacksolveAdjoint)
+    if backsolve:
+        saveat = diffrax.SaveAt(ts=t1[None] if ts is None else jnp.concatenate([ts, t1[None]]))
+    else:
+        subs = [diffrax.SubSaveAt(t1=True)] + ([] if ts is None else [diffrax.SubSaveAt(ts=ts)])
+        saveat = diffrax.SaveAt(subs=subs)
     event = None
-    if adiabaticity_limit is not None and method != "full":
+    if adiabaticity_limit is not None and method != "full" and not backsolve:
 
         def breakdown(t, y, args, **kwargs):
             gap, eta, scale = _breakdown_diagnostics(model, field, method, band, manifold, t, y)
@@ -107,9 +113,16 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
             throw=False,
         )
 
-    # solution.ys[0]: the state at t1, or where an event stopped the solve
-    saved_ts = solution.ts[0] if ts is None else solution.ts[1]
-    saved = split_state(solution.ys[0] if ts is None else solution.ys[1])
+    # final: the state at t1, or where an event stopped the solve; saved: at the requested times
+    if backsolve:
+        last = slice(-1, None)
+        final_ts, final_ys = solution.ts[last], jax.tree_util.tree_map(lambda leaf: leaf[last], solution.ys)
+        keep = last if ts is None else slice(0, -1)
+        saved_ts, saved_ys = solution.ts[keep], jax.tree_util.tree_map(lambda leaf: leaf[keep], solution.ys)
+    else:
+        final_ts, final_ys = solution.ts[0], solution.ys[0]
+        saved_ts, saved_ys = (final_ts, final_ys) if ts is None else (solution.ts[1], solution.ys[1])
+    saved = split_state(saved_ys)
     watched_band = band if method == "abelian" else 0
     chis, populations, energy = jax.vmap(
         lambda x, k, chi: _observables(model, field, method, watched_band, x, k, chi)
@@ -118,10 +131,8 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
     if method == "full":
         gap_at_stop = eta_at_stop = jnp.asarray(jnp.inf)
     else:
-        last = jax.tree_util.tree_map(lambda leaf: leaf[-1], solution.ys[0])
-        gap_at_stop, eta_at_stop, _ = _breakdown_diagnostics(
-            model, field, method, band, manifold, solution.ts[0][-1], last
-        )
+        last = jax.tree_util.tree_map(lambda leaf: leaf[-1], final_ys)
+        gap_at_stop, eta_at_stop, _ = _breakdown_diagnostics(model, field, method, band, manifold, final_ts[-1], last)
     return Trajectory(
         ts=saved_ts,
         x=saved[0],
@@ -132,7 +143,7 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
         num_steps=solution.stats["num_accepted_steps"],
         result=solution.result,
         gap_closed=gap_closed,
-        t_stop=solution.ts[0][-1],
+        t_stop=final_ts[-1],
         gap_at_stop=gap_at_stop,
         nonadiabaticity_at_stop=eta_at_stop,
     )
@@ -179,7 +190,8 @@ def evolve(
     - ``saveat``: None (save at t1 only), an int n (n equally spaced times in [t0, t1]) or an
       array of times. ``solver``: a diffrax solver (default ``diffrax.Dopri8()``) with a PID
       controller at ``rtol``, ``atol``. ``adjoint``: diffrax adjoint (default recursive
-      checkpointing; ``diffrax.BacksolveAdjoint()`` is the memory-lean one for long runs).
+      checkpointing; ``diffrax.BacksolveAdjoint()`` is the memory-lean one for long runs: it solves
+      the adjoint ODE backwards in O(1) memory, and switches the breakdown monitor off).
     - ``adiabaticity_limit``: stop a non-Abelian / Abelian run where the manifold's gap closes or
       becomes too small for the adiabatic description: eta = max |<u_l|dH/dt|u_n>| /
       (eps_n - eps_l)^2 >= limit (checked at every accepted step; eta = 1 means a Landau-Zener
