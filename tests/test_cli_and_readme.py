@@ -57,3 +57,8 @@ def test_readme_example_runs():
     value = float(sj.chern_number(models.Haldane(t1=1.0, t2=0.15, phi=jnp.pi / 2, mass=0.2), [0], 48))
     assert abs(value - float(quoted)) < 1e-6
     assert namespace["F"].shape == (4, 4, 2, 2)
+    # the quoted Landau-Zener population and its closed form
+    quoted_lz = re.search(r"populations\[-1, 1\]\s+# (\d\.\d+), vs exp", text).group(1)
+    assert abs(float(namespace["traj"].populations[-1, 1]) - float(quoted_lz)) < 1e-4
+    assert abs(float(quoted_lz) - np.exp(-np.pi * 0.138**2 / 0.05)) < 1e-4
+    assert namespace["ends"].shape == (64 * 64, 2)
