@@ -127,9 +127,9 @@ def _hamiltonian_and_derivative(model: Any, x: Array, k: Array) -> tuple[Array, 
         return h.astype(jnp.result_type(h.dtype, 1j))
 
     point = jnp.concatenate([x, k])
-    h, pushforward = jax.linearize(hamiltonian, point)
-    dh = jax.vmap(pushforward)(jnp.eye(2 * d, dtype=point.dtype))
-    return h, dh
+    # jacfwd (not linearize + vmap over a basis) also traces inside shard_map
+    dh, h = jax.jacfwd(lambda p: (hamiltonian(p), hamiltonian(p)), has_aux=True)(point)
+    return h, jnp.moveaxis(dh, -1, 0)
 
 
 def _band_geometry(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array, Array]:

@@ -289,8 +289,7 @@ def evolve(
                 f"evolve: the gap of manifold {watched} to the remote bands closed (or became too small "
                 f"for the {method} description) at t = {float(trajectory.t_stop):.6g}: gap = "
                 f"{float(trajectory.gap_at_stop):.3e}, non-adiabaticity eta = "
-                f"{float(trajectory.nonadiabaticity_at_stop):.3g} (limit {adiabaticity_limit}), "
-                f"x = {np.asarray(trajectory.x[-1])}, k = {np.asarray(trajectory.k[-1])}; "
+                f"{float(trajectory.nonadiabaticity_at_stop):.3g} (limit {adiabaticity_limit}); "
                 "use method='full' or a larger manifold"
             )
         if not bool(trajectory.result == diffrax.RESULTS.successful):
