@@ -16,9 +16,10 @@ S = [[0, 1], [-1, 0]] (d x d blocks) and <O> = <chi|O|chi>:
 from typing import Any
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 
-from ..geometry import BandGeometry, _band_geometry, _hamiltonian_and_derivative
+from ..geometry import BandGeometry, _band_geometry
 
 State = tuple[Any, Any, Any, Any]
 
@@ -50,17 +51,23 @@ class FullBandField(eqx.Module):
         model, field = args
         x, k, chi = split_state(y)
         d = x.shape[0]
-        h, dh = _hamiltonian_and_derivative(model, x, k)
-        # Contractions as broadcast-multiply-sum, not matmul/einsum: for these tiny matrices XLA's
-        # CPU dot kernels cost ~20x more than fused elementwise code (benchmarks/trajectories.py).
-        expectation = jnp.real(jnp.sum(jnp.conj(chi)[:, None] * dh * chi[None, :], axis=(-2, -1)))
+
+        def energy(point):
+            h = jnp.asarray(model(point[:d], point[d:]))
+            h_chi = jnp.sum(h * chi[None, :], axis=-1)
+            return jnp.real(jnp.sum(jnp.conj(chi) * h_chi)), (h, h_chi)
+
+        # <chi|dH/dlambda|chi> = d<chi|H(lambda)|chi>/dlambda at fixed chi: one reverse pass instead
+        # of 2d forward ones. Contractions are broadcast-multiply-sums, not matmul/einsum: for these
+        # tiny matrices XLA's CPU dot kernels cost ~20x more (benchmarks/trajectories.py).
+        expectation, (h, h_chi) = jax.grad(energy, has_aux=True)(jnp.concatenate([x, k]))
         dx = expectation[d:]
         dk = -field.electric_field(x, t) - expectation[:d]
-        h_chi = jnp.sum(h * chi[None, :], axis=-1)
         mean_energy = jnp.real(jnp.sum(jnp.conj(chi) * h_chi))
         # norm stabilisation (zero on exact solutions), rate ~ the spectral spread of H
-        traceless = h - jnp.trace(h) / h.shape[0] * jnp.eye(h.shape[0])
-        rate = STABILISATION * jnp.sqrt(jnp.sum(jnp.abs(traceless) ** 2))
+        # |H - Tr H / N|_F^2 = |H|_F^2 - |Tr H|^2 / N
+        spread2 = jnp.sum(jnp.abs(h) ** 2) - jnp.abs(jnp.trace(h)) ** 2 / h.shape[0]
+        rate = STABILISATION * jnp.sqrt(jnp.maximum(spread2, 0.0) + jnp.finfo(spread2.dtype).tiny)
         norm_error = 0.5 * (jnp.sum(jnp.abs(chi) ** 2) - 1.0)
         return join_state(dx, dk, -1j * (h_chi - mean_energy * chi) - rate * norm_error * chi)
 
