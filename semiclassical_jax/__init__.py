@@ -9,6 +9,7 @@ from ._precision import _set_default_precision
 
 _set_default_precision()
 
+from . import grids as grids  # noqa: E402
 from . import models as models  # noqa: E402
 from . import textures as textures  # noqa: E402
 from . import units as units  # noqa: E402
