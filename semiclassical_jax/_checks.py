@@ -58,17 +58,17 @@ def _leaf_name(path: tuple) -> str:
     return "".join(str(p) for p in path).lstrip(".") or "<leaf>"
 
 
-def check_finite_parameters(model: Any) -> Any:
-    """Raise if any numeric parameter of the model (textures included) is NaN or inf."""
+def check_finite_parameters(model: Any) -> None:
+    """Raise if any concrete numeric parameter of the model (textures included) is NaN or inf.
+
+    Traced parameters are skipped: the geometry kernel's finiteness guard catches them at run time.
+    """
     leaves = jax.tree_util.tree_flatten_with_path(eqx.filter(model, eqx.is_inexact_array))[0]
-    traced = []
     for path, leaf in leaves:
         if isinstance(leaf, jax.core.Tracer):
-            traced.append(leaf)
             continue
         if not np.all(np.isfinite(np.asarray(leaf))):
             raise ValueError(f"model parameter '{_leaf_name(path)}' is not finite: {np.asarray(leaf)}")
-    return traced
 
 
 def check_manifold(manifold: Any, n_bands: int, name: str = "manifold") -> tuple[int, ...]:

@@ -231,6 +231,7 @@ def evolve(
         _checks.remote_bands(manifold, n_bands)
     if method == "full" and chi0 is None and band is None and manifold is None:
         raise ValueError("method='full' needs chi0=, band= or manifold= to set the initial state")
+    watched = (band,) if method == "abelian" else manifold  # the bands the wavepacket is confined to
     field = as_field(field, dim)
     t0 = jnp.asarray(t0, dtype=float)
     t1 = jnp.asarray(t1, dtype=float)
@@ -264,12 +265,11 @@ def evolve(
                 raise ValueError(f"chi0 must be normalised: |chi0| = {norm:.12g}")
             if method != "full":
                 geometry, _, _ = _band_geometry(model, x0, k0)
-                inside = (band,) if method == "abelian" else manifold
-                ua = geometry.states[:, jnp.array(inside)]
+                ua = geometry.states[:, jnp.array(watched)]
                 leak = float(jnp.linalg.norm(chi0 - ua @ (jnp.conj(ua.T) @ chi0)))
                 if leak > 1e-8:
                     raise ValueError(
-                        f"chi0 lies outside the manifold {inside}: |(1 - P) chi0| = {leak:.3e}"
+                        f"chi0 lies outside the manifold {watched}: |(1 - P) chi0| = {leak:.3e}"
                     )
 
     if solver is None:
@@ -284,7 +284,6 @@ def evolve(
         return trajectory
     if _checks.is_concrete(trajectory):
         if bool(trajectory.gap_closed):
-            watched = manifold if method == "nonabelian" else (band,)
             raise ValueError(
                 f"evolve: the gap of manifold {watched} to the remote bands closed (or became too small "
                 f"for the {method} description) at t = {float(trajectory.t_stop):.6g}: gap = "
@@ -302,6 +301,5 @@ def evolve(
         trajectory,
         ~trajectory.success,
         "evolve failed (max_steps reached, or the manifold's gap closed / adiabaticity broke down); "
-        "pass throw=False to get "
-        "a flagged Trajectory",
+        "pass throw=False to get a flagged Trajectory",
     )
