@@ -30,6 +30,7 @@ import numpy as np
 
 from . import _checks
 from ._eigh import _safe_inverse, degeneracy_tolerance, eigh
+from ._linalg import solve_small
 from ._types import Array, Complex, Float
 
 # A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
@@ -88,6 +89,15 @@ class BandGeometry(eqx.Module):
         products = jnp.einsum("anm,bmn,nm->nab", self.dH, self.dH, inverse**2)
         return -2.0 * jnp.imag(products)
 
+    def phase_space_velocity(self, electric_field: Float[Array, " d"]) -> Float[Array, "n 2d"]:
+        """(dx/dt, dk/dt) of every band from the Abelian EOM (PHYSICS.md section 2, paper Eq. 43).
+
+        Uniform field E, carrier charge -1; each band with its own four-block curvature.
+        """
+        omega = self.berry_curvature()
+        gradient = jnp.real(jnp.diagonal(self.dH, axis1=-2, axis2=-1)).T  # (N, 2d)
+        return jax.vmap(symplectic_solve, in_axes=(0, 0, None))(omega, gradient, electric_field)
+
     def manifold_gap(self, manifold: tuple[int, ...]) -> Float[Array, ""]:
         """min |eps_n - eps_l| over n in the manifold and l in the remote bands."""
         remote = _complement(manifold, self.n_bands)
@@ -113,6 +123,23 @@ class BandGeometry(eqx.Module):
         g = self._remote_couplings(manifold)
         gg = jnp.einsum("anl,bml->abnm", g, jnp.conj(g))  # (P dP_a dP_b P)_nm
         return 1j * (gg - jnp.swapaxes(gg, 0, 1))
+
+
+def symplectic_solve(
+    omega: Float[Array, "2d 2d"], gradient: Float[Array, " 2d"], electric_field: Float[Array, " d"]
+) -> Float[Array, " 2d"]:
+    """Solve the Abelian / non-Abelian EOM (PHYSICS.md section 2), linear in dlambda/dt:
+
+        dx/dt = <dH_k> - Omega^{kx} dx/dt - Omega^{kk} dk/dt
+        dk/dt = -E - <dH_x> + Omega^{xx} dx/dt + Omega^{xk} dk/dt
+
+    i.e. (1 + S Omega) dlambda/dt = S <dH> - (0, E). ``gradient`` = <dH/dlambda>, ``omega`` the
+    curvature (expectation value) in the order lambda = (x, k).
+    """
+    d = electric_field.shape[0]
+    s_omega = jnp.concatenate([omega[d:], -omega[:d]], axis=0)
+    rhs = jnp.concatenate([gradient[d:], -gradient[:d] - electric_field])
+    return solve_small(jnp.eye(2 * d, dtype=omega.dtype) + s_omega, rhs)
 
 
 def _complement(manifold: tuple[int, ...], n_bands: int) -> tuple[int, ...]:

@@ -19,7 +19,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..geometry import BandGeometry, _band_geometry
+from ..geometry import BandGeometry, _band_geometry, symplectic_solve
 
 State = tuple[Any, Any, Any, Any]
 
@@ -34,14 +34,6 @@ def split_state(y: State):
 
 def join_state(x, k, chi) -> State:
     return x, k, jnp.real(chi), jnp.imag(chi)
-
-
-def _symplectic_solve(omega, gradient, electric_field):
-    """Solve (1 + S Omega) dlambda/dt = S <dH> - (0, E) for dlambda/dt = (dx/dt, dk/dt)."""
-    d = electric_field.shape[0]
-    s_omega = jnp.concatenate([omega[d:], -omega[:d]], axis=0)
-    rhs = jnp.concatenate([gradient[d:], -gradient[:d] - electric_field])
-    return jnp.linalg.solve(jnp.eye(2 * d, dtype=omega.dtype) + s_omega, rhs)
 
 
 class FullBandField(eqx.Module):
@@ -103,7 +95,7 @@ class NonAbelianField(eqx.Module):
         curvature = geometry.nonabelian_curvature(self.manifold)
         omega = jnp.real(jnp.einsum("n,abnm,m->ab", jnp.conj(c), curvature, c))
         gradient = jnp.real(jnp.einsum("n,lnm,m->l", jnp.conj(c), geometry.dH[:, a][:, :, a], c))
-        return _symplectic_solve(omega, gradient, electric_field)
+        return symplectic_solve(omega, gradient, electric_field)
 
 
 class AbelianField(eqx.Module):
@@ -123,7 +115,7 @@ class AbelianField(eqx.Module):
         del chi  # phase-space local: the band state is u_n(x, k)
         omega = geometry.berry_curvature()[self.band]
         gradient = jnp.real(geometry.dH[:, self.band, self.band])
-        return _symplectic_solve(omega, gradient, electric_field)
+        return symplectic_solve(omega, gradient, electric_field)
 
 
 def nonadiabaticity(geometry: BandGeometry, manifold: tuple[int, ...], dlambda) -> Any:
