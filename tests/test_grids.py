@@ -70,3 +70,20 @@ def test_bad_grid_arguments():
         grids.disk(1.0, 10, 2.5)
     with pytest.raises(ValueError, match="half_width must be a positive"):
         grids.box(float("nan"), 4)
+
+
+def test_disk_breaks_composite_rule():
+    """Panels at 0.5 and 1.3: the area stays pi R^2 / (2 pi)^2, and a kink at |k| = 1.3
+    (int max(0, |k| - 1.3) over the disk, closed form) is integrated exactly by the composite rule."""
+    radius, kink = 2.0, 1.3
+    grid = grids.disk(radius, 6, 4, breaks=[0.5, kink])
+    assert grid.points.shape == (3 * 6 * 4, 2)
+    np.testing.assert_allclose(float(jnp.sum(grid.weights)), np.pi * radius**2 / (2 * np.pi) ** 2, rtol=1e-13)
+    k = jnp.linalg.norm(grid.points, axis=-1)
+    # 2 pi int_kink^R (k - kink) k dk / (2 pi)^2
+    exact = ((radius**3 - kink**3) / 3 - kink * (radius**2 - kink**2) / 2) / (2 * np.pi)
+    np.testing.assert_allclose(float(grid.integrate(jnp.maximum(k - kink, 0.0))), exact, rtol=1e-13)
+    with pytest.raises(ValueError, match="breaks must increase"):
+        grids.disk(radius, 6, 4, breaks=[1.0, 0.5])
+    with pytest.raises(ValueError, match="breaks must increase"):
+        grids.disk(radius, 6, 4, breaks=[2.5])
