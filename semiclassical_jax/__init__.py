@@ -12,6 +12,7 @@ _set_default_precision()
 from . import grids as grids  # noqa: E402
 from . import models as models  # noqa: E402
 from . import textures as textures  # noqa: E402
+from . import transport as transport  # noqa: E402
 from . import units as units  # noqa: E402
 from ._checks import check_partition as check_partition  # noqa: E402
 from ._eigh import eigh as eigh  # noqa: E402
@@ -32,5 +33,12 @@ from .geometry import eigensystem as eigensystem  # noqa: E402
 from .geometry import manifold_berry_curvature as manifold_berry_curvature  # noqa: E402
 from .geometry import nonabelian_curvature as nonabelian_curvature  # noqa: E402
 from .geometry import projector_derivative as projector_derivative  # noqa: E402
+from .transport import berry_curvature_dipole as berry_curvature_dipole  # noqa: E402
+from .transport import current as current  # noqa: E402
+from .transport import current_map as current_map  # noqa: E402
+from .transport import drude_conductivity as drude_conductivity  # noqa: E402
+from .transport import fermi_dirac as fermi_dirac  # noqa: E402
+from .transport import hall_conductivity as hall_conductivity  # noqa: E402
+from .transport import nonlinear_hall_current as nonlinear_hall_current  # noqa: E402
 
 __version__ = "0.1.0"

@@ -1,0 +1,27 @@
+"""Equilibrium occupation (PHYSICS.md section 3): the Fermi-Dirac function and its derivative."""
+
+import jax
+import jax.numpy as jnp
+
+from .._types import Array
+
+
+def fermi_dirac(energy: Array, mu: Array, temperature: Array) -> Array:
+    """f0(eps) = 1 / (exp((eps - mu) / T) + 1) (k_B = 1).
+
+    T = 0 is the zero-temperature limit, the step theta(mu - eps) with f0(mu) = 1/2; it serves the
+    Fermi-sea quantities (intrinsic Hall conductivity, Eq. 53), never the Fermi-surface terms.
+    """
+    positive = temperature > 0
+    scaled = (mu - energy) / jnp.where(positive, temperature, 1.0)
+    step = jnp.where(energy < mu, 1.0, jnp.where(energy > mu, 0.0, 0.5))
+    return jnp.where(positive, jax.nn.sigmoid(scaled), step)
+
+
+def fermi_dirac_derivative(energy: Array, mu: Array, temperature: Array) -> Array:
+    """df0/deps = -f0 (1 - f0) / T, written as -sigmoid(s) sigmoid(-s) / T to keep both tails accurate.
+
+    Needs T > 0 (the public functions check it).
+    """
+    scaled = (mu - energy) / temperature
+    return -jax.nn.sigmoid(scaled) * jax.nn.sigmoid(-scaled) / temperature

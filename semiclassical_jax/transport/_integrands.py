@@ -1,0 +1,148 @@
+"""Per-point integrands of the kinetic theories (PHYSICS.md section 3), before the k-sum.
+
+Each function maps one phase-space point (x, k) to the contribution of int dk (...) at that point;
+:mod:`._integrate` sums them with the grid weights. Carrier charge q = -1, so J = -int dk f dx/dt.
+"""
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from .._eigh import _safe_inverse, degeneracy_tolerance, eigh
+from .._types import Array, Float
+from ..geometry import BandGeometry, _band_geometry
+from ._distribution import fermi_dirac, fermi_dirac_derivative
+
+Manifolds = tuple[tuple[int, ...], ...]
+
+
+def ssct_current(
+    geometry: BandGeometry, field: Array, mu: Array, temperature: Array, tau: Array
+) -> Float[Array, " d"]:
+    """SSCT (paper Eqs. 46-47): f_n = f0 - tau [d_x f0 . dx_n/dt + d_k f0 . dk_n/dt], J = -sum_n f_n dx_n/dt.
+
+    (dx_n/dt, dk_n/dt) from the full Abelian EOM with all four curvature blocks; d_lambda f0(eps_n)
+    = f0'(eps_n) <u_n|dH_lambda|u_n> (Hellmann-Feynman).
+    """
+    d = geometry.dim
+    rates = geometry.phase_space_velocity(field)  # (N, 2d)
+    gradient = jnp.real(jnp.diagonal(geometry.dH, axis1=-2, axis2=-1)).T  # (N, 2d) = d eps_n / d lambda
+    eps = geometry.energies
+    deviation = -tau * fermi_dirac_derivative(eps, mu, temperature) * jnp.sum(gradient * rates, axis=-1)
+    occupation = fermi_dirac(eps, mu, temperature) + deviation
+    return -jnp.sum(occupation[:, None] * rates[:, :d], axis=0)
+
+
+def _hybridised_manifold(
+    geometry: BandGeometry, manifold: tuple[int, ...], field: Array
+) -> tuple[Array, Array, Array]:
+    """Steps 1-3 of MSCT (paper Eqs. 54-55, 61-63) for one manifold.
+
+    Returns the hybridised energies E_i (Na,), velocities v_i (Na, d) and forces Ft_i (Na, d):
+    Hbar_nm = eps_n delta_nm + E . R_k,nm on the manifold, v_i = <u_i|dH_k|u_i> + <F^{kk}>_i E,
+    Ft_i = -<u_i|dH_x|u_i> - <F^{xk}>_i E (Eq. 62), F the manifold's non-Abelian curvature.
+    R between degenerate bands of the manifold is set to zero (a gauge choice there: traces over
+    the degenerate set, hence currents of a fully occupied degenerate manifold, do not depend on it).
+    """
+    d = geometry.dim
+    n_bands = geometry.n_bands
+    index = jnp.array(manifold)
+    eps = geometry.energies[index]
+    dh = geometry.dH[:, index][:, :, index]  # (2d, Na, Na)
+    if len(manifold) == 1:
+        energies, mixing = eps, jnp.ones((1, 1), dh.dtype)
+    else:
+        inverse = _safe_inverse(eps[None, :] - eps[:, None], degeneracy_tolerance(geometry.energies))
+        connection = 1j * dh[d:] * inverse  # R_k,nm = i (dH_k)_nm / (eps_m - eps_n), (d, Na, Na)
+        hybridisation = jnp.diag(eps).astype(dh.dtype) + jnp.tensordot(field, connection, axes=1)
+        energies, mixing = eigh(hybridisation)  # column i: eta^(i)
+    expectation = jnp.real(jnp.einsum("ni,anm,mi->ia", jnp.conj(mixing), dh, mixing))  # (Na, 2d)
+    velocity, force = expectation[:, d:], -expectation[:, :d]
+    if len(manifold) < n_bands:
+        curvature = geometry.nonabelian_curvature(manifold)  # (2d, 2d, Na, Na)
+        projected = jnp.real(jnp.einsum("ni,abnm,mi->iab", jnp.conj(mixing), curvature, mixing))
+        velocity = velocity + projected[:, d:, d:] @ field
+        force = force - projected[:, :d, d:] @ field
+    return energies, velocity, force
+
+
+def msct_current(
+    model: Any,
+    x: Array,
+    k: Array,
+    field: Array,
+    mu: Array,
+    temperature: Array,
+    tau: Array,
+    manifolds: Manifolds,
+) -> Float[Array, " d"]:
+    """MSCT, the paper's non-adiabatic theory (PHYSICS.md section 3 steps 1-5, Eqs. 54-62).
+
+    g_i = f0(E_i) - tau [d_x f0(E_i) . v_i + d_k f0(E_i) . (-E + Ft_i)], J = -sum_i g_i v_i.
+    d_lambda E_i is Hellmann-Feynman for one-band manifolds and forward-mode autodiff of the
+    (gauge-invariant) hybridised energies otherwise.
+    """
+    d = x.shape[0]
+
+    def hybridised(point):
+        geometry, _, _ = _band_geometry(model, point[:d], point[d:])
+        parts = [_hybridised_manifold(geometry, manifold, field) for manifold in manifolds]
+        energies, velocity, force = (jnp.concatenate(p, axis=0) for p in zip(*parts))
+        return energies, (energies, velocity, force, geometry)
+
+    point = jnp.concatenate([x, k])
+    if all(len(manifold) == 1 for manifold in manifolds):
+        _, (energies, velocity, force, geometry) = hybridised(point)
+        order = jnp.array([m[0] for m in manifolds])
+        gradient = jnp.real(jnp.diagonal(geometry.dH, axis1=-2, axis2=-1)).T[order]  # d eps_n / d lambda
+    else:
+        gradient, (energies, velocity, force, _) = jax.jacfwd(hybridised, has_aux=True)(point)
+    slope = fermi_dirac_derivative(energies, mu, temperature)
+    drive = jnp.concatenate([velocity, force - field[None, :]], axis=-1)  # (v_i, -E + Ft_i)
+    occupation = fermi_dirac(energies, mu, temperature) - tau * slope * jnp.sum(gradient * drive, axis=-1)
+    return -jnp.sum(occupation[:, None] * velocity, axis=0)
+
+
+def nonabelian_hall_current(
+    geometry: BandGeometry, field: Array, mu: Array, temperature: Array, manifolds: Manifolds
+) -> Float[Array, " d"]:
+    """Paper Eq. 53, J_a = -sum_b Tr F^{k_a k_b} E_b per manifold, with each band's diagonal
+    element F_nn weighted by f0(eps_n) (exactly Eq. 53 for a degenerate, fully occupied manifold;
+    the intrinsic anomalous Hall current for one-band manifolds)."""
+    d = geometry.dim
+    total = jnp.zeros(d)
+    for manifold in manifolds:
+        if len(manifold) == geometry.n_bands:
+            continue  # no remote bands: F = 0
+        curvature = geometry.nonabelian_curvature(manifold)[d:, d:]  # (d, d, Na, Na)
+        diagonal = jnp.real(jnp.diagonal(curvature, axis1=-2, axis2=-1))  # (d, d, Na)
+        occupation = fermi_dirac(geometry.energies[jnp.array(manifold)], mu, temperature)
+        total = total - jnp.einsum("abn,n,b->a", diagonal, occupation, field)
+    return total
+
+
+def hall_conductivity(geometry: BandGeometry, mu: Array, temperature: Array) -> Float[Array, "d d"]:
+    """sigma_ab = -sum_n f0(eps_n) Omega_n^{k_a k_b} (intrinsic; Kubo/TKNN, sigma_xy = -C e^2/h)."""
+    d = geometry.dim
+    curvature = geometry.berry_curvature()[:, d:, d:]
+    return -jnp.einsum("n,nab->ab", fermi_dirac(geometry.energies, mu, temperature), curvature)
+
+
+def drude_conductivity(geometry: BandGeometry, mu: Array, temperature: Array, tau: Array) -> Float[Array, "d d"]:
+    """sigma_ab = -tau sum_n f0'(eps_n) v_n,a v_n,b (the linear SSCT term without curvature)."""
+    velocity = geometry.velocity()
+    slope = fermi_dirac_derivative(geometry.energies, mu, temperature)
+    return -tau * jnp.einsum("n,na,nb->ab", slope, velocity, velocity)
+
+
+def berry_curvature_dipole(geometry: BandGeometry, mu: Array, temperature: Array) -> Float[Array, "d d d"]:
+    """D_cab = sum_n int f0 d_c Omega_n^{k_a k_b} = -sum_n int f0'(eps_n) v_n,c Omega_n^{k_a k_b}.
+
+    (The Fermi-surface form; it equals the Fermi-sea form when f0 Omega vanishes on the grid's
+    boundary, always for a Brillouin zone.)
+    """
+    d = geometry.dim
+    curvature = geometry.berry_curvature()[:, d:, d:]
+    slope = fermi_dirac_derivative(geometry.energies, mu, temperature)
+    return -jnp.einsum("n,nc,nab->cab", slope, geometry.velocity(), curvature)
