@@ -62,3 +62,10 @@ def test_readme_example_runs():
     assert abs(float(namespace["traj"].populations[-1, 1]) - float(quoted_lz)) < 1e-4
     assert abs(float(quoted_lz) - np.exp(-np.pi * 0.138**2 / 0.05)) < 1e-4
     assert namespace["ends"].shape == (64 * 64, 2)
+    # transport: the quoted quantised Hall value and the nonlinear valley Hall ratio
+    quoted_hall = re.search(r"sigma\[0, 1\] \* 2 \* jnp.pi\s+# (-?\d\.\d+)", text).group(1)
+    assert abs(float(namespace["sigma"][0, 1]) * 2 * np.pi - float(quoted_hall)) < 1e-4
+    assert abs(float(quoted_hall) + 1) < 1e-4  # -C with C = +1 for QWZ at m = -1
+    quoted_nvh = re.search(r"J_nvh\[1\] / 8e-3 \* 4 \* jnp.pi\s+# (\d\.\d+)", text).group(1)
+    assert abs(float(namespace["J_nvh"][1]) / 8e-3 * 4 * np.pi - float(quoted_nvh)) < 1e-4
+    assert namespace["J_map"].shape == (16, 2)
