@@ -17,6 +17,8 @@ from . import units as units  # noqa: E402
 from ._checks import check_partition as check_partition  # noqa: E402
 from ._eigh import eigh as eigh  # noqa: E402
 from ._precision import set_precision as set_precision  # noqa: E402
+from ._results import SweepResult as SweepResult  # noqa: E402
+from ._sweep import sweep as sweep  # noqa: E402
 from .dynamics import FieldFunction as FieldFunction  # noqa: E402
 from .dynamics import ScalarPotential as ScalarPotential  # noqa: E402
 from .dynamics import Trajectory as Trajectory  # noqa: E402
