@@ -11,6 +11,7 @@ _set_default_precision()
 
 from . import grids as grids  # noqa: E402
 from . import models as models  # noqa: E402
+from . import plotting as plotting  # noqa: E402
 from . import textures as textures  # noqa: E402
 from . import transport as transport  # noqa: E402
 from . import units as units  # noqa: E402
