@@ -36,6 +36,9 @@ from ._types import Array, Complex, Float
 # A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
 # the spectral scale max|eps|.
 GAP_RTOL = 1e-8
+# Up to this many bands the band-basis rotation and the Abelian curvature are written as broadcast
+# products and sums (faster than XLA CPU's tiny batched dot_generals); above it, einsum.
+_ELEMENTWISE_MAX_BANDS = 8
 
 
 class BandGeometry(eqx.Module):
@@ -85,9 +88,24 @@ class BandGeometry(eqx.Module):
         value is then gauge dependent, but their sum over the degenerate set is the
         gauge-invariant trace of the non-Abelian curvature (use :meth:`nonabelian_curvature`).
         """
-        inverse = self._inverse_gaps()
-        products = jnp.einsum("anm,bmn,nm->nab", self.dH, self.dH, inverse**2)
-        return -2.0 * jnp.imag(products)
+        weight = self._inverse_gaps() ** 2
+        if self.n_bands > _ELEMENTWISE_MAX_BANDS:
+            return -2.0 * jnp.imag(jnp.einsum("anm,bmn,nm->nab", self.dH, self.dH, weight))
+        # Small N: broadcast products and sums (tiny batched dot_generals are slow on XLA CPU). Only
+        # a < b is computed, Omega^{ba} = -Omega^{ab}; Im(dH_a,nm dH_b,mn) from real and imaginary parts.
+        n2d = self.dH.shape[0]
+        re, im = jnp.real(self.dH), jnp.imag(self.dH)
+        re_t, im_t = jnp.swapaxes(re, -1, -2), jnp.swapaxes(im, -1, -2)
+        upper = {}
+        for a in range(n2d):
+            for b in range(a + 1, n2d):
+                upper[a, b] = -2.0 * jnp.sum((re[a] * im_t[b] + im[a] * re_t[b]) * weight, axis=-1)
+        zero = jnp.zeros(self.energies.shape, re.dtype)
+        rows = [
+            jnp.stack([zero if a == b else upper[a, b] if a < b else -upper[b, a] for b in range(n2d)], axis=-1)
+            for a in range(n2d)
+        ]
+        return jnp.stack(rows, axis=-2)
 
     def phase_space_velocity(self, electric_field: Float[Array, " d"]) -> Float[Array, "n 2d"]:
         """(dx/dt, dk/dt) of every band from the Abelian EOM (PHYSICS.md section 2, paper Eq. 43).
@@ -147,16 +165,30 @@ def _complement(manifold: tuple[int, ...], n_bands: int) -> tuple[int, ...]:
 
 
 def _hamiltonian_and_derivative(model: Any, x: Array, k: Array) -> tuple[Array, Array]:
-    d = x.shape[0]
+    """H(x, k) and dH/dlambda, shape (2d, N, N), lambda = (x, k).
 
-    def hamiltonian(point):
-        h = jnp.asarray(model(point[:d], point[d:]))
+    Two forward-mode Jacobians, over x and over k, rather than one over (x, k): for a model that
+    does not depend on x the x-tangents are symbolic zeros, so dH costs d tangent pushes instead
+    of 2d (the primal H traced in both is one computation after XLA's CSE). jacfwd (not linearize +
+    vmap over a basis) also traces inside shard_map.
+    """
+
+    def hamiltonian(xx, kk):
+        h = jnp.asarray(model(xx, kk))
         return h.astype(jnp.result_type(h.dtype, 1j))
 
-    point = jnp.concatenate([x, k])
-    # jacfwd (not linearize + vmap over a basis) also traces inside shard_map
-    dh, h = jax.jacfwd(lambda p: (hamiltonian(p), hamiltonian(p)), has_aux=True)(point)
-    return h, jnp.moveaxis(dh, -1, 0)
+    dh_k, h = jax.jacfwd(lambda kk: (hamiltonian(x, kk),) * 2, has_aux=True)(k)
+    dh_x = jax.jacfwd(lambda xx: hamiltonian(xx, k))(x)
+    return h, jnp.moveaxis(jnp.concatenate([dh_x, dh_k], axis=-1), -1, 0)
+
+
+def _to_band_basis(states: Complex[Array, "n n"], dh: Complex[Array, "2d n n"]) -> Complex[Array, "2d n n"]:
+    """dH'_a = U^dagger dH_a U."""
+    if states.shape[0] > _ELEMENTWISE_MAX_BANDS:
+        return jnp.einsum("in,aij,jm->anm", jnp.conj(states), dh, states)
+    # small N: broadcast products and sums instead of tiny batched dot_generals (slow on XLA CPU)
+    right = jnp.sum(dh[:, :, :, None] * states[None, None, :, :], axis=2)  # (a, i, m) = (dH U)_im
+    return jnp.sum(jnp.conj(states)[None, :, :, None] * right[:, :, None, :], axis=1)
 
 
 def _band_geometry(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array, Array]:
@@ -167,8 +199,7 @@ def _band_geometry(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array,
     finite = jnp.all(jnp.isfinite(h)) & jnp.all(jnp.isfinite(dh))
     h = 0.5 * (h + jnp.conj(h.T))
     energies, states = eigh(h)
-    dh_band = jnp.einsum("in,aij,jm->anm", jnp.conj(states), dh, states)
-    return BandGeometry(energies, states, dh_band), non_hermiticity, finite
+    return BandGeometry(energies, states, _to_band_basis(states, dh)), non_hermiticity, finite
 
 
 def _guard(value: Any, bad: Array, short: str, detail: str, concrete: bool) -> Any:
