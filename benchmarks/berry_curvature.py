@@ -20,9 +20,7 @@ benchmarks/RESULTS.md under "Eigensolver and generic path (issue 5)" (replacing 
 """
 
 import argparse
-import contextlib
 import os
-import platform
 import re
 import sys
 import time
@@ -34,6 +32,7 @@ import numpy as np
 
 import semiclassical_jax as sj
 from semiclassical_jax import _eigh, models
+from _machine import cpu_name
 
 T1, T2, PHI, MASS = 1.0, 0.15, 0.7, 0.2
 HEADING = "## Eigensolver and generic path (issue 5)"
@@ -178,14 +177,6 @@ def kane_mele_gap(n_points: int) -> np.ndarray:
     return np.asarray(energies[:, 1] - energies[:, 0])
 
 
-def _cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -213,7 +204,7 @@ def main() -> None:
     except ImportError:
         pythtb_rate = float("nan")
         rows.append(("PythTB (not installed)", 0, float("nan")))
-    machine = (f"{_cpu_name()}, {os.cpu_count()} cores, {jax.devices()[0].platform} ({jax.device_count()} device), "
+    machine = (f"{cpu_name()}, {os.cpu_count()} cores, {jax.devices()[0].platform} ({jax.device_count()} device), "
                f"jax {jax.__version__}, {time.strftime('%Y-%m-%d')}")
     lines = [f"Berry curvature throughput, Haldane model, float64, {machine}", "",
              "| method | k-points | k-points / s |", "|---|---|---|"]

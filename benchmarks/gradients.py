@@ -27,13 +27,12 @@ independent code paths through JAX's AD, so agreement to rounding checks reverse
 """
 
 import argparse
-import contextlib
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
+from _machine import cpu_name
 
 HEADING = "## Gradient cost (issue 6)"
 INTRO = (
@@ -53,14 +52,6 @@ INTRO = (
     "repeated runs differ by about 20 % (another run of the same command: 3.2x, 3.0x, 3.5x for the\n"
     "transport rows). Both modes agree to rounding (last column), an independent check of reverse mode."
 )
-
-
-def _cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def _time(function, argument, repeats: int):
@@ -148,7 +139,7 @@ def main() -> None:
     if args.only is not None:
         rows = [rows[int(i)] for i in args.only.split(",")]
     lines = [
-        f"Gradient cost, float64, {_cpu_name()}, {os.cpu_count()} cores, {jax.devices()[0].platform} "
+        f"Gradient cost, float64, {cpu_name()}, {os.cpu_count()} cores, {jax.devices()[0].platform} "
         f"({jax.device_count()} device), jax {jax.__version__}, {time.strftime('%Y-%m-%d')}",
         "",
         "| quantity | size | parameters | forward (s) | reverse grad (s) | reverse / forward "

@@ -34,7 +34,6 @@ import io
 import json
 import math
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -43,6 +42,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _machine import cpu_name
 
 T1, T2, PHI, MASS = 1.0, 0.15, np.pi / 2, 0.2
 MU, TEMPERATURE, TAU, FIELD = 0.0, 0.01, 10.0, 1e-3
@@ -319,14 +319,6 @@ def _check_reference_hamiltonian() -> float:
     return float(np.max(np.abs(_numpy_hamiltonian(ks)[0] - package)))
 
 
-def _cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
 def _format(value, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -373,7 +365,7 @@ def main() -> None:
         versions.update(result.get("versions", {}))
     lines = [
         f"Hall integral and MSCT throughput, Haldane(1, 0.15, pi/2, 0.2), mu = 0, T = 0.01, float64, "
-        f"{_cpu_name()}, {os.cpu_count()} cores, {jax.devices()[0].platform} ({jax.device_count()} device), "
+        f"{cpu_name()}, {os.cpu_count()} cores, {jax.devices()[0].platform} ({jax.device_count()} device), "
         + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "device") + f", {time.strftime('%Y-%m-%d')}",
         "",
         "| method | k-points | compile (s) | steady state (s) | k-points / s | peak RSS (MiB) | 2 pi sigma_xy |",
