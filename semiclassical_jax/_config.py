@@ -139,13 +139,19 @@ def _parameter(value: Any, key: str) -> Any:
     return _number(value, key)
 
 
-def build_model(table: Any, key: str = "model") -> Any:
+def _typed_table(table: Any, key: str, allowed: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """A table with a ``type`` key from ``allowed``: (the type, the other keys)."""
     if not isinstance(table, Mapping):
         _fail(key, f"must be a table, got {table!r}")
     table = dict(table)
     name = table.pop("type", None)
-    if name not in MODELS:
-        _fail(f"{key}.type", f"must be one of {MODELS}, got {name!r}")
+    if name not in allowed:
+        _fail(f"{key}.type", f"must be one of {allowed}, got {name!r}")
+    return name, table
+
+
+def build_model(table: Any, key: str = "model") -> Any:
+    name, table = _typed_table(table, key, MODELS)
     cls = getattr(models, name)
     _keywords(cls, table, key)
     arguments = {field: _parameter(value, f"{key}.{field}") for field, value in table.items()}
@@ -156,12 +162,7 @@ def build_model(table: Any, key: str = "model") -> Any:
 
 
 def build_grid(table: Any, model: Any, key: str = "grid") -> Any:
-    if not isinstance(table, Mapping):
-        _fail(key, f"must be a table, got {table!r}")
-    table = dict(table)
-    name = table.pop("type", None)
-    if name not in GRIDS:
-        _fail(f"{key}.type", f"must be one of {GRIDS}, got {name!r}")
+    name, table = _typed_table(table, key, GRIDS)
     function = getattr(grids, name)
     _keywords(function, table, key, skip=("model", "indicator"))
     arguments = {}
