@@ -14,13 +14,12 @@
 
 Every path shares one custom JVP that drops the terms between (numerically) degenerate
 eigenvalues. JAX's own rule divides by eps_m - eps_n and returns inf/NaN there; ours stays
-finite. It is exact for outputs that depend on a degenerate subspace only through its projector
-(e.g. Tr(P O), the non-Abelian geometry of a manifold that contains the whole subspace) and for
-perturbations that keep the degeneracy. When a perturbation splits a degeneracy, an output
-computed band by band inside the subspace can pick up a small gauge-dependent error: measured 4e-9
-(exact value 0) for d Tr F / d rashba of the Kane-Mele lower manifold at rashba = 0, while
-d / d mass matches finite differences to 1e-10. A fully degeneracy-covariant rule (degenerate
-perturbation theory in the JVP) is future work.
+finite. When a perturbation splits a degeneracy, no rule for (eps, U) alone gives gauge-invariant
+outputs their exact derivative in an arbitrary basis of the degenerate subspace (the split energies
+are the eigenvalues of the block P dH P, which a vector of energy tangents cannot carry); the
+geometry layer carries that block separately (``_degenerate.py``) and is exact for outputs that see
+a degenerate set only through its projector, e.g. d Tr F / d mass and d sigma_xy / d rashba of
+Kane-Mele at mass = rashba = 0 (tests/test_gradients.py).
 
 Derivative rule (first-order perturbation theory, dH' = U^dagger dH U):
     d eps_n = Re dH'_nn,   dU = U (G o dH'),   G_mn = 1/(eps_n - eps_m) for |eps_n - eps_m| > tol, else 0.

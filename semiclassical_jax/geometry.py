@@ -29,7 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import _checks
-from ._eigh import _safe_inverse, degeneracy_tolerance, eigh
+from ._degenerate import degenerate_splitting, divide_by_gaps
+from ._eigh import degeneracy_tolerance, eigh
 from ._linalg import solve_small
 from ._types import Array, Complex, Float
 
@@ -46,11 +47,15 @@ class BandGeometry(eqx.Module):
 
     ``energies``: (N,) ascending. ``states``: (N, N), column n is u_n in the orbital basis.
     ``dH``: (2d, N, N), ``dH[a, n, m]`` = <u_n| dH/dlambda_a |u_m>, lambda = (x, k).
+    ``splitting``: (N, N) zeros whose derivative is P dH P on degenerate pairs (``_degenerate.py``):
+    it makes derivatives of gauge-invariant outputs exact when a perturbation splits a degeneracy.
+    ``None`` (a geometry built by hand) leaves that correction out.
     """
 
     energies: Float[Array, " n"]
     states: Complex[Array, "n n"]
     dH: Complex[Array, "2d n n"]
+    splitting: Complex[Array, "n n"] | None = None
 
     @property
     def dim(self) -> int:
@@ -68,10 +73,10 @@ class BandGeometry(eqx.Module):
         """F_n = -<u_n| dH/dx |u_n> (units energy / length)."""
         return -jnp.real(jnp.diagonal(self.dH[: self.dim], axis1=-2, axis2=-1)).T
 
-    def _inverse_gaps(self) -> Float[Array, "n n"]:
-        """[n, m] -> 1 / (eps_m - eps_n), 0 on the diagonal and between degenerate bands."""
-        delta = self.energies[None, :] - self.energies[:, None]
-        return _safe_inverse(delta, degeneracy_tolerance(self.energies))
+    def _gap_quotients(self) -> Complex[Array, "2d n n"]:
+        """Q_lambda,nm = (dH_lambda)_nm / (eps_n - eps_m), 0 on the diagonal and between degenerate bands."""
+        e, s = self.energies, self.splitting
+        return divide_by_gaps(self.dH, e, e, s, s, degeneracy_tolerance(e))
 
     def berry_connection(self) -> Complex[Array, "2d n n"]:
         """Inter-band Berry connection R_lambda,nm = i <u_n|d_lambda u_m> = i dH_nm / (eps_m - eps_n).
@@ -79,7 +84,7 @@ class BandGeometry(eqx.Module):
         Zero on the diagonal (the intra-band connection is gauge dependent and not returned) and
         between degenerate bands.
         """
-        return 1j * self.dH * self._inverse_gaps()[None]
+        return -1j * self._gap_quotients()
 
     def berry_curvature(self) -> Float[Array, "n 2d 2d"]:
         """Abelian curvature Omega_n^{ab} of every band, paper Eq. 44.
@@ -88,18 +93,19 @@ class BandGeometry(eqx.Module):
         value is then gauge dependent, but their sum over the degenerate set is the
         gauge-invariant trace of the non-Abelian curvature (use :meth:`nonabelian_curvature`).
         """
-        weight = self._inverse_gaps() ** 2
+        # -2 Im dH_a,nm dH_b,mn / (eps_n - eps_m)^2 = 2 Im Q_a,nm Q_b,mn
+        quotients = self._gap_quotients()
         if self.n_bands > _ELEMENTWISE_MAX_BANDS:
-            return -2.0 * jnp.imag(jnp.einsum("anm,bmn,nm->nab", self.dH, self.dH, weight))
+            return 2.0 * jnp.imag(jnp.einsum("anm,bmn->nab", quotients, quotients))
         # Small N: broadcast products and sums (tiny batched dot_generals are slow on XLA CPU). Only
-        # a < b is computed, Omega^{ba} = -Omega^{ab}; Im(dH_a,nm dH_b,mn) from real and imaginary parts.
+        # a < b is computed, Omega^{ba} = -Omega^{ab}; Im(Q_a,nm Q_b,mn) from real and imaginary parts.
         n2d = self.dH.shape[0]
-        re, im = jnp.real(self.dH), jnp.imag(self.dH)
+        re, im = jnp.real(quotients), jnp.imag(quotients)
         re_t, im_t = jnp.swapaxes(re, -1, -2), jnp.swapaxes(im, -1, -2)
         upper = {}
         for a in range(n2d):
             for b in range(a + 1, n2d):
-                upper[a, b] = -2.0 * jnp.sum((re[a] * im_t[b] + im[a] * re_t[b]) * weight, axis=-1)
+                upper[a, b] = 2.0 * jnp.sum(re[a] * im_t[b] + im[a] * re_t[b], axis=-1)
         zero = jnp.zeros(self.energies.shape, re.dtype)
         rows = [
             jnp.stack([zero if a == b else upper[a, b] if a < b else -upper[b, a] for b in range(n2d)], axis=-1)
@@ -125,8 +131,9 @@ class BandGeometry(eqx.Module):
     def _remote_couplings(self, manifold: tuple[int, ...]) -> Complex[Array, "2d na nr"]:
         """G_lambda,nl = (dH_lambda)_nl / (eps_n - eps_l), n in a, l in r."""
         a, r = jnp.array(manifold), jnp.array(_complement(manifold, self.n_bands))
-        e = self.energies
-        return self.dH[:, a][:, :, r] / (e[a][:, None] - e[r][None, :])
+        e, s = self.energies, self.splitting
+        s_a, s_r = (None, None) if s is None else (s[a][:, a], s[r][:, r])
+        return divide_by_gaps(self.dH[:, a][:, :, r], e[a], e[r], s_a, s_r)
 
     def projector_derivative(self, manifold: tuple[int, ...]) -> Complex[Array, "2d n n"]:
         """dP/dlambda of the manifold's projector, in the orbital basis."""
@@ -199,7 +206,8 @@ def _band_geometry(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array,
     finite = jnp.all(jnp.isfinite(h)) & jnp.all(jnp.isfinite(dh))
     h = 0.5 * (h + jnp.conj(h.T))
     energies, states = eigh(h)
-    return BandGeometry(energies, states, _to_band_basis(states, dh)), non_hermiticity, finite
+    splitting = degenerate_splitting(energies, states, h)
+    return BandGeometry(energies, states, _to_band_basis(states, dh), splitting), non_hermiticity, finite
 
 
 def _guard(value: Any, bad: Array, short: str, detail: str, concrete: bool) -> Any:

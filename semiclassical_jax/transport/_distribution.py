@@ -21,7 +21,11 @@ def fermi_dirac(energy: Array, mu: Array, temperature: Array) -> Array:
 def fermi_dirac_derivative(energy: Array, mu: Array, temperature: Array) -> Array:
     """df0/deps = -f0 (1 - f0) / T, written as -sigmoid(s) sigmoid(-s) / T to keep both tails accurate.
 
-    Needs T > 0 (the public functions check it).
+    At T = 0 it returns 0 (the step's derivative away from mu): only the degenerate-block
+    correction of the Fermi-sea quantities uses it there (``_degenerate.weighted_trace``); the
+    Fermi-surface terms need T > 0 (the public functions check it).
     """
-    scaled = (mu - energy) / temperature
-    return -jax.nn.sigmoid(scaled) * jax.nn.sigmoid(-scaled) / temperature
+    positive = temperature > 0
+    safe = jnp.where(positive, temperature, 1.0)
+    scaled = (mu - energy) / safe
+    return jnp.where(positive, -jax.nn.sigmoid(scaled) * jax.nn.sigmoid(-scaled) / safe, 0.0)

@@ -9,7 +9,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .._eigh import _safe_inverse, degeneracy_tolerance, eigh
+from .._degenerate import divide_by_gaps, weighted_trace
+from .._eigh import degeneracy_tolerance, eigh
 from .._types import Array, Float
 from ..geometry import BandGeometry, _band_geometry
 from ._distribution import fermi_dirac, fermi_dirac_derivative
@@ -53,9 +54,13 @@ def _hybridised_manifold(
     if len(manifold) == 1:
         energies, mixing = eps, jnp.ones((1, 1), dh.dtype)
     else:
-        inverse = _safe_inverse(eps[None, :] - eps[:, None], degeneracy_tolerance(geometry.energies))
-        connection = 1j * dh[d:] * inverse  # R_k,nm = i (dH_k)_nm / (eps_m - eps_n), (d, Na, Na)
+        splitting = None if geometry.splitting is None else geometry.splitting[index][:, index]
+        tolerance = degeneracy_tolerance(geometry.energies)
+        # R_k,nm = i (dH_k)_nm / (eps_m - eps_n), (d, Na, Na)
+        connection = -1j * divide_by_gaps(dh[d:], eps, eps, splitting, splitting, tolerance)
         hybridisation = jnp.diag(eps).astype(dh.dtype) + jnp.tensordot(field, connection, axes=1)
+        if splitting is not None:  # zero here; its derivative is P dH P on degenerate pairs
+            hybridisation = hybridisation + splitting
         energies, mixing = eigh(hybridisation)  # column i: eta^(i)
     expectation = jnp.real(jnp.einsum("ni,anm,mi->ia", jnp.conj(mixing), dh, mixing))  # (Na, 2d)
     velocity, force = expectation[:, d:], -expectation[:, :d]
@@ -115,18 +120,28 @@ def nonabelian_hall_current(
     for manifold in manifolds:
         if len(manifold) == geometry.n_bands:
             continue  # no remote bands: F = 0
+        index = jnp.array(manifold)
         curvature = geometry.nonabelian_curvature(manifold)[d:, d:]  # (d, d, Na, Na)
-        diagonal = jnp.real(jnp.diagonal(curvature, axis1=-2, axis2=-1))  # (d, d, Na)
-        occupation = fermi_dirac(geometry.energies[jnp.array(manifold)], mu, temperature)
-        total = total - jnp.einsum("abn,n,b->a", diagonal, occupation, field)
+        eps = geometry.energies[index]
+        splitting = None if geometry.splitting is None else geometry.splitting[index][:, index]
+        driven = jnp.einsum("abnm,b->anm", curvature, field)
+        slopes = fermi_dirac_derivative(eps, mu, temperature)
+        total = total - weighted_trace(fermi_dirac(eps, mu, temperature), slopes, splitting, driven)
     return total
 
 
 def hall_conductivity(geometry: BandGeometry, mu: Array, temperature: Array) -> Float[Array, "d d"]:
     """sigma_ab = -sum_n f0(eps_n) Omega_n^{k_a k_b} (intrinsic; Kubo/TKNN, sigma_xy = -C e^2/h)."""
     d = geometry.dim
-    curvature = geometry.berry_curvature()[:, d:, d:]
-    return -jnp.einsum("n,nab->ab", fermi_dirac(geometry.energies, mu, temperature), curvature)
+    # Omega_n^{ab} is the diagonal of the Hermitian -i [Q_a, Q_b] (geometry.BandGeometry.berry_curvature);
+    # the whole matrix enters the derivative where a degeneracy splits (_degenerate.weighted_trace).
+    quotients = geometry._gap_quotients()[d:]
+    product = jnp.einsum("anm,bml->abnl", quotients, quotients)
+    curvature = -1j * (product - jnp.swapaxes(product, 0, 1))  # (d, d, N, N)
+    eps = geometry.energies
+    occupation = fermi_dirac(eps, mu, temperature)
+    slopes = fermi_dirac_derivative(eps, mu, temperature)
+    return -weighted_trace(occupation, slopes, geometry.splitting, curvature)
 
 
 def drude_conductivity(geometry: BandGeometry, mu: Array, temperature: Array, tau: Array) -> Float[Array, "d d"]:
