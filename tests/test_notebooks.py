@@ -48,7 +48,7 @@ class _ThisInterpreter(KernelSpecManager):
 
 def test_notebooks_exist():
     names = {path.stem for path in NOTEBOOKS}
-    expected = {"01_band_geometry", "02_wavepackets", "03_transport", "04_moire_textures"}
+    expected = {"01_band_geometry", "02_wavepackets", "03_transport", "04_moire_textures", "05_fitting"}
     assert expected <= names, f"missing notebooks: {sorted(expected - names)}"
 
 
