@@ -7,10 +7,12 @@ spatial structure enters (PHYSICS.md section 4).
 """
 
 import abc
+from collections.abc import Sequence
 from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 
 from .._types import Array, Complex, Float, ParameterLike
@@ -69,17 +71,187 @@ class AbstractLatticeModel(AbstractModel):
         return 2 * jnp.pi * jnp.linalg.inv(jnp.asarray(self.lattice)).T
 
 
-def hopping_phase(
-    k: Float[Array, " d"],
-    lattice: Float[Array, "d d"],
-    orbital_positions: Float[Array, "n d"],
-    vectors: Float[Array, "r d"],
-) -> Complex[Array, "r n n"]:
-    """exp(i k.(R + tau_j - tau_i)) for every lattice vector R (reduced) and orbital pair (i, j)."""
-    separation = (
-        vectors[:, None, None, :]
-        + orbital_positions[None, None, :, :]
-        - orbital_positions[None, :, None, :]
-    )  # (r, i, j, d) reduced
-    return jnp.exp(1j * (separation @ lattice) @ k)
+# A bond amplitude, or an on-site block, as a sum of (coefficient, constant s x s matrix) terms: the
+# coefficients are the (possibly traced, possibly complex) parameters, the matrices NumPy constants.
+# Writing the amplitude this way lets the evaluation skip, at trace time, every matrix element that
+# is structurally zero and reuse one coefficient for all the phases it multiplies.
+Amplitude = Sequence[tuple[Any, Any]]
 
+
+def _displacement_key(vector: np.ndarray) -> tuple[tuple[float, ...], int]:
+    """(key of +-vector, sign): vector = sign * canonical, canonical's first non-zero entry > 0."""
+    rounded = np.round(vector, 9) + 0.0  # + 0.0: no negative zeros in the key
+    nonzero = np.flatnonzero(rounded)
+    sign = -1 if nonzero.size and rounded[nonzero[0]] < 0 else 1
+    return tuple(sign * rounded + 0.0), sign
+
+
+# A plane wave that is a product of two others costs 6 flops instead of a cos and a sin (each ~20
+# ns per float64 element on XLA CPU, the bulk of a small model's H(k)); each product adds ~1 ulp,
+# so chains are kept this short.
+_MAX_PRODUCT_DEPTH = 3
+
+
+def plane_waves(
+    k: Float[Array, " d"], displacements: np.ndarray, lattice: np.ndarray
+) -> list[tuple[Array, Array]]:
+    """[(cos k.r_u, sin k.r_u)] for r_u = displacements[u] @ lattice (displacements reduced, static).
+
+    At trace time each displacement that is a sum or difference of two earlier (shorter) ones,
+    e^{i k.(p +- q)} = e^{i k.p} e^{+-i k.q}, is planned as that product; only the others are
+    evaluated with cos and sin, in one vectorised call.
+    """
+    displacements = np.asarray(displacements, float).reshape(len(displacements), -1)
+    index = {_displacement_key(d)[0]: u for u, d in enumerate(displacements)}
+    plan: dict[int, tuple] = {}  # u -> ("direct", position) | ("product", p, sign_p, q, sign_q)
+    depth: dict[int, int] = {}
+    direct: list[int] = []
+    for u in np.argsort(np.linalg.norm(displacements @ lattice, axis=1), kind="stable"):
+        for p in list(plan):
+            for sign_p in (1, -1):
+                key, sign_q = _displacement_key(displacements[u] - sign_p * displacements[p])
+                q = index.get(key)
+                if q in plan and max(depth[p], depth[q]) < _MAX_PRODUCT_DEPTH:
+                    plan[u] = ("product", p, sign_p, q, sign_q)
+                    depth[u] = max(depth[p], depth[q]) + 1
+                    break
+            if u in plan:
+                break
+        else:
+            plan[u], depth[u] = ("direct", len(direct)), 0
+            direct.append(u)
+    cartesian = displacements[direct] @ lattice
+    theta = sum(cartesian[:, a] * k[a] for a in range(cartesian.shape[1]))
+    cos, sin = jnp.cos(theta), jnp.sin(theta)
+    waves: dict[int, tuple[Array, Array]] = {}
+    for u, step in plan.items():  # insertion order: operands come first
+        if step[0] == "direct":
+            waves[u] = cos[step[1]], sin[step[1]]
+        else:
+            _, p, sign_p, q, sign_q = step
+            (cp, sp), (cq, sq) = waves[p], waves[q]
+            sp, sq = (sp if sign_p > 0 else -sp), (sq if sign_q > 0 else -sq)
+            waves[u] = cp * cq - sp * sq, sp * cq + cp * sq
+    return [waves[u] for u in range(len(displacements))]
+
+
+def _real_imag(value: Any, real_dtype: Any) -> tuple[Array, Array | None]:
+    """(Re, Im) of a scalar parameter; Im is None (known zero at trace time) for a real one."""
+    value = jnp.reshape(jnp.asarray(value), ())
+    if jnp.iscomplexobj(value):
+        return jnp.real(value).astype(real_dtype), jnp.imag(value).astype(real_dtype)
+    return value.astype(real_dtype), None
+
+
+def _total(terms: list) -> Any:
+    return sum(terms[1:], terms[0]) if terms else None
+
+
+def bond_hamiltonian(
+    k: Float[Array, " d"],
+    lattice: np.ndarray,
+    site_positions: np.ndarray,
+    block: int,
+    onsite: Sequence[Amplitude],
+    bonds: Sequence[tuple[int, int, Sequence[int], Amplitude]],
+) -> Complex[Array, "n n"]:
+    """H(k) = sum_i onsite_i + sum_bonds [A exp(i k.(R + tau_j - tau_i)) + h.c.] (convention II).
+
+    ``lattice`` (d, d) and ``site_positions`` (n_sites, d, reduced) are NumPy constants; each site
+    carries ``block`` states (n = block * n_sites, site-major). ``onsite[i]``: the Hermitian (block,
+    block) matrix of site i as an :data:`Amplitude` (only its upper triangle is read). ``bonds``:
+    (i, j, R, A) puts A exp(i k.d) in the (i, j) block and its Hermitian conjugate in (j, i),
+    d = (R + tau_j - tau_i) @ lattice, like a PythTB hopping.
+
+    Only the upper triangle is built, from the non-zero elements of the constant matrices, with one
+    plane wave per distinct +-d (:func:`plane_waves`: cos and sin, or a product of two others; no
+    complex exponentials, no scatter); real and imaginary parts are summed separately and combined
+    once. The lower triangle is the conjugate of the upper, so H is exactly Hermitian, except for
+    the imaginary part of a complex on-site coefficient, which is kept on the diagonal so that the
+    geometry's Hermiticity check still reports such an input.
+    """
+    real = jnp.result_type(float)
+    n = block * len(onsite)
+    lattice = np.asarray(lattice, float)
+    positions = np.asarray(site_positions, float)
+    coefficients: dict[int, tuple[Array, Array | None]] = {}  # id -> (Re, Im)
+    alive: list = []  # the coefficients themselves, so that their ids stay unique
+    # upper[(row, col)][(id, conjugate, twice_real)] = [(m, phase index or None, sign), ...], row <= col:
+    # the element is sum over groups of f(coefficient) * sum m exp(i sign theta_phase), f = conj if
+    # conjugate, and 2 Re(...) of that for a bond on the diagonal (it is its own h.c.'s element).
+    upper: dict[tuple[int, int], dict[tuple[int, bool, bool], list]] = {}
+    phase_index: dict[tuple[float, ...], int] = {}
+    directions: list[np.ndarray] = []  # distinct +-(R + tau_j - tau_i), reduced
+
+    def add(row: int, col: int, coefficient: Any, conjugate: bool, twice: bool, term: tuple) -> None:
+        if id(coefficient) not in coefficients:
+            alive.append(coefficient)
+            coefficients[id(coefficient)] = _real_imag(coefficient, real)
+        upper.setdefault((row, col), {}).setdefault((id(coefficient), conjugate, twice), []).append(term)
+
+    for i, amplitude in enumerate(onsite):
+        for coefficient, matrix in amplitude:
+            matrix = np.broadcast_to(np.asarray(matrix, complex), (block, block))
+            for a, b in zip(*np.nonzero(np.triu(matrix))):
+                add(block * i + a, block * i + b, coefficient, False, False, (matrix[a, b], None, 1))
+    for i, j, r, amplitude in bonds:
+        vector = np.asarray(r, float) + positions[j] - positions[i]  # reduced
+        key, sign = _displacement_key(vector)
+        phase = None  # a zero displacement: exp(i k.0) = 1
+        if any(key):
+            phase = phase_index.setdefault(key, len(directions))
+            if phase == len(directions):
+                directions.append(sign * vector)
+        for coefficient, matrix in amplitude:
+            matrix = np.broadcast_to(np.asarray(matrix, complex), (block, block))
+            for a, b in zip(*np.nonzero(matrix)):
+                row, col = block * i + a, block * j + b
+                if row <= col:  # A_ab exp(i k.d)
+                    add(row, col, coefficient, False, row == col, (matrix[a, b], phase, sign))
+                else:  # its h.c., conj(A_ab) exp(-i k.d), is the upper-triangle element
+                    add(col, row, coefficient, True, False, (np.conj(matrix[a, b]), phase, -sign))
+
+    waves = plane_waves(k, np.asarray(directions), lattice) if directions else []
+
+    def phase_sum(terms: list) -> tuple[Any, Any]:
+        """(Re, Im) of sum m exp(i sign theta): (mr c - sign mi s, sign mr s + mi c); None if zero."""
+        re, im = [], []
+        for m, phase, sign in terms:
+            if phase is None:  # no phase: m itself
+                re += [m.real] if m.real else []
+                im += [m.imag] if m.imag else []
+                continue
+            c, s = waves[phase]
+            for constant, value, target in ((m.real, c, re), (-sign * m.imag, s, re), (sign * m.real, s, im),
+                                            (m.imag, c, im)):
+                if constant:
+                    target.append(value if constant == 1 else -value if constant == -1 else constant * value)
+        return _total(re), _total(im)
+
+    zero = jnp.zeros((), real)
+    re_upper, im_upper = {}, {}
+    for element, groups in upper.items():
+        re, im = [], []
+        for (key, conjugate, twice), terms in groups.items():
+            c_re, c_im = coefficients[key]
+            if c_im is not None and conjugate:
+                c_im = -c_im
+            p_re, p_im = phase_sum(terms)
+            # (c_re + i c_im)(p_re + i p_im)
+            value_re = [c_re * p_re] if p_re is not None else []
+            value_re += [-(c_im * p_im)] if p_im is not None and c_im is not None else []
+            value_im = [c_re * p_im] if p_im is not None else []
+            value_im += [c_im * p_re] if p_re is not None and c_im is not None else []
+            re += [2.0 * v for v in value_re] if twice else value_re
+            im += [] if twice else value_im
+        re_upper[element] = jnp.asarray(_total(re), real) if re else zero
+        im_upper[element] = jnp.asarray(_total(im), real) if im else zero
+
+    rows_re, rows_im = [], []
+    for row in range(n):
+        for col in range(n):
+            upper_element = (row, col) if row <= col else (col, row)
+            rows_re.append(re_upper.get(upper_element, zero))
+            im = im_upper.get(upper_element, zero)
+            rows_im.append(im if row <= col else -im)
+    return lax.complex(jnp.stack(rows_re).reshape(n, n), jnp.stack(rows_im).reshape(n, n))

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._types import Array, Complex, Float, ParameterLike
-from ._base import AbstractLatticeModel, as_parameter, evaluate, hopping_phase
+from ._base import AbstractLatticeModel, as_parameter, bond_hamiltonian, evaluate
 
 _SQUARE = np.eye(2)
 _HONEYCOMB = np.array([[1.0, 0.0], [0.5, np.sqrt(3.0) / 2.0]])  # nearest-neighbour distance 1/sqrt(3)
@@ -33,20 +33,28 @@ _PAULI = {
 }
 
 
-def _assemble(block: int, onsite: list, bonds: list) -> Complex[Array, "r n n"]:
-    """Dense t(R) from on-site blocks and bonds (i, j, R, amplitude block); adds h.c. bonds."""
+def _dense_table(block: int, onsite: list, bonds: list) -> Complex[Array, "r n n"]:
+    """Dense t(R) over _VECTORS from on-site and bond amplitudes (as for bond_hamiltonian), h.c. added.
+
+    Written as coefficient x constant one-hot tables (no scatter); not on the H(k) hot path.
+    """
     n = block * len(onsite)
     table = jnp.zeros((len(_VECTORS), n, n), dtype=jnp.result_type(float, 1j))
     zero = _VECTOR_INDEX[(0, 0)]
-    for i, energy in enumerate(onsite):
-        table = table.at[zero, block * i : block * (i + 1), block * i : block * (i + 1)].add(energy)
+    for i, amplitude in enumerate(onsite):
+        for coefficient, matrix in amplitude:
+            constant = np.zeros((len(_VECTORS), n, n), complex)
+            constant[zero, block * i : block * (i + 1), block * i : block * (i + 1)] = matrix
+            table = table + coefficient * constant
     for i, j, r, amplitude in bonds:
-        amplitude = jnp.broadcast_to(amplitude, (block, block))
-        forward = _VECTOR_INDEX[r]
-        backward = _VECTOR_INDEX[tuple(-c for c in r)]
+        forward, backward = _VECTOR_INDEX[r], _VECTOR_INDEX[tuple(-c for c in r)]
         rows, cols = slice(block * i, block * (i + 1)), slice(block * j, block * (j + 1))
-        table = table.at[forward, rows, cols].add(amplitude)
-        table = table.at[backward, cols, rows].add(jnp.conj(jnp.swapaxes(amplitude, -1, -2)))
+        for coefficient, matrix in amplitude:
+            matrix = np.broadcast_to(np.asarray(matrix, complex), (block, block))
+            there, back = np.zeros((2, len(_VECTORS), n, n), complex)
+            there[forward, rows, cols] = matrix
+            back[backward, cols, rows] = matrix.conj().T
+            table = table + coefficient * there + jnp.conj(coefficient) * back
     return table
 
 
@@ -97,12 +105,17 @@ class _HoneycombModel(AbstractLatticeModel):
         return jnp.asarray(np.repeat(_HONEYCOMB_SITES, self.spin, axis=0))
 
     @abc.abstractmethod
+    def terms(self, x: Float[Array, "2"]) -> tuple[list, list]:
+        """(onsite, bonds) at position x: ``onsite[i]`` the on-site block of site i and ``bonds``
+        the list of (i, j, R, amplitude), each amplitude a list of (coefficient, constant block),
+        as :func:`~semiclassical_jax.models._base.bond_hamiltonian` takes them (h.c. implied)."""
+
     def hopping_table(self, x: Float[Array, "2"]) -> Complex[Array, "r n n"]:
-        """t(R) for every R in _VECTORS at position x, shape (r, n, n)."""
+        """t(R) for every R in _VECTORS at position x, shape (r, n, n) (h.c. bonds included)."""
+        return _dense_table(self.spin, *self.terms(x))
 
     def __call__(self, x: Float[Array, "2"], k: Float[Array, "2"]) -> Complex[Array, "n n"]:
-        phase = hopping_phase(k, self.lattice, self.orbital_positions, jnp.asarray(_VECTORS, float))
-        return jnp.sum(self.hopping_table(x) * phase, axis=0)
+        return bond_hamiltonian(k, _HONEYCOMB, _HONEYCOMB_SITES, self.spin, *self.terms(x))
 
 
 class Haldane(_HoneycombModel):
@@ -121,16 +134,17 @@ class Haldane(_HoneycombModel):
 
     spin: ClassVar[int] = 1
 
-    def hopping_table(self, x: Float[Array, "2"]) -> Complex[Array, "r 2 2"]:
+    def terms(self, x: Float[Array, "2"]) -> tuple[list, list]:
         t1, t2 = evaluate(self.t1, x), evaluate(self.t2, x)
         phi, mass = evaluate(self.phi, x), evaluate(self.mass, x)
         plus = t2 * jnp.exp(1j * phi)
+        minus = jnp.conj(plus)
         bonds = (
-            [(i, j, r, t1) for i, j, r in _NEAREST]
-            + [(i, j, r, plus) for i, j, r in _NEXT_PLUS]
-            + [(i, j, r, jnp.conj(plus)) for i, j, r in _NEXT_MINUS]
+            [(i, j, r, [(t1, 1.0)]) for i, j, r in _NEAREST]
+            + [(i, j, r, [(plus, 1.0)]) for i, j, r in _NEXT_PLUS]
+            + [(i, j, r, [(minus, 1.0)]) for i, j, r in _NEXT_MINUS]
         )
-        return _assemble(1, [mass, -mass], bonds)
+        return [[(mass, 1.0)], [(mass, -1.0)]], bonds
 
 
 class KaneMele(_HoneycombModel):
@@ -152,15 +166,15 @@ class KaneMele(_HoneycombModel):
 
     spin: ClassVar[int] = 2
 
-    def hopping_table(self, x: Float[Array, "2"]) -> Complex[Array, "r 4 4"]:
+    def terms(self, x: Float[Array, "2"]) -> tuple[list, list]:
         t, soc = evaluate(self.t, x), evaluate(self.soc, x)
         rashba, mass = evaluate(self.rashba, x), evaluate(self.mass, x)
-        s0, sx, sy, sz = (jnp.asarray(_PAULI[c]) for c in "0xyz")
+        s0, sx, sy, sz = (_PAULI[c] for c in "0xyz")
         bonds = []
         for i, j, r in _NEAREST:
             d = (np.asarray(r) + _HONEYCOMB_SITES[j] - _HONEYCOMB_SITES[i]) @ _HONEYCOMB
             d = d / np.linalg.norm(d)
-            bonds.append((i, j, r, t * s0 + 1j * rashba * (d[1] * sx - d[0] * sy)))
-        bonds += [(i, j, r, 1j * soc * sz) for i, j, r in _NEXT_PLUS]
-        bonds += [(i, j, r, -1j * soc * sz) for i, j, r in _NEXT_MINUS]
-        return _assemble(2, [mass * s0, -mass * s0], bonds)
+            bonds.append((i, j, r, [(t, s0), (rashba, 1j * (d[1] * sx - d[0] * sy))]))
+        bonds += [(i, j, r, [(soc, 1j * sz)]) for i, j, r in _NEXT_PLUS]
+        bonds += [(i, j, r, [(soc, -1j * sz)]) for i, j, r in _NEXT_MINUS]
+        return [[(mass, s0)], [(mass, -s0)]], bonds

@@ -5,10 +5,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 
 from .._types import Array, Complex, Float
-from ._base import AbstractLatticeModel, hopping_phase
+from ._base import AbstractLatticeModel
 
 
 def _as_lattice(lattice: Any, name: str = "lattice") -> np.ndarray:
@@ -116,8 +117,28 @@ class TightBinding(AbstractLatticeModel):
 
     def __call__(self, x: Float[Array, " d"], k: Float[Array, " d"]) -> Complex[Array, "n n"]:
         del x  # a plain tight-binding model has no texture
-        phase = hopping_phase(k, self.lattice, self.orbital_positions, self.vectors)
-        return jnp.sum(self.hoppings * phase, axis=0)
+        # exp(i k.(R + tau_j - tau_i)) = exp(i k.R) exp(-i k.tau_i) exp(i k.tau_j): n_R + N cos/sin
+        # pairs instead of n_R N^2 complex exponentials. The Bloch sum over R is then one real
+        # matrix product [cos | sin] (n_R + n_R) @ [[Re t, Im t], [-Im t, Re t]] (n_R + n_R, 2 N^2),
+        # which jit(vmap) over k turns into a single GEMM; the orbital phases follow elementwise.
+        n = self.n_bands
+        lattice = jnp.asarray(self.lattice)
+        cartesian_r = jnp.asarray(self.vectors) @ lattice  # (n_R, d)
+        cartesian_tau = jnp.asarray(self.orbital_positions) @ lattice  # (N, d)
+        theta_r, theta_tau = cartesian_r @ k, cartesian_tau @ k
+        hop = self.hoppings.reshape(-1, n * n)
+        hop_re, hop_im = jnp.real(hop), jnp.imag(hop)
+        weights = jnp.concatenate([jnp.cos(theta_r), jnp.sin(theta_r)])
+        table = jnp.concatenate(
+            [jnp.concatenate([hop_re, hop_im], axis=1), jnp.concatenate([-hop_im, hop_re], axis=1)], axis=0
+        )
+        bloch = (weights @ table).reshape(2, n, n)  # sum_R t(R) exp(i k.R): (Re, Im)
+        c, s = jnp.cos(theta_tau), jnp.sin(theta_tau)
+        phase_re = c[:, None] * c[None, :] + s[:, None] * s[None, :]  # cos(k.(tau_j - tau_i))
+        phase_im = c[:, None] * s[None, :] - s[:, None] * c[None, :]  # sin(k.(tau_j - tau_i))
+        return lax.complex(
+            phase_re * bloch[0] - phase_im * bloch[1], phase_re * bloch[1] + phase_im * bloch[0]
+        )
 
     @classmethod
     def from_hoppings(
