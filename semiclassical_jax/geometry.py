@@ -27,6 +27,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.core import Var
 
 from . import _checks
 from ._degenerate import degenerate_splitting, divide_by_gaps
@@ -50,12 +51,15 @@ class BandGeometry(eqx.Module):
     ``splitting``: (N, N) zeros whose derivative is P dH P on degenerate pairs (``_degenerate.py``):
     it makes derivatives of gauge-invariant outputs exact when a perturbation splits a degeneracy.
     ``None`` (a geometry built by hand) leaves that correction out.
+    ``uniform`` (static): H does not depend on x, so the x blocks of dH are zero and the
+    contractions skip them.
     """
 
     energies: Float[Array, " n"]
     states: Complex[Array, "n n"]
     dH: Complex[Array, "2d n n"]
     splitting: Complex[Array, "n n"] | None = None
+    uniform: bool = eqx.field(static=True, default=False)
 
     @property
     def dim(self) -> int:
@@ -73,10 +77,11 @@ class BandGeometry(eqx.Module):
         """F_n = -<u_n| dH/dx |u_n> (units energy / length)."""
         return -jnp.real(jnp.diagonal(self.dH[: self.dim], axis1=-2, axis2=-1)).T
 
-    def _gap_quotients(self) -> Complex[Array, "2d n n"]:
-        """Q_lambda,nm = (dH_lambda)_nm / (eps_n - eps_m), 0 on the diagonal and between degenerate bands."""
+    def _gap_quotients(self, components: slice = slice(None)) -> Complex[Array, "c n n"]:
+        """Q_lambda,nm = (dH_lambda)_nm / (eps_n - eps_m), 0 on the diagonal and between degenerate
+        bands, for the lambda in ``components``."""
         e, s = self.energies, self.splitting
-        return divide_by_gaps(self.dH, e, e, s, s, degeneracy_tolerance(e))
+        return divide_by_gaps(self.dH[components], e, e, s, s, degeneracy_tolerance(e))
 
     def berry_connection(self) -> Complex[Array, "2d n n"]:
         """Inter-band Berry connection R_lambda,nm = i <u_n|d_lambda u_m> = i dH_nm / (eps_m - eps_n).
@@ -93,20 +98,27 @@ class BandGeometry(eqx.Module):
         value is then gauge dependent, but their sum over the degenerate set is the
         gauge-invariant trace of the non-Abelian curvature (use :meth:`nonabelian_curvature`).
         """
-        # -2 Im dH_a,nm dH_b,mn / (eps_n - eps_m)^2 = 2 Im Q_a,nm Q_b,mn
-        quotients = self._gap_quotients()
+        # -2 Im dH_a,nm dH_b,mn / (eps_n - eps_m)^2 = 2 Im Q_a,nm Q_b,mn. For a uniform H only the
+        # k-k block is non-zero.
+        n2d = self.dH.shape[0]
+        first = self.dim if self.uniform else 0
+        quotients = self._gap_quotients(slice(first, None))
         if self.n_bands > _ELEMENTWISE_MAX_BANDS:
-            return 2.0 * jnp.imag(jnp.einsum("anm,bmn->nab", quotients, quotients))
+            live = 2.0 * jnp.imag(jnp.einsum("anm,bmn->nab", quotients, quotients))
+            return jnp.zeros((self.n_bands, n2d, n2d), live.dtype).at[:, first:, first:].set(live)
         # Small N: broadcast products and sums (tiny batched dot_generals are slow on XLA CPU). Only
         # a < b is computed, Omega^{ba} = -Omega^{ab}; Im(Q_a,nm Q_b,mn) from real and imaginary parts.
-        n2d = self.dH.shape[0]
         re, im = jnp.real(quotients), jnp.imag(quotients)
         re_t, im_t = jnp.swapaxes(re, -1, -2), jnp.swapaxes(im, -1, -2)
+        zero = jnp.zeros(self.energies.shape, re.dtype)
         upper = {}
         for a in range(n2d):
             for b in range(a + 1, n2d):
-                upper[a, b] = 2.0 * jnp.sum(re[a] * im_t[b] + im[a] * re_t[b], axis=-1)
-        zero = jnp.zeros(self.energies.shape, re.dtype)
+                if a < first:
+                    upper[a, b] = zero
+                else:
+                    i, j = a - first, b - first
+                    upper[a, b] = 2.0 * jnp.sum(re[i] * im_t[j] + im[i] * re_t[j], axis=-1)
         rows = [
             jnp.stack([zero if a == b else upper[a, b] if a < b else -upper[b, a] for b in range(n2d)], axis=-1)
             for a in range(n2d)
@@ -171,12 +183,30 @@ def _complement(manifold: tuple[int, ...], n_bands: int) -> tuple[int, ...]:
     return tuple(n for n in range(n_bands) if n not in manifold)
 
 
-def _hamiltonian_and_derivative(model: Any, x: Array, k: Array) -> tuple[Array, Array]:
-    """H(x, k) and dH/dlambda, shape (2d, N, N), lambda = (x, k).
+def _depends_on_position(model: Any, x: Array, k: Array) -> bool:
+    """Whether model(x, k) depends on x: read at trace time from the jaxpr of x -> model(x, k).
 
-    Two forward-mode Jacobians, over x and over k, rather than one over (x, k): for a model that
-    does not depend on x the x-tangents are symbolic zeros, so dH costs d tangent pushes instead
-    of 2d (the primal H traced in both is one computation after XLA's CSE). jacfwd (not linearize +
+    Conservative (an operation with any x-dependent input counts as x-dependent); True if the
+    model cannot be traced on its own.
+    """
+    try:
+        closed = jax.make_jaxpr(lambda xx: jnp.asarray(model(xx, k)))(x)
+    except Exception:  # noqa: BLE001 - fall back to the general path, which reports real errors
+        return True
+    dependent = set(closed.jaxpr.invars)
+    for equation in closed.jaxpr.eqns:
+        if any(isinstance(v, Var) and v in dependent for v in equation.invars):
+            dependent.update(equation.outvars)
+    return any(isinstance(v, Var) and v in dependent for v in closed.jaxpr.outvars)
+
+
+def _hamiltonian_and_derivative(model: Any, x: Array, k: Array) -> tuple[Array, Array, bool]:
+    """H(x, k), dH/dlambda and whether H is uniform (independent of x).
+
+    dH has shape (2d, N, N), lambda = (x, k), or (d, N, N) (k only) for a uniform H: its x blocks
+    are zero, and carrying them through the rotation and the contractions costs ~40 % of a
+    two-band curvature. Two forward-mode Jacobians, over x and over k, rather than one over (x, k)
+    (the primal H traced in both is one computation after XLA's CSE). jacfwd (not linearize +
     vmap over a basis) also traces inside shard_map.
     """
 
@@ -185,8 +215,11 @@ def _hamiltonian_and_derivative(model: Any, x: Array, k: Array) -> tuple[Array, 
         return h.astype(jnp.result_type(h.dtype, 1j))
 
     dh_k, h = jax.jacfwd(lambda kk: (hamiltonian(x, kk),) * 2, has_aux=True)(k)
-    dh_x = jax.jacfwd(lambda xx: hamiltonian(xx, k))(x)
-    return h, jnp.moveaxis(jnp.concatenate([dh_x, dh_k], axis=-1), -1, 0)
+    dh_k = jnp.moveaxis(dh_k, -1, 0)
+    if not _depends_on_position(model, x, k):
+        return h, dh_k, True
+    dh_x = jnp.moveaxis(jax.jacfwd(lambda xx: hamiltonian(xx, k))(x), -1, 0)
+    return h, jnp.concatenate([dh_x, dh_k], axis=0), False
 
 
 def _to_band_basis(states: Complex[Array, "n n"], dh: Complex[Array, "2d n n"]) -> Complex[Array, "2d n n"]:
@@ -200,14 +233,22 @@ def _to_band_basis(states: Complex[Array, "n n"], dh: Complex[Array, "2d n n"]) 
 
 def _band_geometry(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array, Array]:
     """Core kernel: (geometry, relative non-Hermiticity, all-finite flag). No Python checks."""
-    h, dh = _hamiltonian_and_derivative(model, x, k)
-    scale = jnp.maximum(jnp.max(jnp.abs(h)), jnp.finfo(jnp.real(h).dtype).tiny)
-    non_hermiticity = jnp.max(jnp.abs(h - jnp.conj(h.T))) / scale
+    h, dh, uniform = _hamiltonian_and_derivative(model, x, k)
+    # max-norms of real and imaginary parts (no complex abs: its sqrt is a visible share of a
+    # two-band point); within a factor sqrt(2) of max|H - H^dagger| / max|H|
+    def size(a):
+        return jnp.maximum(jnp.max(jnp.abs(jnp.real(a))), jnp.max(jnp.abs(jnp.imag(a))))
+
+    scale = jnp.maximum(size(h), jnp.finfo(jnp.real(h).dtype).tiny)
+    non_hermiticity = size(h - jnp.conj(h.T)) / scale
     finite = jnp.all(jnp.isfinite(h)) & jnp.all(jnp.isfinite(dh))
     h = 0.5 * (h + jnp.conj(h.T))
     energies, states = eigh(h)
     splitting = degenerate_splitting(energies, states, h)
-    return BandGeometry(energies, states, _to_band_basis(states, dh), splitting), non_hermiticity, finite
+    rotated = _to_band_basis(states, dh)
+    if uniform:
+        rotated = jnp.concatenate([jnp.zeros_like(rotated), rotated], axis=0)
+    return BandGeometry(energies, states, rotated, splitting, uniform), non_hermiticity, finite
 
 
 def _guard(value: Any, bad: Array, short: str, detail: str, concrete: bool) -> Any:
@@ -219,10 +260,31 @@ def _guard(value: Any, bad: Array, short: str, detail: str, concrete: bool) -> A
     return eqx.error_if(value, bad, short)
 
 
+class _Guards:
+    """The checks of one public call: raised at once when the values are concrete, otherwise
+    attached (eqx.error_if) to the call's OUTPUT only; wrapping the whole BandGeometry instead puts
+    all of dH through XLA conditionals and cost ~25 % of a vmapped two-band curvature."""
+
+    def __init__(self, concrete: bool):
+        self.concrete = concrete
+        self.checks: list[tuple[Array, str]] = []
+
+    def add(self, bad: Array, short: str, detail: str) -> None:
+        if self.concrete:
+            _guard(None, bad, short, detail, True)  # raises now if bad
+        else:
+            self.checks.append((bad, short))
+
+    def __call__(self, value: Any) -> Any:
+        for bad, short in self.checks:
+            value = eqx.error_if(value, bad, short)
+        return value
+
+
 _band_geometry_jit = eqx.filter_jit(_band_geometry)
 
 
-def _checked_geometry(model: Any, x: Any, k: Any) -> tuple[BandGeometry, Array, Array, bool]:
+def _checked_geometry(model: Any, x: Any, k: Any) -> tuple[BandGeometry, Array, Array, _Guards]:
     _checks.check_model(model)
     x, k = _checks.check_point(model, x, k)
     _checks.check_output_shape(model, x, k)
@@ -230,21 +292,15 @@ def _checked_geometry(model: Any, x: Any, k: Any) -> tuple[BandGeometry, Array, 
     if concrete:
         _checks.check_finite_parameters(model)
     geometry, non_hermiticity, finite = _band_geometry_jit(model, x, k)
-    geometry = _guard(
-        geometry,
-        ~finite,
-        "model(x, k) or its derivative is not finite (check the parameters)",
-        f" at x={x}, k={k}",
-        concrete,
-    )
-    geometry = _guard(
-        geometry,
+    guards = _Guards(concrete)
+    guards.add(~finite, "model(x, k) or its derivative is not finite (check the parameters)", f" at x={x}, k={k}")
+    guards.add(
         non_hermiticity > _checks.HERMITICITY_RTOL,
         "model(x, k) is not Hermitian",
-        f": max|H - H^dagger| / max|H| = {float(non_hermiticity) if concrete else 0:.3e} at x={x}, k={k}",
-        concrete,
+        f": max|H - H^dagger| / max|H| (max over real and imaginary parts) = "
+        f"{float(non_hermiticity) if concrete else 0:.3e} at x={x}, k={k}",
     )
-    return geometry, x, k, concrete
+    return geometry, x, k, guards
 
 
 def band_geometry(model: Any, x: Any, k: Any) -> BandGeometry:
@@ -252,28 +308,32 @@ def band_geometry(model: Any, x: Any, k: Any) -> BandGeometry:
 
     ``x``, ``k``: (d,) Cartesian, natural units; ``x = None`` means the origin.
     """
-    return _checked_geometry(model, x, k)[0]
+    geometry, _, _, guards = _checked_geometry(model, x, k)
+    return guards(geometry)
 
 
 def eigensystem(model: Any, x: Any, k: Any) -> tuple[Float[Array, " n"], Complex[Array, "n n"]]:
     """Ascending band energies eps_n (N,) and eigenvectors u_n as columns (N, N) of H(x, k)."""
-    geometry = band_geometry(model, x, k)
-    return geometry.energies, geometry.states
+    geometry, _, _, guards = _checked_geometry(model, x, k)
+    return guards((geometry.energies, geometry.states))
 
 
 def band_velocity(model: Any, x: Any, k: Any) -> Float[Array, "n d"]:
     """Band velocities v_n = d eps_n / dk = <u_n|dH/dk|u_n>, shape (N, d) (PHYSICS.md section 1)."""
-    return band_geometry(model, x, k).velocity()
+    geometry, _, _, guards = _checked_geometry(model, x, k)
+    return guards(geometry.velocity())
 
 
 def band_force(model: Any, x: Any, k: Any) -> Float[Array, "n d"]:
     """Band forces F_n = -d eps_n / dx = -<u_n|dH/dx|u_n>, shape (N, d) (PHYSICS.md section 1)."""
-    return band_geometry(model, x, k).force()
+    geometry, _, _, guards = _checked_geometry(model, x, k)
+    return guards(geometry.force())
 
 
 def berry_connection(model: Any, x: Any, k: Any) -> Complex[Array, "2d n n"]:
     """Inter-band Berry connection R_lambda,nm = i dH_nm / (eps_m - eps_n), shape (2d, N, N)."""
-    return band_geometry(model, x, k).berry_connection()
+    geometry, _, _, guards = _checked_geometry(model, x, k)
+    return guards(geometry.berry_connection())
 
 
 def berry_curvature(model: Any, x: Any, k: Any) -> Float[Array, "n 2d 2d"]:
@@ -283,31 +343,30 @@ def berry_curvature(model: Any, x: Any, k: Any) -> Float[Array, "n 2d 2d"]:
     ``[..., d:, :d]`` k-x, ``[..., :d, :d]`` x-x. Antisymmetric in (a, b); sum over n vanishes.
     For the massive Dirac lower band, Omega^{kx ky} = valley Delta v^2 / (2 (v^2 k^2 + Delta^2)^{3/2}).
     """
-    return band_geometry(model, x, k).berry_curvature()
+    geometry, _, _, guards = _checked_geometry(model, x, k)
+    return guards(geometry.berry_curvature())
 
 
 def _checked_manifold_geometry(model, x, k, manifold):
     _checks.check_model(model)
     manifold = _checks.check_manifold(manifold, int(model.n_bands))
     _checks.remote_bands(manifold, int(model.n_bands))
-    geometry, x, k, concrete = _checked_geometry(model, x, k)
+    geometry, x, k, guards = _checked_geometry(model, x, k)
     gap = geometry.manifold_gap(manifold)
     tolerance = GAP_RTOL * jnp.maximum(jnp.max(jnp.abs(geometry.energies)), 1e-300)
-    gap_value = float(gap) if concrete else float("nan")
-    geometry = _guard(
-        geometry,
+    gap_value = float(gap) if guards.concrete else float("nan")
+    guards.add(
         gap <= tolerance,
         f"manifold {manifold}: its gap to the remote bands closes",
         f" at x={x}, k={k} (gap = {gap_value:.3e}); the non-Abelian geometry is undefined there",
-        concrete,
     )
-    return geometry, manifold
+    return geometry, manifold, guards
 
 
 def projector_derivative(model: Any, x: Any, k: Any, manifold: Sequence[int]) -> Complex[Array, "2d n n"]:
     """dP/dlambda of the manifold's projector P = sum_{n in a} |u_n><u_n|, orbital basis, (2d, N, N)."""
-    geometry, manifold = _checked_manifold_geometry(model, x, k, manifold)
-    return geometry.projector_derivative(manifold)
+    geometry, manifold, guards = _checked_manifold_geometry(model, x, k, manifold)
+    return guards(geometry.projector_derivative(manifold))
 
 
 def nonabelian_curvature(model: Any, x: Any, k: Any, manifold: Sequence[int]) -> Complex[Array, "2d 2d na na"]:
@@ -318,8 +377,8 @@ def nonabelian_curvature(model: Any, x: Any, k: Any, manifold: Sequence[int]) ->
     and for a one-band manifold F equals :func:`berry_curvature` of that band. Raises if the gap to
     the remote bands closes at (x, k).
     """
-    geometry, manifold = _checked_manifold_geometry(model, x, k, manifold)
-    return geometry.nonabelian_curvature(manifold)
+    geometry, manifold, guards = _checked_manifold_geometry(model, x, k, manifold)
+    return guards(geometry.nonabelian_curvature(manifold))
 
 
 def manifold_berry_curvature(model: Any, x: Any, k: Any, manifold: Sequence[int]) -> Float[Array, "2d 2d"]:

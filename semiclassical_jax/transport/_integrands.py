@@ -135,7 +135,7 @@ def hall_conductivity(geometry: BandGeometry, mu: Array, temperature: Array) -> 
     d = geometry.dim
     # Omega_n^{ab} is the diagonal of the Hermitian -i [Q_a, Q_b] (geometry.BandGeometry.berry_curvature);
     # the whole matrix enters the derivative where a degeneracy splits (_degenerate.weighted_trace).
-    quotients = geometry._gap_quotients()[d:]
+    quotients = geometry._gap_quotients(slice(d, None))
     product = jnp.einsum("anm,bml->abnl", quotients, quotients)
     curvature = -1j * (product - jnp.swapaxes(product, 0, 1))  # (d, d, N, N)
     eps = geometry.energies
