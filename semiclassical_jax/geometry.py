@@ -20,6 +20,7 @@ of length^2, Omega^{xk} is dimensionless, Omega^{xx} has units of 1/length^2.
 Index order everywhere: lambda = (x_1..x_d, k_1..k_d).
 """
 
+import functools
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -231,17 +232,28 @@ def _to_band_basis(states: Complex[Array, "n n"], dh: Complex[Array, "2d n n"]) 
     return jnp.sum(jnp.conj(states)[None, :, :, None] * right[:, :, None, :], axis=1)
 
 
-def _band_geometry(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array, Array]:
-    """Core kernel: (geometry, relative non-Hermiticity, all-finite flag). No Python checks."""
-    h, dh, uniform = _hamiltonian_and_derivative(model, x, k)
-    # max-norms of real and imaginary parts (no complex abs: its sqrt is a visible share of a
-    # two-band point); within a factor sqrt(2) of max|H - H^dagger| / max|H|
-    def size(a):
-        return jnp.maximum(jnp.max(jnp.abs(jnp.real(a))), jnp.max(jnp.abs(jnp.imag(a))))
+def _max_norm(a: Complex[Array, "n n"]) -> Float[Array, ""]:
+    """max_ij max(|Re a_ij|, |Im a_ij|) (within sqrt 2 of max |a_ij|, without a complex abs).
 
-    scale = jnp.maximum(size(h), jnp.finfo(jnp.real(h).dtype).tiny)
-    non_hermiticity = size(h - jnp.conj(h.T)) / scale
-    finite = jnp.all(jnp.isfinite(h)) & jnp.all(jnp.isfinite(dh))
+    Small N: an elementwise maximum over the N^2 entries, which XLA fuses into the surrounding
+    loop; a reduction there is its own kernel and made the public two-band curvature ~15 % slower.
+    """
+    re, im = jnp.abs(jnp.real(a)), jnp.abs(jnp.imag(a))
+    n = a.shape[0]
+    if n > _ELEMENTWISE_MAX_BANDS:
+        return jnp.maximum(jnp.max(re), jnp.max(im))
+    return functools.reduce(jnp.maximum, [jnp.maximum(re[i, j], im[i, j]) for i in range(n) for j in range(n)])
+
+
+def _band_geometry(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array, Array]:
+    """Core kernel: (geometry, relative non-Hermiticity, H-finite flag). No Python checks."""
+    h, dh, uniform = _hamiltonian_and_derivative(model, x, k)
+    size = _max_norm(h)
+    scale = jnp.maximum(size, jnp.finfo(jnp.real(h).dtype).tiny)
+    non_hermiticity = _max_norm(h - jnp.conj(h.T)) / scale
+    # H here; a non-finite dH makes the public outputs non-finite, and _Guards checks those (a pass
+    # over dH in the kernel cost ~10 % of a two-band curvature)
+    finite = jnp.isfinite(size)
     h = 0.5 * (h + jnp.conj(h.T))
     energies, states = eigh(h)
     splitting = degenerate_splitting(energies, states, h)
@@ -260,13 +272,17 @@ def _guard(value: Any, bad: Array, short: str, detail: str, concrete: bool) -> A
     return eqx.error_if(value, bad, short)
 
 
+_NOT_FINITE = "model(x, k) or its derivative is not finite (check the parameters)"
+
+
 class _Guards:
     """The checks of one public call: raised at once when the values are concrete, otherwise
     attached (eqx.error_if) to the call's OUTPUT only; wrapping the whole BandGeometry instead puts
     all of dH through XLA conditionals and cost ~25 % of a vmapped two-band curvature."""
 
-    def __init__(self, concrete: bool):
+    def __init__(self, concrete: bool, where: str):
         self.concrete = concrete
+        self.where = where
         self.checks: list[tuple[Array, str]] = []
 
     def add(self, bad: Array, short: str, detail: str) -> None:
@@ -276,9 +292,19 @@ class _Guards:
             self.checks.append((bad, short))
 
     def __call__(self, value: Any) -> Any:
-        for bad, short in self.checks:
-            value = eqx.error_if(value, bad, short)
-        return value
+        # a non-finite dH shows here (H itself is checked in the kernel)
+        leaves = jax.tree_util.tree_leaves(value)
+        finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(leaf)) for leaf in leaves])
+        if self.concrete:
+            _guard(None, ~finite, _NOT_FINITE, self.where, True)
+            return value
+        checks = self.checks + [(~finite, _NOT_FINITE)]
+        if not checks:
+            return value
+        # one conditional for all checks (each eqx.error_if is its own): the first failing message
+        bad = functools.reduce(jnp.logical_or, [b for b, _ in checks])
+        index = jnp.argmax(jnp.stack([jnp.any(b) for b, _ in checks]))
+        return eqx.branched_error_if(value, bad, index, [short for _, short in checks])
 
 
 _band_geometry_jit = eqx.filter_jit(_band_geometry)
@@ -291,16 +317,45 @@ def _checked_geometry(model: Any, x: Any, k: Any) -> tuple[BandGeometry, Array, 
     concrete = _checks.is_concrete(model, x, k)
     if concrete:
         _checks.check_finite_parameters(model)
+    probed = not concrete and _checks.is_concrete(model)
+    if probed:  # a traced point of a known model: check its Hermiticity once, here, not per point
+        _checks.check_finite_parameters(model)
+        _probe_hermiticity(model)
     geometry, non_hermiticity, finite = _band_geometry_jit(model, x, k)
-    guards = _Guards(concrete)
-    guards.add(~finite, "model(x, k) or its derivative is not finite (check the parameters)", f" at x={x}, k={k}")
-    guards.add(
-        non_hermiticity > _checks.HERMITICITY_RTOL,
-        "model(x, k) is not Hermitian",
-        f": max|H - H^dagger| / max|H| (max over real and imaginary parts) = "
-        f"{float(non_hermiticity) if concrete else 0:.3e} at x={x}, k={k}",
-    )
+    guards = _Guards(concrete, f" at x={x}, k={k}")
+    guards.add(~finite, _NOT_FINITE, guards.where)
+    if not probed:
+        guards.add(
+            non_hermiticity > _checks.HERMITICITY_RTOL,
+            "model(x, k) is not Hermitian",
+            f": max|H - H^dagger| / max|H| (max over real and imaginary parts) = "
+            f"{float(non_hermiticity) if concrete else 0:.3e} at x={x}, k={k}",
+        )
     return geometry, x, k, guards
+
+
+# Fixed probe points (x, k) in units of the model's own scales are not available, so O(1) values.
+_PROBES = np.random.default_rng(20261127).uniform(-1.3, 1.3, size=(3, 2, 3))
+
+
+def _probe_hermiticity(model: Any) -> None:
+    """Raise ValueError if H(x, k) is not Hermitian at three fixed points (eager, one-off).
+
+    Used when the model is concrete but the points are traced (jit / vmap over k): the per-point
+    check inside the compiled kernel costs ~10 % of a two-band curvature, and a model that is not
+    Hermitian is so almost everywhere.
+    """
+    d = int(model.dim)
+    for x, k in _PROBES[:, :, :d]:
+        with jax.ensure_compile_time_eval():  # concrete values under an outer jit / vmap
+            h = np.asarray(model(jnp.asarray(x), jnp.asarray(k)))
+        scale = max(np.max(np.abs(h)), np.finfo(float).tiny)
+        error = np.max(np.abs(h - h.conj().T)) / scale
+        if not error <= _checks.HERMITICITY_RTOL:
+            raise ValueError(
+                f"model(x, k) is not Hermitian: max|H - H^dagger| / max|H| = {error:.3e} at x={x}, k={k} "
+                "(a probe point checked before tracing)"
+            )
 
 
 def band_geometry(model: Any, x: Any, k: Any) -> BandGeometry:
