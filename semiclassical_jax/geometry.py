@@ -144,9 +144,12 @@ class BandGeometry(eqx.Module):
     def _remote_couplings(self, manifold: tuple[int, ...]) -> Complex[Array, "2d na nr"]:
         """G_lambda,nl = (dH_lambda)_nl / (eps_n - eps_l), n in a, l in r."""
         a, r = jnp.array(manifold), jnp.array(_complement(manifold, self.n_bands))
-        e, s = self.energies, self.splitting
-        s_a, s_r = (None, None) if s is None else (s[a][:, a], s[r][:, r])
-        return divide_by_gaps(self.dH[:, a][:, :, r], e[a], e[r], s_a, s_r)
+        e = self.energies
+        return divide_by_gaps(self.dH[:, a][:, :, r], e[a], e[r], self.splitting_block(a), self.splitting_block(r))
+
+    def splitting_block(self, bands: Array) -> Complex[Array, "b b"] | None:
+        """``splitting`` restricted to the given bands (rows and columns); None if it is None."""
+        return None if self.splitting is None else self.splitting[bands][:, bands]
 
     def projector_derivative(self, manifold: tuple[int, ...]) -> Complex[Array, "2d n n"]:
         """dP/dlambda of the manifold's projector, in the orbital basis."""

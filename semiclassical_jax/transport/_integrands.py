@@ -54,7 +54,7 @@ def _hybridised_manifold(
     if len(manifold) == 1:
         energies, mixing = eps, jnp.ones((1, 1), dh.dtype)
     else:
-        splitting = None if geometry.splitting is None else geometry.splitting[index][:, index]
+        splitting = geometry.splitting_block(index)
         tolerance = degeneracy_tolerance(geometry.energies)
         # R_k,nm = i (dH_k)_nm / (eps_m - eps_n), (d, Na, Na)
         connection = -1j * divide_by_gaps(dh[d:], eps, eps, splitting, splitting, tolerance)
@@ -123,7 +123,7 @@ def nonabelian_hall_current(
         index = jnp.array(manifold)
         curvature = geometry.nonabelian_curvature(manifold)[d:, d:]  # (d, d, Na, Na)
         eps = geometry.energies[index]
-        splitting = None if geometry.splitting is None else geometry.splitting[index][:, index]
+        splitting = geometry.splitting_block(index)
         driven = jnp.einsum("abnm,b->anm", curvature, field)
         slopes = fermi_dirac_derivative(eps, mu, temperature)
         total = total - weighted_trace(fermi_dirac(eps, mu, temperature), slopes, splitting, driven)
