@@ -13,7 +13,7 @@ from .. import _checks
 from .._types import Array, Complex, Float
 from ..geometry import GAP_RTOL, _band_geometry
 from ._fields import AbstractField, as_field
-from ._vector_fields import join_state, nonadiabaticity, split_state, vector_field
+from ._vector_fields import join_state, nonadiabaticity, pack_state, split_state, unpack_state, vector_field
 
 Method = Literal["full", "nonabelian", "abelian"]
 
@@ -63,7 +63,7 @@ def _observables(model, field: AbstractField, method, band, x, k, chi):
 def _breakdown_diagnostics(model, field, method, band, manifold, t, y):
     """(gap to the remote bands, non-adiabaticity eta, spectral scale) at one state."""
     watched = manifold if method == "nonabelian" else (band,)
-    x, k, chi = split_state(y)
+    x, k, chi = split_state(unpack_state(y, int(model.dim)))
     geometry, _, _ = _band_geometry(model, x, k)
     dlambda = vector_field(method, band, manifold).phase_space_velocity(
         geometry, chi, field.electric_field(x, t)
@@ -75,7 +75,13 @@ def _breakdown_diagnostics(model, field, method, band, manifold, t, y):
 @eqx.filter_jit
 def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
     method, band, manifold, solver, rtol, atol, max_steps, adjoint, adiabaticity_limit = config
-    term = diffrax.ODETerm(vector_field(method, band, manifold))
+    dim = int(model.dim)
+    field_function = vector_field(method, band, manifold)
+
+    def packed_field(t, y, args):  # the solver integrates one packed array (see pack_state)
+        return pack_state(field_function(t, unpack_state(y, dim), args))
+
+    term = diffrax.ODETerm(packed_field)
     # BacksolveAdjoint (the memory-lean adjoint) takes neither SubSaveAts nor events: save ts and
     # t1 in one array and switch the breakdown monitor off.
     backsolve = isinstance(adjoint, diffrax.BacksolveAdjoint)
@@ -102,7 +108,7 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
             t0,
             t1,
             None,
-            join_state(x0, k0, chi0),
+            pack_state(join_state(x0, k0, chi0)),
             args=(model, field),
             saveat=saveat,
             # steps land on the saved times: no dense-output interpolation error in what we return
@@ -122,7 +128,7 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
     else:
         final_ts, final_ys = solution.ts[0], solution.ys[0]
         saved_ts, saved_ys = (final_ts, final_ys) if ts is None else (solution.ts[1], solution.ys[1])
-    saved = split_state(saved_ys)
+    saved = split_state(unpack_state(saved_ys, dim))
     watched_band = band if method == "abelian" else 0
     chis, populations, energy = jax.vmap(
         lambda x, k, chi: _observables(model, field, method, watched_band, x, k, chi)
