@@ -44,6 +44,7 @@ Jacobi is backward stable and exact degeneracies need no special care; eigenvalu
 projectors match LAPACK to ~1e-14 relative to the spectral scale (tests/test_eigh.py).
 """
 
+import functools
 from typing import Literal
 
 import jax
@@ -68,11 +69,17 @@ JACOBI_MAX_SWEEPS = 16
 # Matrices per vectorised chunk on CPU: the working set (about 4 N^2 doubles per matrix) stays in
 # the L1/L2 cache. Elsewhere (GPU) the whole batch is one chunk.
 _CHUNK_DOUBLES = 4096
+# Reductions over at most this many bands are unrolled into elementwise operations.
+_UNROLLED_MAX = 8
 
 
 def degeneracy_tolerance(energies: Float[Array, "... n"]) -> Float[Array, "..."]:
     """Absolute splitting below which two eigenvalues are treated as degenerate."""
-    scale = jnp.max(jnp.abs(energies), axis=-1)
+    n = energies.shape[-1]
+    if n <= _UNROLLED_MAX:  # an elementwise maximum XLA fuses; a reduction is its own CPU kernel
+        scale = functools.reduce(jnp.maximum, [jnp.abs(energies[..., i]) for i in range(n)])
+    else:
+        scale = jnp.max(jnp.abs(energies), axis=-1)
     return DEGENERACY_RTOL * jnp.maximum(scale, jnp.finfo(energies.dtype).tiny)
 
 

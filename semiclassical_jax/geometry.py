@@ -39,8 +39,9 @@ from ._types import Array, Complex, Float
 # A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
 # the spectral scale max|eps|.
 GAP_RTOL = 1e-8
-# Up to this many bands the band-basis rotation and the Abelian curvature are written as broadcast
-# products and sums (faster than XLA CPU's tiny batched dot_generals); above it, einsum.
+# Up to this many bands the band-basis rotation and the Abelian curvature are written as products
+# and unrolled sums, which XLA fuses into one loop with their neighbours (tiny batched dot_generals
+# and reductions are separate, slow XLA CPU kernels); above it, einsum.
 _ELEMENTWISE_MAX_BANDS = 8
 
 
@@ -107,10 +108,11 @@ class BandGeometry(eqx.Module):
         if self.n_bands > _ELEMENTWISE_MAX_BANDS:
             live = 2.0 * jnp.imag(jnp.einsum("anm,bmn->nab", quotients, quotients))
             return jnp.zeros((self.n_bands, n2d, n2d), live.dtype).at[:, first:, first:].set(live)
-        # Small N: broadcast products and sums (tiny batched dot_generals are slow on XLA CPU). Only
-        # a < b is computed, Omega^{ba} = -Omega^{ab}; Im(Q_a,nm Q_b,mn) from real and imaginary parts.
+        # Small N: unrolled products and sums (tiny batched dot_generals are slow on XLA CPU). Only
+        # a < b is computed, Omega^{ba} = -Omega^{ab}. Q_b is anti-Hermitian (dH_b Hermitian), so
+        # Im(Q_a,nm Q_b,mn) = -Im(Q_a,nm conj(Q_b,nm)) = Re Q_a,nm Im Q_b,nm - Im Q_a,nm Re Q_b,nm:
+        # one row of each, no transposes.
         re, im = jnp.real(quotients), jnp.imag(quotients)
-        re_t, im_t = jnp.swapaxes(re, -1, -2), jnp.swapaxes(im, -1, -2)
         zero = jnp.zeros(self.energies.shape, re.dtype)
         upper = {}
         for a in range(n2d):
@@ -119,7 +121,9 @@ class BandGeometry(eqx.Module):
                     upper[a, b] = zero
                 else:
                     i, j = a - first, b - first
-                    upper[a, b] = 2.0 * jnp.sum(re[i] * im_t[j] + im[i] * re_t[j], axis=-1)
+                    upper[a, b] = 2.0 * _unrolled_sum(
+                        [re[i][:, m] * im[j][:, m] - im[i][:, m] * re[j][:, m] for m in range(self.n_bands)]
+                    )
         rows = [
             jnp.stack([zero if a == b else upper[a, b] if a < b else -upper[b, a] for b in range(n2d)], axis=-1)
             for a in range(n2d)
@@ -230,9 +234,26 @@ def _to_band_basis(states: Complex[Array, "n n"], dh: Complex[Array, "2d n n"]) 
     """dH'_a = U^dagger dH_a U."""
     if states.shape[0] > _ELEMENTWISE_MAX_BANDS:
         return jnp.einsum("in,aij,jm->anm", jnp.conj(states), dh, states)
-    # small N: broadcast products and sums instead of tiny batched dot_generals (slow on XLA CPU)
-    right = jnp.sum(dh[:, :, :, None] * states[None, None, :, :], axis=2)  # (a, i, m) = (dH U)_im
-    return jnp.sum(jnp.conj(states)[None, :, :, None] * right[:, :, None, :], axis=1)
+    # small N: unrolled products and sums instead of tiny batched dot_generals (slow on XLA CPU)
+    n = states.shape[0]
+    right = _unrolled_sum([dh[:, :, j, None] * states[None, None, j, :] for j in range(n)])  # (a, i, m) = (dH U)_im
+    conj = jnp.conj(states)
+    return _unrolled_sum([conj[i, None, :, None] * right[:, i, None, :] for i in range(n)])
+
+
+def _unrolled_sum(terms: list[Array]) -> Array:
+    """Sum of a short list of arrays, written as additions (XLA fuses them; a reduction over a tiny
+    axis is its own CPU kernel)."""
+    return functools.reduce(jnp.add, terms)
+
+
+def _entry_sum(a: Complex[Array, "... n n"]) -> Float[Array, ""]:
+    """Sum of the real and imaginary parts of all entries: finite iff every entry is (short of
+    overflow at ~1e308). Small N: additions that XLA fuses into the loop computing ``a``."""
+    re, im = jnp.real(a).reshape(-1), jnp.imag(a).reshape(-1)
+    if a.shape[-1] > _ELEMENTWISE_MAX_BANDS:
+        return jnp.sum(re) + jnp.sum(im)
+    return _unrolled_sum([re[i] + im[i] for i in range(re.shape[0])])
 
 
 def _max_norm(a: Complex[Array, "n n"]) -> Float[Array, ""]:
@@ -249,14 +270,12 @@ def _max_norm(a: Complex[Array, "n n"]) -> Float[Array, ""]:
 
 
 def _band_geometry(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array, Array]:
-    """Core kernel: (geometry, relative non-Hermiticity, H-finite flag). No Python checks."""
+    """Core kernel: (geometry, relative non-Hermiticity, whether H and dH are finite). No Python checks."""
     h, dh, uniform = _hamiltonian_and_derivative(model, x, k)
     size = _max_norm(h)
     scale = jnp.maximum(size, jnp.finfo(jnp.real(h).dtype).tiny)
     non_hermiticity = _max_norm(h - jnp.conj(h.T)) / scale
-    # H here; a non-finite dH makes the public outputs non-finite, and _Guards checks those (a pass
-    # over dH in the kernel cost ~10 % of a two-band curvature)
-    finite = jnp.isfinite(size)
+    finite = jnp.isfinite(size + _entry_sum(dh))
     h = 0.5 * (h + jnp.conj(h.T))
     energies, states = eigh(h)
     splitting = degenerate_splitting(energies, states, h)
@@ -279,9 +298,10 @@ _NOT_FINITE = "model(x, k) or its derivative is not finite (check the parameters
 
 
 class _Guards:
-    """The checks of one public call: raised at once when the values are concrete, otherwise
-    attached (eqx.error_if) to the call's OUTPUT only; wrapping the whole BandGeometry instead puts
-    all of dH through XLA conditionals and cost ~25 % of a vmapped two-band curvature."""
+    """The checks of one public call: raised at once when the values are concrete, otherwise one
+    eqx.branched_error_if on a scalar zero added to the call's output (below). Wrapping the whole
+    BandGeometry put all of dH through XLA conditionals (~25 % of a vmapped two-band curvature);
+    wrapping the output still cost ~30 % where a user keeps one component of it."""
 
     def __init__(self, concrete: bool, where: str):
         self.concrete = concrete
@@ -295,19 +315,19 @@ class _Guards:
             self.checks.append((bad, short))
 
     def __call__(self, value: Any) -> Any:
-        # a non-finite dH shows here (H itself is checked in the kernel)
+        if self.concrete or not self.checks:
+            return value
+        checks = self.checks
         leaves = jax.tree_util.tree_leaves(value)
-        finite = functools.reduce(jnp.logical_and, [jnp.all(jnp.isfinite(leaf)) for leaf in leaves])
-        if self.concrete:
-            _guard(None, ~finite, _NOT_FINITE, self.where, True)
-            return value
-        checks = self.checks + [(~finite, _NOT_FINITE)]
-        if not checks:
-            return value
-        # one conditional for all checks (each eqx.error_if is its own): the first failing message
+        # One conditional for all checks (each eqx.error_if is its own): the first failing message.
+        # It guards a scalar zero that is then added to the output, not the output itself: a
+        # conditional on the output materialises all of it and blocks XLA's fusion and dead-code
+        # elimination (a user's jit(vmap) of one component then computed every component).
         bad = functools.reduce(jnp.logical_or, [b for b, _ in checks])
         index = jnp.argmax(jnp.stack([jnp.any(b) for b, _ in checks]))
-        return eqx.branched_error_if(value, bad, index, [short for _, short in checks])
+        dtype = jnp.result_type(*[jnp.real(leaf).dtype for leaf in leaves])
+        zero = eqx.branched_error_if(jnp.zeros((), dtype), bad, index, [short for _, short in checks])
+        return jax.tree_util.tree_map(lambda leaf: leaf + zero.astype(jnp.real(leaf).dtype), value)
 
 
 _band_geometry_jit = eqx.filter_jit(_band_geometry)

@@ -104,6 +104,26 @@ def test_non_finite_traced_parameter_is_caught_at_run_time():
         f(jnp.nan)
 
 
+def test_finite_hamiltonian_with_non_finite_derivative_is_caught():
+    # H = sqrt|k_x| sigma_z is finite at k_x = 0, its k-derivative is not; likewise sqrt|x_x|.
+    cusp_k = _function_model(lambda k: jnp.sqrt(jnp.abs(k[0])) * jnp.diag(jnp.array([1.0, -1.0])) + 0.3 * k[1])
+    at_cusp = jnp.array([0.0, 0.2])
+    with pytest.raises(ValueError, match="or its derivative is not finite"):
+        sj.berry_curvature(cusp_k, None, at_cusp)
+    batched = jax.jit(jax.vmap(lambda k: sj.berry_curvature(cusp_k, None, k)[0, 2, 3]))
+    assert np.all(np.isfinite(batched(jnp.stack([K, K]))))
+    # a callback error seen at block_until_ready reaches Python as ValueError("INTERNAL: CpuCallback ...")
+    with pytest.raises((ValueError, *RUNTIME_ERRORS), match="or its derivative is not finite"):
+        batched(jnp.stack([K, at_cusp])).block_until_ready()
+    cusp_x = models.FunctionModel(
+        lambda p, x, k: jnp.sqrt(jnp.abs(x[0])) * jnp.diag(jnp.array([1.0, -1.0])) + k[0] * jnp.eye(2), None, 2, 2
+    )
+    velocity = jax.jit(lambda x: sj.band_velocity(cusp_x, x, K))
+    assert np.all(np.isfinite(velocity(jnp.array([0.5, 0.0]))))
+    with pytest.raises((ValueError, *RUNTIME_ERRORS), match="or its derivative is not finite"):
+        velocity(jnp.zeros(2)).block_until_ready()
+
+
 def test_bad_model_arguments():
     with pytest.raises(ValueError, match="valley must be"):
         models.MassiveDirac(1.0, 0.1, valley=2)
