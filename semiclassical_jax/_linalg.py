@@ -1,6 +1,10 @@
 """Small dense linear algebra in pure jnp (no LAPACK custom call inside long loops)."""
 
+import itertools
+
+import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ._types import Array, Float
 
@@ -23,3 +27,28 @@ def solve_small(matrix: Float[Array, "n n"], rhs: Float[Array, " n"]) -> Float[A
         factors = jnp.where(rows == column, 0.0, factors)
         augmented = augmented - factors[:, None] * augmented[column][None, :]
     return augmented[:, n] / jnp.diagonal(augmented[:, :n])
+
+
+def implicit_solve(matrix: Float[Array, "n n"], rhs: Float[Array, " n"]) -> Float[Array, " n"]:
+    """matrix @ y = rhs (small, real) with the implicit-function derivative.
+
+    The value is :func:`solve_small`'s pivoted elimination; derivatives do not differentiate it:
+    dy = matrix^-1 (drhs - dmatrix y), and reverse mode pulls back with one solve of matrix^T
+    (``lax.custom_linear_solve``): for a 4 x 4 system a VJP of ~30 XLA kernels instead of ~55.
+    Forward mode (diffrax.ForwardMode, jax.jacfwd) works as before.
+    """
+    return jax.lax.custom_linear_solve(
+        lambda v: jnp.sum(matrix * v[None, :], axis=1),  # broadcast-sum: tiny dots are slow on XLA CPU
+        rhs,
+        solve=lambda _, b: solve_small(matrix, b),
+        transpose_solve=lambda _, b: solve_small(matrix.T, b),
+    )
+
+
+def levi_civita(n: int) -> np.ndarray:
+    """The rank-n Levi-Civita symbol as an (n,) * n array."""
+    symbol = np.zeros((n,) * n)
+    for permutation in itertools.permutations(range(n)):
+        inversions = sum(p > q for i, p in enumerate(permutation) for q in permutation[i + 1 :])
+        symbol[permutation] = (-1.0) ** inversions
+    return symbol

@@ -33,7 +33,7 @@ from jax.extend.core import Var
 from . import _checks
 from ._degenerate import degenerate_splitting, divide_by_gaps
 from ._eigh import degeneracy_tolerance, eigh
-from ._linalg import solve_small
+from ._linalg import implicit_solve, levi_civita
 from ._types import Array, Complex, Float
 
 # A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
@@ -179,12 +179,32 @@ def symplectic_solve(
         dk/dt = -E - <dH_x> + Omega^{xx} dx/dt + Omega^{xk} dk/dt
 
     i.e. (1 + S Omega) dlambda/dt = S <dH> - (0, E). ``gradient`` = <dH/dlambda>, ``omega`` the
-    curvature (expectation value) in the order lambda = (x, k).
+    curvature (expectation value) in the order lambda = (x, k). With the Berry-modified symplectic
+    form K = Omega - S (antisymmetric, as Omega is; S^2 = -1) this is K dlambda/dt = <dH> + (E, 0).
+
+    For d <= 2 the inverse of K is closed form, K^-1 = -(*K) / Pf(K), with the dual
+    (*K)_ij = sum_{k<l} eps_ijkl K_kl and the Pfaffian Pf(K) = K_01 K_23 - K_02 K_13 + K_03 K_12
+    (d = 1: (*K) = eps, Pf = K_01): a handful of elementwise products with as short derivatives,
+    no pivoting to differentiate (the VJP of the 4 x 4 solve: 7 XLA kernels; pivoted elimination:
+    55), which matters inside the ODE solver's reverse pass. Pf(K)^2 = det(1 + S Omega) is the
+    phase-space density factor, so the formula is exact wherever the equations of motion are
+    regular. The dual is a sum of six scalar-times-constant terms rather than one contraction with
+    the Levi-Civita tensor, which XLA CPU hands to a slow library kernel under vmap. d = 3:
+    pivoted elimination with the implicit-function derivative (``_linalg.implicit_solve``).
     """
     d = electric_field.shape[0]
-    s_omega = jnp.concatenate([omega[d:], -omega[:d]], axis=0)
-    rhs = jnp.concatenate([gradient[d:], -gradient[:d] - electric_field])
-    return solve_small(jnp.eye(2 * d, dtype=omega.dtype) + s_omega, rhs)
+    s_matrix = np.block([[np.zeros((d, d)), np.eye(d)], [-np.eye(d), np.zeros((d, d))]])
+    form = omega - jnp.asarray(s_matrix, dtype=omega.dtype)
+    rhs = gradient + jnp.concatenate([electric_field, jnp.zeros_like(electric_field)])
+    if d > 2:
+        return implicit_solve(form, rhs)
+    if d == 1:
+        dual, pfaffian = jnp.asarray(levi_civita(2), dtype=omega.dtype), form[0, 1]
+    else:
+        eps = levi_civita(4)
+        dual = sum(form[i, j] * eps[:, :, i, j] for i in range(4) for j in range(i + 1, 4))
+        pfaffian = form[0, 1] * form[2, 3] - form[0, 2] * form[1, 3] + form[0, 3] * form[1, 2]
+    return -jnp.sum(dual * rhs[None, :], axis=1) / pfaffian
 
 
 def _complement(manifold: tuple[int, ...], n_bands: int) -> tuple[int, ...]:

@@ -18,7 +18,7 @@ the runtime's dispatch cost), not by arithmetic; ``jax.grad`` through ``evolve``
 ``RecursiveCheckpointAdjoint``) recomputes every step, then every one of its 14 stages, and pulls
 the cotangent back through the vector field. So: the ODE state is one packed array
 (:func:`pack_state`); the linear solve for dlambda/dt is closed form for d <= 2
-(:func:`symplectic_solve`); and a two-band Abelian field takes Omega_n and d eps_n / dlambda in
+(:func:`geometry.symplectic_solve`); and a two-band Abelian field takes Omega_n and d eps_n / dlambda in
 closed form from H = d0 + d.sigma (:func:`_two_band_velocity`) instead of rotating dH into the
 eigenbasis. The Abelian field's VJP went from 163 to 84 kernels, its forward from 41 to 25.
 benchmarks/gradients.py, evolve row (2-core CPU shared with other jobs, old and new code in
@@ -29,7 +29,6 @@ benchmark's reference row, the same loop on a vector field of a few flops, measu
 same runs), so the 4x target needs a different integrator loop or adjoint, not a cheaper field.
 """
 
-import itertools
 from typing import Any
 
 import equinox as eqx
@@ -38,8 +37,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._eigh import degeneracy_tolerance
-from .._linalg import solve_small
-from ..geometry import BandGeometry, _band_geometry
+from .._linalg import levi_civita
+from ..geometry import BandGeometry, _band_geometry, symplectic_solve
 
 State = tuple[Any, Any, Any, Any]
 
@@ -72,67 +71,10 @@ def unpack_state(flat, dim: int) -> State:
     return flat[..., :dim], flat[..., dim : 2 * dim], flat[..., 2 * dim : 2 * dim + n], flat[..., 2 * dim + n :]
 
 
-def _linear_solve(matrix, rhs):
-    """matrix @ y = rhs (small, real) with the implicit-function derivative.
-
-    The value is :func:`solve_small`'s pivoted elimination; derivatives do not differentiate it:
-    dy = matrix^-1 (drhs - dmatrix y), and reverse mode pulls back with one solve of matrix^T
-    (``lax.custom_linear_solve``): for a 4 x 4 system a VJP of ~30 XLA kernels instead of ~55.
-    Forward mode (diffrax.ForwardMode, jax.jacfwd) works as before.
-    """
-    return jax.lax.custom_linear_solve(
-        lambda v: jnp.sum(matrix * v[None, :], axis=1),  # broadcast-sum: tiny dots are slow on XLA CPU
-        rhs,
-        solve=lambda _, b: solve_small(matrix, b),
-        transpose_solve=lambda _, b: solve_small(matrix.T, b),
-    )
-
-
-def _levi_civita(n: int) -> np.ndarray:
-    """The rank-n Levi-Civita symbol as an (n,) * n array."""
-    symbol = np.zeros((n,) * n)
-    for permutation in itertools.permutations(range(n)):
-        inversions = sum(p > q for i, p in enumerate(permutation) for q in permutation[i + 1 :])
-        symbol[permutation] = (-1.0) ** inversions
-    return symbol
-
-
-def symplectic_solve(omega, gradient, electric_field):
-    """dlambda/dt from the equations of motion, :func:`geometry.symplectic_solve`'s system
-    (1 + S Omega) dlambda/dt = S <dH> - (0, E), written with the Berry-modified symplectic form
-    K = Omega - S (antisymmetric, as Omega is; S^2 = -1):
-
-        K dlambda/dt = <dH> + (E, 0).
-
-    For d <= 2 the inverse of the antisymmetric K is closed form, K^-1 = -(*K) / Pf(K), with the
-    dual (*K)_ij = eps_ijkl K_kl / 2 = sum_{k<l} eps_ijkl K_kl and the Pfaffian
-    Pf(K) = K_01 K_23 - K_02 K_13 + K_03 K_12 (d = 1: (*K) = eps, Pf = K_01): a handful of
-    elementwise products with as short derivatives, no pivoting to differentiate (the VJP of the
-    4 x 4 solve: 7 XLA kernels; pivoted elimination: 55). Pf(K)^2 = det(1 + S Omega) is the
-    phase-space density factor, so the formula is exact wherever the equations of motion are
-    regular. The dual is a sum of six scalar-times-constant terms rather than one contraction
-    with the Levi-Civita tensor, which XLA CPU hands to a slow library kernel under vmap.
-    d = 3: :func:`_linear_solve`.
-    """
-    d = electric_field.shape[0]
-    s_matrix = np.block([[np.zeros((d, d)), np.eye(d)], [-np.eye(d), np.zeros((d, d))]])
-    form = omega - jnp.asarray(s_matrix, dtype=omega.dtype)
-    rhs = gradient + jnp.concatenate([electric_field, jnp.zeros_like(electric_field)])
-    if d > 2:
-        return _linear_solve(form, rhs)
-    if d == 1:
-        dual, pfaffian = jnp.asarray(_levi_civita(2), dtype=omega.dtype), form[0, 1]
-    else:
-        eps = _levi_civita(4)
-        dual = sum(form[i, j] * eps[:, :, i, j] for i in range(4) for j in range(i + 1, 4))
-        pfaffian = form[0, 1] * form[2, 3] - form[0, 2] * form[1, 3] + form[0, 3] * form[1, 2]
-    return -jnp.sum(dual * rhs[None, :], axis=1) / pfaffian
-
-
 # sigma_mu^T (mu = 0, x, y, z) split into real and imaginary parts: d_mu = Tr(sigma_mu H) / 2 is
 # sum_ij (Re sigma_mu^T)_ij Re H_ij - (Im sigma_mu^T)_ij Im H_ij, halved.
 _PAULI_T = np.stack([np.eye(2), [[0, 1], [1, 0]], [[0, 1j], [-1j, 0]], [[1, 0], [0, -1]]]).astype(complex)
-_LEVI_CIVITA_XYZ = np.pad(_levi_civita(3), ((1, 0), (1, 0), (1, 0)))  # eps_ijk on components 1..3 of (d0, d)
+_LEVI_CIVITA_XYZ = np.pad(levi_civita(3), ((1, 0), (1, 0), (1, 0)))  # eps_ijk on components 1..3 of (d0, d)
 
 
 def _pauli_components(model, x, k):
