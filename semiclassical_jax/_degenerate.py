@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from ._eigh import _safe_inverse, degeneracy_tolerance
+from ._linalg import matmul_small
 from ._types import Array, Complex, Float
 
 
@@ -58,7 +59,7 @@ def _degenerate_splitting_jvp(primals, tangents):
     energies, states, h = primals
     d_energies, _, dh = tangents
     dh = 0.5 * (dh + jnp.conj(dh.T))
-    dh_band = jnp.conj(states.T) @ dh @ states
+    dh_band = matmul_small(matmul_small(jnp.conj(states.T), dh), states)
     block = jnp.where(_degenerate_pairs(energies), dh_band, 0.0)
     return 0.0 * states, block - jnp.diag(d_energies).astype(block.dtype)
 
@@ -108,8 +109,8 @@ def _divide_by_gaps_jvp(primals, tangents):
     quotient = numerator * inverse
     # dE_rows X - X dE_cols with dE = diag(d eps) + dS
     shift = d_rows[:, None] * quotient - quotient * d_columns[None, :]
-    shift = shift + jnp.einsum("nm,...ml->...nl", d_row_splitting, quotient)
-    shift = shift - jnp.einsum("...nm,ml->...nl", quotient, d_column_splitting)
+    shift = shift + matmul_small(d_row_splitting, quotient)
+    shift = shift - matmul_small(quotient, d_column_splitting)
     return quotient, (d_numerator - shift) * inverse
 
 

@@ -53,6 +53,7 @@ import numpy as np
 from jax import lax
 from jax.custom_batching import custom_vmap
 
+from ._linalg import matmul_small
 from ._types import Array, Complex, Float
 
 # Eigenvalues closer than this (relative to the spectral scale) count as degenerate.
@@ -127,11 +128,11 @@ def _perturbation_jvp(solver):
         (dh,) = tangents
         energies, states = solver(h)
         dh = 0.5 * (dh + jnp.conj(dh.T))
-        dh_band = jnp.conj(states.T) @ dh @ states
+        dh_band = matmul_small(matmul_small(jnp.conj(states.T), dh), states)
         delta = energies[None, :] - energies[:, None]  # eps_n - eps_m at [m, n]
         g = _safe_inverse(delta, degeneracy_tolerance(energies))
         d_energies = jnp.real(jnp.diagonal(dh_band))
-        d_states = states @ (g * dh_band)
+        d_states = matmul_small(states, g * dh_band)
         return (energies, states), (d_energies, d_states)
 
     return jvp

@@ -8,6 +8,9 @@ import numpy as np
 
 from ._types import Array, Float
 
+# Up to this inner dimension matmul_small writes the contraction as products and unrolled sums.
+_UNROLLED_MAX = 8
+
 
 def solve_small(matrix: Float[Array, "n n"], rhs: Float[Array, " n"]) -> Float[Array, " n"]:
     """Solve matrix @ y = rhs by Gauss-Jordan elimination with partial pivoting, unrolled for small n.
@@ -52,3 +55,17 @@ def levi_civita(n: int) -> np.ndarray:
         inversions = sum(p > q for i, p in enumerate(permutation) for q in permutation[i + 1 :])
         symbol[permutation] = (-1.0) ** inversions
     return symbol
+
+
+def matmul_small(a: Array, b: Array) -> Array:
+    """a @ b (broadcast over leading axes). For an inner dimension <= 8 written as products and
+    unrolled sums, which XLA fuses with their neighbours: under vmap, tiny batched dot_generals are
+    separate, slow XLA CPU kernels (they dominated the JVP of the geometry at N = 2)."""
+    m = a.shape[-1]
+    if m > _UNROLLED_MAX:
+        return jnp.matmul(a, b)
+    terms = [a[..., :, i, None] * b[..., i, None, :] for i in range(m)]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
