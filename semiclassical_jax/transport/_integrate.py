@@ -3,7 +3,8 @@
 The k-points are padded to a whole number of chunks (padding repeats the first point with weight
 0), then ``lax.scan`` walks over the chunks; inside a chunk the integrand is vmapped over k and
 over the positions x. Peak memory is set by chunk_size x n_x points, not by the grid size. The
-chunk body is rematerialised (``jax.checkpoint``) so reverse-mode gradients stay bounded too.
+chunk body is rematerialised (``jax.checkpoint``) so reverse-mode gradients stay bounded too
+(unless there is only one chunk).
 """
 
 from collections.abc import Callable
@@ -41,7 +42,6 @@ def integrate(
     per_xk = jax.vmap(per_k, in_axes=(0, None))
     shape = jax.eval_shape(per_xk, positions, points[0])
 
-    @jax.checkpoint
     def body(carry, chunk):
         total, finite = carry
         chunk_points, chunk_weights = chunk
@@ -49,6 +49,10 @@ def integrate(
         weighted = jnp.tensordot(values, chunk_weights, axes=((1,), (0,)))
         return (total + weighted, finite & jnp.all(jnp.isfinite(values))), None
 
+    if n_chunks > 1:
+        # Reverse mode then stores one chunk's residuals at a time and recomputes each chunk's
+        # forward pass; with one chunk that recomputation would save no memory, only cost time.
+        body = jax.checkpoint(body)
     initial = (jnp.zeros(shape.shape[:1] + shape.shape[2:], shape.dtype), jnp.array(True))
     (total, finite), _ = jax.lax.scan(body, initial, (points, weights))
     return total, finite
