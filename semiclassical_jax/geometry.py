@@ -33,7 +33,7 @@ from jax.extend.core import Var
 from . import _checks
 from ._degenerate import degenerate_splitting, divide_by_gaps
 from ._eigh import degeneracy_tolerance, eigh
-from ._linalg import implicit_solve, levi_civita
+from ._linalg import implicit_solve, levi_civita, matmul_small
 from ._types import Array, Complex, Float
 
 # A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
@@ -166,7 +166,8 @@ class BandGeometry(eqx.Module):
     def nonabelian_curvature(self, manifold: tuple[int, ...]) -> Complex[Array, "2d 2d na na"]:
         """F^{ab}_nm = <u_n| i P [dP_a, dP_b] P |u_m>, n, m in the manifold (paper Eqs. 40-41)."""
         g = self._remote_couplings(manifold)
-        gg = jnp.einsum("anl,bml->abnm", g, jnp.conj(g))  # (P dP_a dP_b P)_nm
+        # (P dP_a dP_b P)_nm = (G_a G_b^dagger)_nm
+        gg = matmul_small(g[:, None], jnp.conj(jnp.swapaxes(g, -1, -2))[None, :])
         return 1j * (gg - jnp.swapaxes(gg, 0, 1))
 
 

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from .._degenerate import divide_by_gaps, weighted_trace
 from .._eigh import degeneracy_tolerance, eigh
+from .._linalg import matmul_small
 from .._types import Array, Float
 from ..geometry import BandGeometry, _band_geometry
 from ._distribution import fermi_dirac, fermi_dirac_derivative
@@ -62,14 +63,26 @@ def _hybridised_manifold(
         if splitting is not None:  # zero here; its derivative is P dH P on degenerate pairs
             hybridisation = hybridisation + splitting
         energies, mixing = eigh(hybridisation)  # column i: eta^(i)
-    expectation = jnp.real(jnp.einsum("ni,anm,mi->ia", jnp.conj(mixing), dh, mixing))  # (Na, 2d)
+    expectation = _diagonal_in(mixing, dh).T  # (Na, 2d)
     velocity, force = expectation[:, d:], -expectation[:, :d]
     if len(manifold) < n_bands:
         curvature = geometry.nonabelian_curvature(manifold)  # (2d, 2d, Na, Na)
-        projected = jnp.real(jnp.einsum("ni,abnm,mi->iab", jnp.conj(mixing), curvature, mixing))
+        projected = jnp.moveaxis(_diagonal_in(mixing, curvature), -1, 0)  # (Na, 2d, 2d)
         velocity = velocity + projected[:, d:, d:] @ field
         force = force - projected[:, :d, d:] @ field
     return energies, velocity, force
+
+
+def _diagonal_in(basis: Array, matrices: Array) -> Float[Array, "... i"]:
+    """Re (V^dagger M V)_ii for each matrix M (leading axes) and basis columns V_:,i (small N:
+    unrolled, see _linalg.matmul_small)."""
+    right = matmul_small(matrices, basis)  # (..., n, i)
+    conj = jnp.conj(basis)
+    terms = [conj[n] * right[..., n, :] for n in range(basis.shape[0])]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return jnp.real(total)
 
 
 def msct_current(
