@@ -13,7 +13,7 @@ from .._degenerate import divide_by_gaps, weighted_trace
 from .._eigh import degeneracy_tolerance, eigh
 from .._linalg import matmul_small
 from .._types import Array, Float
-from ..geometry import BandGeometry, _band_geometry
+from ..geometry import BandGeometry, _band_geometry, _depends_on_position
 from ._distribution import fermi_dirac, fermi_dirac_derivative
 
 Manifolds = tuple[tuple[int, ...], ...]
@@ -114,8 +114,13 @@ def msct_current(
         _, (energies, velocity, force, geometry) = hybridised(point)
         order = jnp.array([m[0] for m in manifolds])
         gradient = jnp.real(jnp.diagonal(geometry.dH, axis1=-2, axis2=-1)).T[order]  # d eps_n / d lambda
-    else:
+    elif _depends_on_position(model, x, k):
         gradient, (energies, velocity, force, _) = jax.jacfwd(hybridised, has_aux=True)(point)
+    else:  # x-independent H: d E_i / dx = 0, so only the k tangents
+        gradient_k, (energies, velocity, force, _) = jax.jacfwd(
+            lambda kk: hybridised(jnp.concatenate([x, kk])), has_aux=True
+        )(k)
+        gradient = jnp.concatenate([jnp.zeros_like(gradient_k), gradient_k], axis=-1)
     slope = fermi_dirac_derivative(energies, mu, temperature)
     drive = jnp.concatenate([velocity, force - field[None, :]], axis=-1)  # (v_i, -E + Ft_i)
     occupation = fermi_dirac(energies, mu, temperature) - tau * slope * jnp.sum(gradient * drive, axis=-1)
