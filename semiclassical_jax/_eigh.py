@@ -53,7 +53,7 @@ import numpy as np
 from jax import lax
 from jax.custom_batching import custom_vmap
 
-from ._linalg import matmul_small
+from ._linalg import UNROLLED_MAX, matmul_small
 from ._types import Array, Complex, Float
 
 # Eigenvalues closer than this (relative to the spectral scale) count as degenerate.
@@ -70,14 +70,12 @@ JACOBI_MAX_SWEEPS = 16
 # Matrices per vectorised chunk on CPU: the working set (about 4 N^2 doubles per matrix) stays in
 # the L1/L2 cache. Elsewhere (GPU) the whole batch is one chunk.
 _CHUNK_DOUBLES = 4096
-# Reductions over at most this many bands are unrolled into elementwise operations.
-_UNROLLED_MAX = 8
 
 
 def degeneracy_tolerance(energies: Float[Array, "... n"]) -> Float[Array, "..."]:
     """Absolute splitting below which two eigenvalues are treated as degenerate."""
     n = energies.shape[-1]
-    if n <= _UNROLLED_MAX:  # an elementwise maximum XLA fuses; a reduction is its own CPU kernel
+    if n <= UNROLLED_MAX:  # an elementwise maximum XLA fuses; a reduction is its own CPU kernel
         scale = functools.reduce(jnp.maximum, [jnp.abs(energies[..., i]) for i in range(n)])
     else:
         scale = jnp.max(jnp.abs(energies), axis=-1)

@@ -1,5 +1,6 @@
 """Small dense linear algebra in pure jnp (no LAPACK custom call inside long loops)."""
 
+import functools
 import itertools
 
 import jax
@@ -8,8 +9,10 @@ import numpy as np
 
 from ._types import Array, Float
 
-# Up to this inner dimension matmul_small writes the contraction as products and unrolled sums.
-_UNROLLED_MAX = 8
+# Up to this size, sums over a band index are written as products and unrolled additions, which XLA
+# fuses with their neighbours (tiny batched dot_generals and reductions are separate, slow XLA CPU
+# kernels under vmap); above it, einsum / matmul / reductions.
+UNROLLED_MAX = 8
 
 
 def solve_small(matrix: Float[Array, "n n"], rhs: Float[Array, " n"]) -> Float[Array, " n"]:
@@ -62,10 +65,11 @@ def matmul_small(a: Array, b: Array) -> Array:
     unrolled sums, which XLA fuses with their neighbours: under vmap, tiny batched dot_generals are
     separate, slow XLA CPU kernels (they dominated the JVP of the geometry at N = 2)."""
     m = a.shape[-1]
-    if m > _UNROLLED_MAX:
+    if m > UNROLLED_MAX:
         return jnp.matmul(a, b)
-    terms = [a[..., :, i, None] * b[..., i, None, :] for i in range(m)]
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
+    return unrolled_sum([a[..., :, i, None] * b[..., i, None, :] for i in range(m)])
+
+
+def unrolled_sum(terms: list[Array]) -> Array:
+    """Sum of a short list of arrays, written as additions (see UNROLLED_MAX)."""
+    return functools.reduce(jnp.add, terms)

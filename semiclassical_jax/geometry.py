@@ -33,16 +33,15 @@ from jax.extend.core import Var
 from . import _checks
 from ._degenerate import degenerate_splitting, divide_by_gaps
 from ._eigh import degeneracy_tolerance, eigh
-from ._linalg import implicit_solve, levi_civita, matmul_small
+from ._linalg import UNROLLED_MAX, implicit_solve, levi_civita, matmul_small, unrolled_sum
 from ._types import Array, Complex, Float
 
 # A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
 # the spectral scale max|eps|.
 GAP_RTOL = 1e-8
 # Up to this many bands the band-basis rotation and the Abelian curvature are written as products
-# and unrolled sums, which XLA fuses into one loop with their neighbours (tiny batched dot_generals
-# and reductions are separate, slow XLA CPU kernels); above it, einsum.
-_ELEMENTWISE_MAX_BANDS = 8
+# and unrolled sums (_linalg.UNROLLED_MAX); above it, einsum.
+_ELEMENTWISE_MAX_BANDS = UNROLLED_MAX
 
 
 class BandGeometry(eqx.Module):
@@ -121,7 +120,7 @@ class BandGeometry(eqx.Module):
                     upper[a, b] = zero
                 else:
                     i, j = a - first, b - first
-                    upper[a, b] = 2.0 * _unrolled_sum(
+                    upper[a, b] = 2.0 * unrolled_sum(
                         [re[i][:, m] * im[j][:, m] - im[i][:, m] * re[j][:, m] for m in range(self.n_bands)]
                     )
         rows = [
@@ -253,19 +252,7 @@ def _hamiltonian_and_derivative(model: Any, x: Array, k: Array) -> tuple[Array, 
 
 def _to_band_basis(states: Complex[Array, "n n"], dh: Complex[Array, "2d n n"]) -> Complex[Array, "2d n n"]:
     """dH'_a = U^dagger dH_a U."""
-    if states.shape[0] > _ELEMENTWISE_MAX_BANDS:
-        return jnp.einsum("in,aij,jm->anm", jnp.conj(states), dh, states)
-    # small N: unrolled products and sums instead of tiny batched dot_generals (slow on XLA CPU)
-    n = states.shape[0]
-    right = _unrolled_sum([dh[:, :, j, None] * states[None, None, j, :] for j in range(n)])  # (a, i, m) = (dH U)_im
-    conj = jnp.conj(states)
-    return _unrolled_sum([conj[i, None, :, None] * right[:, i, None, :] for i in range(n)])
-
-
-def _unrolled_sum(terms: list[Array]) -> Array:
-    """Sum of a short list of arrays, written as additions (XLA fuses them; a reduction over a tiny
-    axis is its own CPU kernel)."""
-    return functools.reduce(jnp.add, terms)
+    return matmul_small(jnp.conj(states).T, matmul_small(dh, states))  # unrolled for small N
 
 
 def _entry_sum(a: Complex[Array, "... n n"]) -> Float[Array, ""]:
@@ -274,7 +261,7 @@ def _entry_sum(a: Complex[Array, "... n n"]) -> Float[Array, ""]:
     re, im = jnp.real(a).reshape(-1), jnp.imag(a).reshape(-1)
     if a.shape[-1] > _ELEMENTWISE_MAX_BANDS:
         return jnp.sum(re) + jnp.sum(im)
-    return _unrolled_sum([re[i] + im[i] for i in range(re.shape[0])])
+    return unrolled_sum([re[i] + im[i] for i in range(re.shape[0])])
 
 
 def _max_norm(a: Complex[Array, "n n"]) -> Float[Array, ""]:

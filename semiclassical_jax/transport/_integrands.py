@@ -11,7 +11,7 @@ import jax.numpy as jnp
 
 from .._degenerate import divide_by_gaps, weighted_trace
 from .._eigh import degeneracy_tolerance, eigh
-from .._linalg import matmul_small
+from .._linalg import matmul_small, unrolled_sum
 from .._types import Array, Float
 from ..geometry import BandGeometry, _band_geometry, _depends_on_position
 from ._distribution import fermi_dirac, fermi_dirac_derivative
@@ -78,11 +78,7 @@ def _diagonal_in(basis: Array, matrices: Array) -> Float[Array, "... i"]:
     unrolled, see _linalg.matmul_small)."""
     right = matmul_small(matrices, basis)  # (..., n, i)
     conj = jnp.conj(basis)
-    terms = [conj[n] * right[..., n, :] for n in range(basis.shape[0])]
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return jnp.real(total)
+    return jnp.real(unrolled_sum([conj[n] * right[..., n, :] for n in range(basis.shape[0])]))
 
 
 def msct_current(
