@@ -44,7 +44,6 @@ Jacobi is backward stable and exact degeneracies need no special care; eigenvalu
 projectors match LAPACK to ~1e-14 relative to the spectral scale (tests/test_eigh.py).
 """
 
-import functools
 from typing import Literal
 
 import jax
@@ -53,7 +52,7 @@ import numpy as np
 from jax import lax
 from jax.custom_batching import custom_vmap
 
-from ._linalg import UNROLLED_MAX, matmul_small
+from ._linalg import UNROLLED_MAX, matmul_small, unrolled_max
 from ._types import Array, Complex, Float
 
 # Eigenvalues closer than this (relative to the spectral scale) count as degenerate.
@@ -76,7 +75,7 @@ def degeneracy_tolerance(energies: Float[Array, "... n"]) -> Float[Array, "..."]
     """Absolute splitting below which two eigenvalues are treated as degenerate."""
     n = energies.shape[-1]
     if n <= UNROLLED_MAX:  # an elementwise maximum XLA fuses; a reduction is its own CPU kernel
-        scale = functools.reduce(jnp.maximum, [jnp.abs(energies[..., i]) for i in range(n)])
+        scale = unrolled_max([jnp.abs(energies[..., i]) for i in range(n)])
     else:
         scale = jnp.max(jnp.abs(energies), axis=-1)
     return DEGENERACY_RTOL * jnp.maximum(scale, jnp.finfo(energies.dtype).tiny)

@@ -73,3 +73,8 @@ def matmul_small(a: Array, b: Array) -> Array:
 def unrolled_sum(terms: list[Array]) -> Array:
     """Sum of a short list of arrays, written as additions (see UNROLLED_MAX)."""
     return functools.reduce(jnp.add, terms)
+
+
+def unrolled_max(terms: list[Array]) -> Array:
+    """Elementwise maximum of a short list of arrays (see UNROLLED_MAX)."""
+    return functools.reduce(jnp.maximum, terms)

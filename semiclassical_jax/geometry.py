@@ -33,15 +33,12 @@ from jax.extend.core import Var
 from . import _checks
 from ._degenerate import degenerate_splitting, divide_by_gaps
 from ._eigh import degeneracy_tolerance, eigh
-from ._linalg import UNROLLED_MAX, implicit_solve, levi_civita, matmul_small, unrolled_sum
+from ._linalg import UNROLLED_MAX, implicit_solve, levi_civita, matmul_small, unrolled_max, unrolled_sum
 from ._types import Array, Complex, Float
 
 # A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
 # the spectral scale max|eps|.
 GAP_RTOL = 1e-8
-# Up to this many bands the band-basis rotation and the Abelian curvature are written as products
-# and unrolled sums (_linalg.UNROLLED_MAX); above it, einsum.
-_ELEMENTWISE_MAX_BANDS = UNROLLED_MAX
 
 
 class BandGeometry(eqx.Module):
@@ -104,7 +101,7 @@ class BandGeometry(eqx.Module):
         n2d = self.dH.shape[0]
         first = self.dim if self.uniform else 0
         quotients = self._gap_quotients(slice(first, None))
-        if self.n_bands > _ELEMENTWISE_MAX_BANDS:
+        if self.n_bands > UNROLLED_MAX:
             live = 2.0 * jnp.imag(jnp.einsum("anm,bmn->nab", quotients, quotients))
             return jnp.zeros((self.n_bands, n2d, n2d), live.dtype).at[:, first:, first:].set(live)
         # Small N: unrolled products and sums (tiny batched dot_generals are slow on XLA CPU). Only
@@ -259,7 +256,7 @@ def _entry_sum(a: Complex[Array, "... n n"]) -> Float[Array, ""]:
     """Sum of the real and imaginary parts of all entries: finite iff every entry is (short of
     overflow at ~1e308). Small N: additions that XLA fuses into the loop computing ``a``."""
     re, im = jnp.real(a).reshape(-1), jnp.imag(a).reshape(-1)
-    if a.shape[-1] > _ELEMENTWISE_MAX_BANDS:
+    if a.shape[-1] > UNROLLED_MAX:
         return jnp.sum(re) + jnp.sum(im)
     return unrolled_sum([re[i] + im[i] for i in range(re.shape[0])])
 
@@ -272,9 +269,9 @@ def _max_norm(a: Complex[Array, "n n"]) -> Float[Array, ""]:
     """
     re, im = jnp.abs(jnp.real(a)), jnp.abs(jnp.imag(a))
     n = a.shape[0]
-    if n > _ELEMENTWISE_MAX_BANDS:
+    if n > UNROLLED_MAX:
         return jnp.maximum(jnp.max(re), jnp.max(im))
-    return functools.reduce(jnp.maximum, [jnp.maximum(re[i, j], im[i, j]) for i in range(n) for j in range(n)])
+    return unrolled_max([jnp.maximum(re[i, j], im[i, j]) for i in range(n) for j in range(n)])
 
 
 def _band_geometry(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array, Array]:
@@ -302,18 +299,14 @@ def _guard(value: Any, bad: Array, short: str, detail: str, concrete: bool) -> A
     return eqx.error_if(value, bad, short)
 
 
-_NOT_FINITE = "model(x, k) or its derivative is not finite (check the parameters)"
-
-
 class _Guards:
     """The checks of one public call: raised at once when the values are concrete, otherwise one
     eqx.branched_error_if on a scalar zero added to the call's output (below). Wrapping the whole
     BandGeometry put all of dH through XLA conditionals (~25 % of a vmapped two-band curvature);
     wrapping the output still cost ~30 % where a user keeps one component of it."""
 
-    def __init__(self, concrete: bool, where: str):
+    def __init__(self, concrete: bool):
         self.concrete = concrete
-        self.where = where
         self.checks: list[tuple[Array, str]] = []
 
     def add(self, bad: Array, short: str, detail: str) -> None:
@@ -323,9 +316,9 @@ class _Guards:
             self.checks.append((bad, short))
 
     def __call__(self, value: Any) -> Any:
-        if self.concrete or not self.checks:
-            return value
         checks = self.checks
+        if self.concrete or not checks:
+            return value
         leaves = jax.tree_util.tree_leaves(value)
         # One conditional for all checks (each eqx.error_if is its own): the first failing message.
         # It guards a scalar zero that is then added to the output, not the output itself: a
@@ -353,8 +346,8 @@ def _checked_geometry(model: Any, x: Any, k: Any) -> tuple[BandGeometry, Array, 
         _checks.check_finite_parameters(model)
         _probe_hermiticity(model)
     geometry, non_hermiticity, finite = _band_geometry_jit(model, x, k)
-    guards = _Guards(concrete, f" at x={x}, k={k}")
-    guards.add(~finite, _NOT_FINITE, guards.where)
+    guards = _Guards(concrete)
+    guards.add(~finite, "model(x, k) or its derivative is not finite (check the parameters)", f" at x={x}, k={k}")
     if not probed:
         guards.add(
             non_hermiticity > _checks.HERMITICITY_RTOL,
