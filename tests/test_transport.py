@@ -312,11 +312,34 @@ def test_chunking_does_not_change_the_result():
         np.testing.assert_allclose(np.asarray(sj.current(model, grid, chunk_size=chunk, **kwargs)), np.asarray(one), rtol=1e-13)
 
 
+@pytest.mark.parametrize(
+    ("n_points", "n_positions", "chunk_points", "expected"),
+    [
+        (10_000, 1, 2**14, 10_000),  # one chunk
+        (10_000, 1, 2**13, 5_000),  # two equal chunks, not 8192 + (1808 and 6384 padding)
+        (90_000, 1, 2**14, 15_000),
+        (10_000, 4, 2**13, 2_000),  # at most 2048 k-points per chunk for 4 positions: five chunks
+        (3, 100, 2**6, 1),
+    ],
+)
+def test_default_chunks_are_equal_and_within_the_bound(n_points, n_positions, chunk_points, expected):
+    from semiclassical_jax.transport._integrate import default_chunk_size
+
+    chunk = default_chunk_size(n_points, n_positions, chunk_points)
+    assert chunk == expected
+    n_chunks = -(-n_points // chunk)
+    assert chunk * n_positions <= max(chunk_points, n_positions)  # the memory bound
+    assert n_chunks * chunk - n_points < n_chunks  # padding: less than one point per chunk
+
+
 # --- differentiability --------------------------------------------------------------------
 
 
 def test_msct_current_gradients_match_central_differences():
-    """d J_y / d(mass, velocity, E, mu, T, tau) by reverse mode vs central differences, 1e-6."""
+    """d J_y / d(mass, velocity, E, mu, T, tau) by reverse mode vs central differences, 1e-6.
+
+    Three chunks of 50 k-points (the last one padded): reverse mode through the rematerialised
+    (jax.checkpoint) chunks of the k-sum, the path of every gradient on a large grid."""
     grid = grids.disk(1.5, 16, 8)
     base = dict(mass=0.2, velocity=1.1, field=0.05, mu=0.25, temperature=0.05, tau=2.0)
 
@@ -330,6 +353,7 @@ def test_msct_current_gradients_match_central_differences():
             temperature=params["temperature"],
             tau=params["tau"],
             manifolds=[[0, 1]],
+            chunk_size=50,
         )
         return current[1]
 

@@ -11,6 +11,7 @@ Units: natural (hbar = e = k_B = 1, carrier charge -1, e^2/h = 1/(2 pi)); J is a
 from typing import Any, Literal
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -18,7 +19,7 @@ from .. import _checks
 from .._types import Array, Float
 from ..geometry import _band_geometry
 from . import _integrands
-from ._integrate import default_chunk_size, integrate
+from ._integrate import DEFAULT_CHUNK_POINTS, default_chunk_size, integrate
 
 Theory = Literal["msct", "ssct", "nonabelian_hall"]
 THEORIES = ("msct", "ssct", "nonabelian_hall")
@@ -71,9 +72,9 @@ def _check_positions(model: Any, positions: Any) -> Array:
     return positions
 
 
-def _check_chunk_size(chunk_size: Any, n_points: int, n_positions: int) -> int:
+def _check_chunk_size(chunk_size: Any, n_points: int, n_positions: int, chunk_points: int) -> int:
     if chunk_size is None:
-        return default_chunk_size(n_points, n_positions)
+        return default_chunk_size(n_points, n_positions, chunk_points)
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     return int(min(chunk_size, n_points))
@@ -116,7 +117,22 @@ def _check_finite(checks: _ValueChecks, value: Array, name: str) -> None:
     checks.add(~jnp.all(jnp.isfinite(value)), f"{name} must be finite, got {value}")
 
 
-def _common(model: Any, grid: Any, positions: Any, chunk_size: Any):
+def _default_chunk_points(theory: str, manifolds: tuple[tuple[int, ...], ...]) -> int:
+    """Points per chunk when the caller gives no chunk_size.
+
+    MSCT with a multi-band manifold differentiates its hybridised energies by forward mode (d or
+    2d tangents through the geometry at every point), so a point's reverse-mode residuals are
+    several times those of the other integrands. On CPU, chunks of 2^11 such points keep a chunk's
+    reverse pass in cache: the gradient ~30 % faster at 10^4 k-points than with 2^14, ~15 % at 10^5,
+    the forward pass unchanged (benchmarks/gradients.py). Other platforms (unmeasured) keep 2^14.
+    """
+    multi_band = theory == "msct" and any(len(manifold) > 1 for manifold in manifolds)
+    if multi_band and jax.default_backend() == "cpu":
+        return DEFAULT_CHUNK_POINTS // 8
+    return DEFAULT_CHUNK_POINTS
+
+
+def _common(model: Any, grid: Any, positions: Any, chunk_size: Any, chunk_points: int = DEFAULT_CHUNK_POINTS):
     _checks.check_model(model)
     d = int(model.dim)
     points, weights = _check_grid(grid, d)
@@ -124,7 +140,7 @@ def _common(model: Any, grid: Any, positions: Any, chunk_size: Any):
     _checks.check_output_shape(model, positions[0], points[0])
     if _checks.is_concrete(model):
         _checks.check_finite_parameters(model)
-    chunk = _check_chunk_size(chunk_size, points.shape[0], positions.shape[0])
+    chunk = _check_chunk_size(chunk_size, points.shape[0], positions.shape[0], chunk_points)
     return d, points, weights, positions, chunk
 
 
@@ -189,10 +205,13 @@ def current_map(
     Each x has its own k-integral over ``grid``; see :func:`current` for the theories and arguments.
     Memory is bounded by ``chunk_size`` x n_x integrand evaluations at a time.
     """
-    d, points, weights, positions, chunk = _common(model, grid, xs, chunk_size)
+    _checks.check_model(model)
     if theory not in THEORIES:
         raise ValueError(f"theory must be one of {THEORIES}, got {theory!r}")
     manifolds = _checks.check_partition(manifolds, int(model.n_bands))
+    d, points, weights, positions, chunk = _common(
+        model, grid, xs, chunk_size, _default_chunk_points(theory, manifolds)
+    )
     if theory == "ssct" and any(len(m) > 1 for m in manifolds):
         raise ValueError(
             f"theory='ssct' treats every band as its own manifold, got manifolds={manifolds}; "
@@ -244,7 +263,8 @@ def current(
         manifolds: a partition of the band indices (every band exactly once); default: every band
             its own manifold. Only ``"msct"`` and ``"nonabelian_hall"`` accept multi-band manifolds.
         x: position (d,) for a textured model (default: the origin).
-        chunk_size: k-points per chunk (memory bound); default 2^14.
+        chunk_size: k-points per chunk (memory bound); default: at most 2^14 (on CPU 2^11 for MSCT
+            with a multi-band manifold), in equal chunks.
 
     Returns J, shape (d,), carrier charge -1, so the intrinsic Hall current of a Chern insulator is
     J_x = -(C / 2 pi) E_y. ``temperature`` must be > 0 for ``"ssct"`` and ``"msct"``; T = 0 (step
