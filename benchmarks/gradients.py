@@ -1,6 +1,6 @@
 """Cost of a gradient relative to the forward pass, reverse and forward mode (issue 6's benchmark).
 
-    python benchmarks/gradients.py [--n-side 100] [--repeats 5] [--write]
+    python benchmarks/gradients.py [--n-side 100] [--rounds 7] [--only 0,1] [--write]
 
 Not a timed test: it prints a markdown table and the command that produced it; ``--write`` puts the
 output into benchmarks/RESULTS.md under "Gradient cost (issue 6)" (appended, or replacing that
@@ -24,9 +24,11 @@ parameters). Rows:
   adjoints and max_steps, about as many steps) w.r.t. 5 coefficients: the reverse / forward ratio of
   diffrax's integrator loop itself, a floor for the evolve row (kept out of the 4x check).
 
-Times: the best of ``--repeats`` timed repeats after a warm-up call (a repeat loops a fast function
-until it has run for at least 0.2 s), with ``block_until_ready``; compile = first call minus the
-steady-state time. "rev vs fwd" is max |grad_rev - grad_fwd| / max |grad_fwd|: the two modes are
+Times: after a warm-up call, the forward pass, the reverse-mode and the forward-mode gradient take
+turns for ``--rounds`` rounds; in each round each one runs in a loop of at least 0.2 s, with
+``block_until_ready``. Times are the best round; the two ratios are medians over rounds of the
+ratio within a round (this 2-core VM drifts by 20-50 % within a minute, so ratios of separately
+timed best-ofs moved by as much between runs). Compile = first call minus the best time. "rev vs fwd" is max |grad_rev - grad_fwd| / max |grad_fwd|: the two modes are
 independent code paths through JAX's AD, so agreement checks reverse mode (to rounding, or for
 evolve to about its tolerance: its forward-mode program rounds differently, so the adaptive
 controller picks slightly different steps).
@@ -48,46 +50,59 @@ INTRO = (
     "reverse mode (jax.grad) and forward mode (jax.jacfwd), with compile times. Issue 6's bar: reverse\n"
     "mode within a small constant factor of the forward pass, target <= 4x.\n"
     "\n"
-    "On 2026-11-27 the forward passes got much faster (fusable small-N contractions and checks, unrolled\n"
-    "small matrix products in the eigensolver's and the degenerate-splitting JVP rules): 5-8x for the three\n"
-    "transport rows across runs, against 3-8x for the reverse-mode gradients (two-band MSCT: its forward pass\n"
-    "already takes a jacfwd of the hybridised energies), so several ratios rose although every\n"
-    "gradient is faster than before (previous table: reverse 0.20 / 0.12 / 0.40 s for the three transport\n"
-    "rows). sigma_xy stays at about 2-3x. The one-band MSCT reads 2.5-4.3x across runs since its expectation\n"
-    "values and non-Abelian curvature are unrolled products (they were tiny einsums, ~5-8x). The two-band\n"
-    "MSCT reads 4.1-7.4x: its forward pass is already a jacfwd of the hybridised energies, so its gradient\n"
-    "is reverse-over-forward through the per-point geometry and the JVP rules, in many small XLA kernels\n"
-    "that XLA fuses less well than the forward pass. The evolve end\n"
-    "point reads 3.7-7.5x, which is diffrax's own cost for one trajectory on CPU: the reference row, the same\n"
-    "Dopri8 + RecursiveCheckpointAdjoint loop on a vector field of a few flops, costs as much (both passes\n"
-    "are bound by the number of XLA kernels launched; the discrete adjoint recomputes every step, then every\n"
-    "stage). Dopri8(scan_kind='bounded') is ~3x slower in both passes; 'lax' cannot be reverse-differentiated;\n"
-    "checkpoints=64, a smaller max_steps, BacksolveAdjoint (~11x) and DirectAdjoint (~7x) do not help.\n"
-    "Forward mode (jax.jacfwd, diffrax.ForwardMode) is the cheaper choice for evolve with a few\n"
-    "parameters (about 2-3.5x). Ratios are of back-to-back timings on a 2-core virtual machine: repeated\n"
-    "runs differ by 20-50 % (the reference row, whose code never changes, read 3.2x to 8.2x across runs).\n"
-    "Both modes agree (last column), an independent check of reverse mode."
+    "Since the last run of 2026-11-27 the three programs of a row take turns (7 rounds) and each ratio\n"
+    "is the median over rounds of the ratio within a round: on this 2-core VM the speed drifts by 20-50 %\n"
+    "within a minute, and ratios of separately timed best-ofs moved by as much between runs (the\n"
+    "reference row, whose code never changes, read 3.2x to 9.2x). Three runs of this version:\n"
+    "sigma_xy 2.6-2.8x, one-band MSCT 2.9-3.0x, two-band MSCT 3.5-4.0x (the table below is the 4.0x\n"
+    "run), evolve 5.0-5.7x, reference 5.6-6.8x.\n"
+    "\n"
+    "The two-band MSCT (manifolds=[[0, 1]]) was 4.1-7.4x until its default k-chunk became 2^11 points on\n"
+    "CPU (was 2^14): its forward pass already takes a jacfwd of the hybridised energies, so its gradient is\n"
+    "reverse-over-forward through the per-point geometry with several times the residuals per point of\n"
+    "the other rows; in chunks of ~2000 points (rematerialised) a chunk's reverse pass stays in cache.\n"
+    "Its gradient got ~30 % faster, the forward pass did not change.\n"
+    "\n"
+    "The evolve end point stays at ~5x, and that is diffrax's own cost: the reference row, the same\n"
+    "Dopri8 + PID + RecursiveCheckpointAdjoint loop on a vector field of a few flops, costs as much or more\n"
+    "relative to its forward pass (the discrete adjoint recomputes every step from its checkpoint, then\n"
+    "pulls the cotangent back through the step's 13 stages, the controller and the error estimate). A\n"
+    "batch of trajectories does not change it (vmap over 16 / 256 / 1024 initial k: 5.7x / 5.0x / 5.0x),\n"
+    "so it is not per-step overhead. Dopri8(scan_kind='bounded') is ~3x slower in both passes; 'lax'\n"
+    "cannot be reverse-differentiated; checkpoints=64, a smaller max_steps, BacksolveAdjoint (~11x) and\n"
+    "DirectAdjoint (~7x) do not help. Under 4x would need an adjoint that does not recompute the steps.\n"
+    "Forward mode (jax.jacfwd with diffrax.ForwardMode, what sj.fit uses for a few parameters) costs\n"
+    "about 2-3x. Both modes agree (last column), an independent check of reverse mode."
 )
 
 
-def _time(function, argument, repeats: int):
-    """(result, compile seconds, steady-state seconds per call)."""
-    import jax
+def _time(functions, argument, rounds: int):
+    """Compile seconds, best seconds per call and the per-round times of each function.
 
-    start = time.perf_counter()
-    result = jax.block_until_ready(function(argument))
-    first = time.perf_counter() - start
-    start = time.perf_counter()
-    jax.block_until_ready(function(argument))
-    once = time.perf_counter() - start
-    number = max(1, math.ceil(0.2 / max(once, 1e-6)))
-    best = once
-    for _ in range(repeats):
+    The first call compiles (compile = first call minus the best steady-state time). Then the
+    functions take turns for ``rounds`` rounds; in a round each runs in a loop of at least 0.2 s
+    (``block_until_ready`` after every call), so ratios can be taken between calls of one round.
+    """
+    import jax
+    import numpy as np
+
+    results, first, number = [], [], []
+    for function in functions:
         start = time.perf_counter()
-        for _ in range(number):
-            jax.block_until_ready(function(argument))
-        best = min(best, (time.perf_counter() - start) / number)
-    return result, max(first - best, 0.0), best
+        results.append(jax.block_until_ready(function(argument)))
+        first.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        jax.block_until_ready(function(argument))
+        number.append(max(1, math.ceil(0.2 / max(time.perf_counter() - start, 1e-6))))
+    per_round = np.zeros((rounds, len(functions)))
+    for round_ in range(rounds):
+        for i, function in enumerate(functions):
+            start = time.perf_counter()
+            for _ in range(number[i]):
+                jax.block_until_ready(function(argument))
+            per_round[round_, i] = (time.perf_counter() - start) / number[i]
+    best = per_round.min(axis=0)
+    return results, np.maximum(np.array(first) - best, 0.0), best, per_round
 
 
 def _rows(n_side: int):
@@ -161,7 +176,7 @@ def _rows(n_side: int):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-side", type=int, default=100, help="Brillouin-zone grid n x n (default 100)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of alternating timed calls")
     parser.add_argument("--only", default=None, help="comma-separated row numbers (0-4), for quick checks")
     parser.add_argument("--write", action="store_true", help="put the output into benchmarks/RESULTS.md")
     args = parser.parse_args()
@@ -185,21 +200,21 @@ def main() -> None:
     above = []
     for label, size, names, function, forward_function, point in rows:
         print(f"[{label}: compiling and timing]", file=sys.stderr, flush=True)
-        value, compile_value, forward = _time(jax.jit(function), point, args.repeats)
-        reverse_gradient, compile_reverse, reverse = _time(jax.jit(jax.grad(function)), point, args.repeats)
-        forward_gradient, compile_forward, forward_mode = _time(
-            jax.jit(jax.jacfwd(forward_function)), point, args.repeats
-        )
+        programs = [jax.jit(function), jax.jit(jax.grad(function)), jax.jit(jax.jacfwd(forward_function))]
+        (_, reverse_gradient, forward_gradient), compiles, best, per_round = _time(programs, point, args.rounds)
         reverse_gradient, forward_gradient = np.asarray(reverse_gradient), np.asarray(forward_gradient)
         agreement = np.max(np.abs(reverse_gradient - forward_gradient)) / np.max(np.abs(forward_gradient))
+        # ratios: the median over rounds of the ratio of calls in the same round
+        reverse_ratio = float(np.median(per_round[:, 1] / per_round[:, 0]))
+        forward_mode_ratio = float(np.median(per_round[:, 2] / per_round[:, 0]))
         lines.append(
-            f"| {label} | {size} | {len(point)}: {names} | {forward:.3g} | {reverse:.3g} | {reverse / forward:.2f}x "
-            f"| {forward_mode:.3g} | {forward_mode / forward:.2f}x "
-            f"| {compile_value:.1f} / {compile_reverse:.1f} / {compile_forward:.1f} | {agreement:.1e} |"
+            f"| {label} | {size} | {len(point)}: {names} | {best[0]:.3g} | {best[1]:.3g} | {reverse_ratio:.2f}x "
+            f"| {best[2]:.3g} | {forward_mode_ratio:.2f}x "
+            f"| {compiles[0]:.1f} / {compiles[1]:.1f} / {compiles[2]:.1f} | {agreement:.1e} |"
         )
         print(lines[-1], file=sys.stderr, flush=True)
-        if reverse / forward > 4 and label != FLOOR_LABEL:
-            above.append(f"{label} ({reverse / forward:.1f}x)")
+        if reverse_ratio > 4 and label != FLOOR_LABEL:
+            above.append(f"{label} ({reverse_ratio:.1f}x)")
     lines.append("")
     lines.append(
         "Reverse mode within the 4x target (the reference row aside): "
