@@ -133,7 +133,7 @@ def _default_chunk_points(theory: str, manifolds: tuple[tuple[int, ...], ...]) -
     return DEFAULT_CHUNK_POINTS
 
 
-def _common(model: Any, grid: Any, positions: Any, chunk_size: Any, chunk_points: int = DEFAULT_CHUNK_POINTS):
+def _common(model: Any, grid: Any, positions: Any):
     _checks.check_model(model)
     d = int(model.dim)
     points, weights = _check_grid(grid, d)
@@ -141,8 +141,7 @@ def _common(model: Any, grid: Any, positions: Any, chunk_size: Any, chunk_points
     _checks.check_output_shape(model, positions[0], points[0])
     if _checks.is_concrete(model):
         _checks.check_finite_parameters(model)
-    chunk = _check_chunk_size(chunk_size, points.shape[0], positions.shape[0], chunk_points)
-    return d, points, weights, positions, chunk
+    return d, points, weights, positions
 
 
 def _finish(checks: _ValueChecks, result: Array, finite: Array, what: str) -> Array:
@@ -206,12 +205,12 @@ def current_map(
     Each x has its own k-integral over ``grid``; see :func:`current` for the theories and arguments.
     Memory is bounded by ``chunk_size`` x n_x integrand evaluations at a time.
     """
-    _checks.check_model(model)
+    d, points, weights, positions = _common(model, grid, xs)
     if theory not in THEORIES:
         raise ValueError(f"theory must be one of {THEORIES}, got {theory!r}")
     manifolds = _checks.check_partition(manifolds, int(model.n_bands))
-    d, points, weights, positions, chunk = _common(
-        model, grid, xs, chunk_size, _default_chunk_points(theory, manifolds)
+    chunk = _check_chunk_size(
+        chunk_size, points.shape[0], positions.shape[0], _default_chunk_points(theory, manifolds)
     )
     if theory == "ssct" and any(len(m) > 1 for m in manifolds):
         raise ValueError(
@@ -288,7 +287,8 @@ def current(
 
 def _response(model, grid, x, chunk_size, mu, temperature, tau, quantity, allow_zero):
     position = None if x is None else _check_vector(x, "x", int(model.dim))[None, :]
-    _, points, weights, positions, chunk = _common(model, grid, position, chunk_size)
+    _, points, weights, positions = _common(model, grid, position)
+    chunk = _check_chunk_size(chunk_size, points.shape[0], positions.shape[0], DEFAULT_CHUNK_POINTS)
     mu = _check_scalar(mu, "mu")
     temperature = _check_scalar(temperature, "temperature")
     checks = _ValueChecks()

@@ -18,7 +18,7 @@ from .._types import Array, Float
 DEFAULT_CHUNK_POINTS = 2**14
 
 
-def default_chunk_size(n_points: int, n_positions: int, chunk_points: int = DEFAULT_CHUNK_POINTS) -> int:
+def default_chunk_size(n_points: int, n_positions: int, chunk_points: int) -> int:
     """k-points per chunk: at most ``chunk_points`` // n_x, as few chunks as that allows, split evenly
     (10^4 points at most 8192 per chunk: two chunks of 5000, not 8192 and 1808 + 6384 padding)."""
     largest = max(1, chunk_points // max(n_positions, 1))
