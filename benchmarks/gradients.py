@@ -28,10 +28,11 @@ Times: after a warm-up call, the forward pass, the reverse-mode and the forward-
 turns for ``--rounds`` rounds; in each round each one runs in a loop of at least 0.2 s, with
 ``block_until_ready``. Times are the best round; the two ratios are medians over rounds of the
 ratio within a round (this 2-core VM drifts by 20-50 % within a minute, so ratios of separately
-timed best-ofs moved by as much between runs). Compile = first call minus the best time. "rev vs fwd" is max |grad_rev - grad_fwd| / max |grad_fwd|: the two modes are
-independent code paths through JAX's AD, so agreement checks reverse mode (to rounding, or for
-evolve to about its tolerance: its forward-mode program rounds differently, so the adaptive
-controller picks slightly different steps).
+timed best-ofs moved by as much between runs). Compile = first call minus the best time.
+"rev vs fwd" is max |grad_rev - grad_fwd| / max |grad_fwd|: the two modes are independent code
+paths through JAX's AD, so agreement checks reverse mode (to rounding, or for evolve to about its
+tolerance: its forward-mode program rounds differently, so the adaptive controller picks slightly
+different steps).
 """
 
 import argparse
