@@ -93,8 +93,11 @@ def numpy_reference(ks: np.ndarray):
     hop = np.asarray(model.hopping_table(jnp.zeros(2)))  # (r, n, n)
     from semiclassical_jax.models._lattice import _VECTORS
 
-    sep = (np.asarray(_VECTORS, float)[:, None, None, :] + np.asarray(model.orbital_positions)[None, None]
-           - np.asarray(model.orbital_positions)[None, :, None]) @ np.asarray(model.lattice)  # (r, i, j, 2)
+    sep = (
+        np.asarray(_VECTORS, float)[:, None, None, :]
+        + np.asarray(model.orbital_positions)[None, None]
+        - np.asarray(model.orbital_positions)[None, :, None]
+    ) @ np.asarray(model.lattice)  # (r, i, j, 2)
 
     def run():
         phase = np.exp(1j * np.einsum("rijd,kd->krij", sep, ks))
@@ -114,9 +117,17 @@ def pythtb_reference(n_points: int):
     m = pythtb.tb_model(2, 2, lat, [[1 / 3, 1 / 3], [2 / 3, 2 / 3]])
     m.set_onsite([MASS, -MASS])
     t2p, t2m = T2 * np.exp(1j * PHI), T2 * np.exp(-1j * PHI)
-    for amp, i, j, r in [(T1, 0, 1, [0, 0]), (T1, 1, 0, [1, 0]), (T1, 1, 0, [0, 1]),
-                         (t2p, 0, 0, [1, 0]), (t2p, 1, 1, [1, -1]), (t2p, 1, 1, [0, 1]),
-                         (t2m, 1, 1, [1, 0]), (t2m, 0, 0, [1, -1]), (t2m, 0, 0, [0, 1])]:
+    for amp, i, j, r in [
+        (T1, 0, 1, [0, 0]),
+        (T1, 1, 0, [1, 0]),
+        (T1, 1, 0, [0, 1]),
+        (t2p, 0, 0, [1, 0]),
+        (t2p, 1, 1, [1, -1]),
+        (t2p, 1, 1, [0, 1]),
+        (t2m, 1, 1, [1, 0]),
+        (t2m, 0, 0, [1, -1]),
+        (t2m, 0, 0, [0, 1]),
+    ]:
         m.set_hop(amp, i, j, r)
     n = int(round(np.sqrt(n_points)))
 
@@ -161,8 +172,14 @@ def eigensolver_row(n: int, batch: int) -> tuple[list[float], list[float], float
     ours = jax.jit(jax.vmap(lambda m: sj.eigh(m, method="jacobi")))
     lapack = jax.jit(jax.vmap(jnp.linalg.eigh))
     difference = float(jnp.max(jnp.abs(ours(h)[0] - lapack(h)[0])))
-    wall, cpu = _interleaved_best([lambda: jax.block_until_ready(ours(h)), lambda: jax.block_until_ready(lapack(h))])
-    return [wall[0] / batch * 1e9, cpu[0] / batch * 1e9], [wall[1] / batch * 1e9, cpu[1] / batch * 1e9], difference
+    wall, cpu = _interleaved_best(
+        [lambda: jax.block_until_ready(ours(h)), lambda: jax.block_until_ready(lapack(h))]
+    )
+    return (
+        [wall[0] / batch * 1e9, cpu[0] / batch * 1e9],
+        [wall[1] / batch * 1e9, cpu[1] / batch * 1e9],
+        difference,
+    )
 
 
 def kane_mele_rates(n_points: int) -> tuple[float, float, jax.Array, jax.Array]:
@@ -200,8 +217,12 @@ def main() -> None:
     parser.add_argument("--eigh-sizes", type=int, nargs="+", default=[4, 6, 8])
     parser.add_argument("--eigh-batch", type=int, default=100_000)
     parser.add_argument("--kane-mele-points", type=int, default=100_000)
-    parser.add_argument("--shared-cpu", action="store_true", help="note that other work shared the CPU")
-    parser.add_argument("--write", action="store_true", help="write the issue 5 section of benchmarks/RESULTS.md")
+    parser.add_argument(
+        "--shared-cpu", action="store_true", help="note that other work shared the CPU"
+    )
+    parser.add_argument(
+        "--write", action="store_true", help="write the issue 5 section of benchmarks/RESULTS.md"
+    )
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
     rows, ratios = [], {}
@@ -209,13 +230,30 @@ def main() -> None:
         ks_np = haldane_grid(size)
         ks = jnp.asarray(ks_np)
         n = ks.shape[0]
-        names = (GENERIC + VMAP, CLOSED + VMAP, GENERIC + CHUNKED, CLOSED + CHUNKED, "NumPy batched reference (np.linalg.eigh)")
+        names = (
+            GENERIC + VMAP,
+            CLOSED + VMAP,
+            GENERIC + CHUNKED,
+            CLOSED + CHUNKED,
+            "NumPy batched reference (np.linalg.eigh)",
+        )
         # calls alternate, so that the ratios compare timings under the same load
-        wall, _ = _interleaved_times([package_generic(ks), closed_form_d_vector(ks), package_generic(ks, True),
-                                      closed_form_d_vector(ks, True), numpy_reference(ks_np)], repeats=11)
+        wall, _ = _interleaved_times(
+            [
+                package_generic(ks),
+                closed_form_d_vector(ks),
+                package_generic(ks, True),
+                closed_form_d_vector(ks, True),
+                numpy_reference(ks_np),
+            ],
+            repeats=11,
+        )
         rows += [(name, n, n / seconds) for name, seconds in zip(names, wall.min(axis=0))]
         # generic / closed form: the median over rounds of the ratio of adjacent calls
-        ratios[n] = [float(np.median(wall[:, 1] / wall[:, 0])), float(np.median(wall[:, 3] / wall[:, 2]))]
+        ratios[n] = [
+            float(np.median(wall[:, 1] / wall[:, 0])),
+            float(np.median(wall[:, 3] / wall[:, 2])),
+        ]
     try:
         n = int(round(np.sqrt(args.pythtb_points))) ** 2
         pythtb_rate = n / _best_time(pythtb_reference(n), repeats=1)
@@ -223,56 +261,87 @@ def main() -> None:
     except ImportError:
         pythtb_rate = float("nan")
         rows.append(("PythTB (not installed)", 0, float("nan")))
-    machine = (f"{cpu_name()}, {os.cpu_count()} cores, {jax.devices()[0].platform} ({jax.device_count()} device), "
-               f"jax {jax.__version__}, {time.strftime('%Y-%m-%d')}")
-    lines = [f"Berry curvature throughput, Haldane model, float64, {machine}", "",
-             "| method | k-points | k-points / s |", "|---|---|---|"]
+    machine = (
+        f"{cpu_name()}, {os.cpu_count()} cores, {jax.devices()[0].platform} ({jax.device_count()} device), "
+        f"jax {jax.__version__}, {time.strftime('%Y-%m-%d')}"
+    )
+    lines = [
+        f"Berry curvature throughput, Haldane model, float64, {machine}",
+        "",
+        "| method | k-points | k-points / s |",
+        "|---|---|---|",
+    ]
     lines += [f"| {name} | {n:,} | {rate:,.3g} |" for name, n, rate in rows]
 
     rate = {(name, n): r for name, n, r in rows}
     sizes = [n for name, n, _ in rows if name == GENERIC + VMAP]
-    lines += ["", "N = 2 (Haldane): generic path against the closed form (bar: >= 0.6), each evaluated the same "
-              "way, and against PythTB (bar: >= 100)", "",
-              "| k-points | generic / closed form, jit(vmap) | generic / closed form, map_points | "
-              "generic / PythTB, jit(vmap) |", "|---|---|---|---|"]
-    lines += [f"| {n:,} | {ratios[n][0]:.2f} | {ratios[n][1]:.2f} | {rate[GENERIC + VMAP, n] / pythtb_rate:,.0f} |"
-              for n in sizes]
-    lines.append("The two ratio columns are medians over the 11 rounds of the ratio of adjacent calls (the rates "
-                 "above are each row's best call).")
+    lines += [
+        "",
+        "N = 2 (Haldane): generic path against the closed form (bar: >= 0.6), each evaluated the same "
+        "way, and against PythTB (bar: >= 100)",
+        "",
+        "| k-points | generic / closed form, jit(vmap) | generic / closed form, map_points | "
+        "generic / PythTB, jit(vmap) |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {n:,} | {ratios[n][0]:.2f} | {ratios[n][1]:.2f} | {rate[GENERIC + VMAP, n] / pythtb_rate:,.0f} |"
+        for n in sizes
+    ]
+    lines.append(
+        "The two ratio columns are medians over the 11 rounds of the ratio of adjacent calls (the rates "
+        "above are each row's best call)."
+    )
 
-    lines += ["", f"Hermitian eigensolver, time per matrix in one jit(vmap) call on {args.eigh_batch:,} random complex "
-              "N x N matrices", "",
-              "| N | sj.eigh small-N solver (ns) | jax.vmap(jnp.linalg.eigh) (ns) | speed-up | "
-              "CPU time: small-N (ns) | CPU time: LAPACK (ns) | speed-up (CPU time) | max abs(eps - eps_LAPACK) |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        f"Hermitian eigensolver, time per matrix in one jit(vmap) call on {args.eigh_batch:,} random complex "
+        "N x N matrices",
+        "",
+        "| N | sj.eigh small-N solver (ns) | jax.vmap(jnp.linalg.eigh) (ns) | speed-up | "
+        "CPU time: small-N (ns) | CPU time: LAPACK (ns) | speed-up (CPU time) | max abs(eps - eps_LAPACK) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for n in args.eigh_sizes:
         ours, lapack, difference = eigensolver_row(n, args.eigh_batch)
-        lines.append(f"| {n} | {ours[0]:,.0f} | {lapack[0]:,.0f} | {lapack[0] / ours[0]:.2f}x | {ours[1]:,.0f} | "
-                     f"{lapack[1]:,.0f} | {lapack[1] / ours[1]:.2f}x | {difference:.1e} |")
-    lines.append("Wall time per matrix is the bar; CPU time (process, all threads) is shown too: jax's batched LAPACK "
-                 "call spreads over both cores, the small-N solver runs mostly on one, so its gain per core is the "
-                 "CPU-time ratio.")
+        lines.append(
+            f"| {n} | {ours[0]:,.0f} | {lapack[0]:,.0f} | {lapack[0] / ours[0]:.2f}x | {ours[1]:,.0f} | "
+            f"{lapack[1]:,.0f} | {lapack[1] / ours[1]:.2f}x | {difference:.1e} |"
+        )
+    lines.append(
+        "Wall time per matrix is the bar; CPU time (process, all threads) is shown too: jax's batched LAPACK "
+        "call spreads over both cores, the small-N solver runs mostly on one, so its gain per core is the "
+        "CPU-time ratio."
+    )
 
     jacobi_rate, lapack_rate, jacobi_values, lapack_values = kane_mele_rates(args.kane_mele_points)
     relative = np.asarray(jnp.abs(jacobi_values - lapack_values) / jnp.max(jnp.abs(lapack_values)))
     gap = kane_mele_gap(args.kane_mele_points)
     gapped = gap >= 1e-2
-    lines += ["", f"Kane-Mele (N = 4, rashba 0.05, mass 0.1) lower-band Omega^(kx ky), generic path, "
-              f"{args.kane_mele_points:,} random k", "",
-              "| eigensolver | k-points / s |", "|---|---|",
-              f"| small-N solver (default) | {jacobi_rate:,.3g} |",
-              f"| LAPACK forced | {lapack_rate:,.3g} |", "",
-              f"Kane-Mele speed-up {jacobi_rate / lapack_rate:.2f}x. max |Omega_small-N - Omega_LAPACK| / max |Omega|: "
-              f"{relative[gapped].max():.1e} over the {gapped.mean():.2%} of points whose bands 0 and 1 are split by "
-              f">= 1e-2, {relative.max():.1e} over all (smallest split {gap.min():.1e}: next to a Kramers point the "
-              "per-band curvature is a difference of terms ~ |dH|^2 / split^2, so any two solvers' rounding "
-              "differs there by ~ 1e-16 / split^2).",
-              f"1-minute load average {load_before:.2f} before and {os.getloadavg()[0]:.2f} after the run "
-              f"({os.cpu_count()} cores)."]
+    lines += [
+        "",
+        f"Kane-Mele (N = 4, rashba 0.05, mass 0.1) lower-band Omega^(kx ky), generic path, "
+        f"{args.kane_mele_points:,} random k",
+        "",
+        "| eigensolver | k-points / s |",
+        "|---|---|",
+        f"| small-N solver (default) | {jacobi_rate:,.3g} |",
+        f"| LAPACK forced | {lapack_rate:,.3g} |",
+        "",
+        f"Kane-Mele speed-up {jacobi_rate / lapack_rate:.2f}x. max |Omega_small-N - Omega_LAPACK| / max |Omega|: "
+        f"{relative[gapped].max():.1e} over the {gapped.mean():.2%} of points whose bands 0 and 1 are split by "
+        f">= 1e-2, {relative.max():.1e} over all (smallest split {gap.min():.1e}: next to a Kramers point the "
+        "per-band curvature is a difference of terms ~ |dH|^2 / split^2, so any two solvers' rounding "
+        "differs there by ~ 1e-16 / split^2).",
+        f"1-minute load average {load_before:.2f} before and {os.getloadavg()[0]:.2f} after the run "
+        f"({os.cpu_count()} cores).",
+    ]
     if args.shared_cpu:
-        lines.append("Note: the CPU was shared with other work (a concurrent session's test suites and notebooks) "
-                     "during this run; each row is the best of 5 calls (7 alternating calls for the eigensolver and "
-                     "Kane-Mele pairs), and every ratio compares rows of the same run.")
+        lines.append(
+            "Note: the CPU was shared with other work (a concurrent session's test suites and notebooks) "
+            "during this run; each row is the best of 5 calls (7 alternating calls for the eigensolver and "
+            "Kane-Mele pairs), and every ratio compares rows of the same run."
+        )
     lines += ["", "command: python " + " ".join(sys.argv)]
     output = "\n".join(lines)
     print(output)

@@ -133,8 +133,17 @@ def _rows(n_side: int):
         def end(p):
             model = models.MassiveDirac(p[0], textures.DomainWall(p[1], p[2], offset=0.2))
             trajectory = sj.evolve(
-                model, jnp.array([-1.0, 0.3]), jnp.array([0.2, -0.1]), t1=60.0, field=p[3:5], method="abelian",
-                band=0, rtol=1e-10, atol=1e-10, adjoint=adjoint, adiabaticity_limit=None,
+                model,
+                jnp.array([-1.0, 0.3]),
+                jnp.array([0.2, -0.1]),
+                t1=60.0,
+                field=p[3:5],
+                method="abelian",
+                band=0,
+                rtol=1e-10,
+                atol=1e-10,
+                adjoint=adjoint,
+                adiabaticity_limit=None,
             )
             return trajectory.x[-1, 0]
 
@@ -149,9 +158,16 @@ def _rows(n_side: int):
 
         def end(p):
             solution = diffrax.diffeqsolve(
-                diffrax.ODETerm(vector_field), diffrax.Dopri8(), 0.0, 17.5, None,
-                jnp.array([-1.0, 0.3, 0.2, -0.1]), args=p, saveat=diffrax.SaveAt(t1=True),
-                stepsize_controller=diffrax.PIDController(rtol=1e-10, atol=1e-10), max_steps=2**20,
+                diffrax.ODETerm(vector_field),
+                diffrax.Dopri8(),
+                0.0,
+                17.5,
+                None,
+                jnp.array([-1.0, 0.3, 0.2, -0.1]),
+                args=p,
+                saveat=diffrax.SaveAt(t1=True),
+                stepsize_controller=diffrax.PIDController(rtol=1e-10, atol=1e-10),
+                max_steps=2**20,
                 adjoint=adjoint,
             )
             return solution.ys[-1, 0]
@@ -161,25 +177,61 @@ def _rows(n_side: int):
     haldane = [1.0, 0.15, math.pi / 2, 0.2]
     cells = f"{n_side**2:,} k-points"
     return [
-        ("sj.hall_conductivity, sigma_xy", cells, "t1, t2, phi, mass, mu, T", hall, hall,
-         jnp.array(haldane + [0.3, 0.05])),
-        ("sj.current MSCT, one-band manifolds, J_x", cells, "t1, t2, phi, mass, E_x, E_y, mu, T, tau",
-         msct(None), msct(None), jnp.array(haldane + [0.0, 1e-3, 0.3, 0.05, 10.0])),
-        ("sj.current MSCT, manifolds=[[0, 1]], J_x", cells, "t1, t2, phi, mass, E_x, E_y, mu, T, tau",
-         msct([[0, 1]]), msct([[0, 1]]), jnp.array(haldane + [0.0, 1e-3, 0.3, 0.05, 10.0])),
-        ("sj.evolve end point x(t1)_x (Abelian)", "1 trajectory, t1 = 60", "v, amplitude, width, E_x, E_y",
-         evolve(None), evolve(diffrax.ForwardMode()), jnp.array([1.0, 0.08, 1.0, 0.02, 0.01])),
-        (FLOOR_LABEL, "4-d state, t1 = 17.5", "5 coefficients", oscillator(diffrax.RecursiveCheckpointAdjoint()),
-         oscillator(diffrax.ForwardMode()), jnp.array([1.0, 0.08, 1.0, 0.02, 0.01])),
+        (
+            "sj.hall_conductivity, sigma_xy",
+            cells,
+            "t1, t2, phi, mass, mu, T",
+            hall,
+            hall,
+            jnp.array(haldane + [0.3, 0.05]),
+        ),
+        (
+            "sj.current MSCT, one-band manifolds, J_x",
+            cells,
+            "t1, t2, phi, mass, E_x, E_y, mu, T, tau",
+            msct(None),
+            msct(None),
+            jnp.array(haldane + [0.0, 1e-3, 0.3, 0.05, 10.0]),
+        ),
+        (
+            "sj.current MSCT, manifolds=[[0, 1]], J_x",
+            cells,
+            "t1, t2, phi, mass, E_x, E_y, mu, T, tau",
+            msct([[0, 1]]),
+            msct([[0, 1]]),
+            jnp.array(haldane + [0.0, 1e-3, 0.3, 0.05, 10.0]),
+        ),
+        (
+            "sj.evolve end point x(t1)_x (Abelian)",
+            "1 trajectory, t1 = 60",
+            "v, amplitude, width, E_x, E_y",
+            evolve(None),
+            evolve(diffrax.ForwardMode()),
+            jnp.array([1.0, 0.08, 1.0, 0.02, 0.01]),
+        ),
+        (
+            FLOOR_LABEL,
+            "4-d state, t1 = 17.5",
+            "5 coefficients",
+            oscillator(diffrax.RecursiveCheckpointAdjoint()),
+            oscillator(diffrax.ForwardMode()),
+            jnp.array([1.0, 0.08, 1.0, 0.02, 0.01]),
+        ),
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n-side", type=int, default=100, help="Brillouin-zone grid n x n (default 100)")
+    parser.add_argument(
+        "--n-side", type=int, default=100, help="Brillouin-zone grid n x n (default 100)"
+    )
     parser.add_argument("--rounds", type=int, default=7, help="rounds of alternating timed calls")
-    parser.add_argument("--only", default=None, help="comma-separated row numbers (0-4), for quick checks")
-    parser.add_argument("--write", action="store_true", help="put the output into benchmarks/RESULTS.md")
+    parser.add_argument(
+        "--only", default=None, help="comma-separated row numbers (0-4), for quick checks"
+    )
+    parser.add_argument(
+        "--write", action="store_true", help="put the output into benchmarks/RESULTS.md"
+    )
     args = parser.parse_args()
 
     import jax
@@ -201,10 +253,21 @@ def main() -> None:
     above = []
     for label, size, names, function, forward_function, point in rows:
         print(f"[{label}: compiling and timing]", file=sys.stderr, flush=True)
-        programs = [jax.jit(function), jax.jit(jax.grad(function)), jax.jit(jax.jacfwd(forward_function))]
-        (_, reverse_gradient, forward_gradient), compiles, best, per_round = _time(programs, point, args.rounds)
-        reverse_gradient, forward_gradient = np.asarray(reverse_gradient), np.asarray(forward_gradient)
-        agreement = np.max(np.abs(reverse_gradient - forward_gradient)) / np.max(np.abs(forward_gradient))
+        programs = [
+            jax.jit(function),
+            jax.jit(jax.grad(function)),
+            jax.jit(jax.jacfwd(forward_function)),
+        ]
+        (_, reverse_gradient, forward_gradient), compiles, best, per_round = _time(
+            programs, point, args.rounds
+        )
+        reverse_gradient, forward_gradient = (
+            np.asarray(reverse_gradient),
+            np.asarray(forward_gradient),
+        )
+        agreement = np.max(np.abs(reverse_gradient - forward_gradient)) / np.max(
+            np.abs(forward_gradient)
+        )
         # ratios: the median over rounds of the ratio of calls in the same round
         reverse_ratio = float(np.median(per_round[:, 1] / per_round[:, 0]))
         forward_mode_ratio = float(np.median(per_round[:, 2] / per_round[:, 0]))

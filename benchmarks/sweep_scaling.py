@@ -38,7 +38,10 @@ def worker(n_points: int, out: str) -> None:
     model = models.MassiveDirac(1.0, textures.HexagonalMoire(amplitude=0.1, period=30.0))
     grid = grids.disk(30.0, 8, 16, breaks=np.geomspace(1e-3, 20.0, 28))
     n_mu = 4
-    axes = {"field_strength": np.geomspace(1e-4, 3e-2, n_points // n_mu), "mu": np.linspace(-0.05, 0.05, n_mu)}
+    axes = {
+        "field_strength": np.geomspace(1e-4, 3e-2, n_points // n_mu),
+        "mu": np.linspace(-0.05, 0.05, n_mu),
+    }
     kwargs = dict(field_direction=[1.0, 0.0], temperature=1e-3, tau=1.0, manifolds=[[0, 1]])
     start = time.perf_counter()
     first = sj.sweep(model, grid, axes, **kwargs)
@@ -49,25 +52,31 @@ def worker(n_points: int, out: str) -> None:
         result = sj.sweep(model, grid, axes, **kwargs)
         best = min(best, time.perf_counter() - start)
     np.save(out, result.values)
-    print(json.dumps({
-        "devices": len(jax.devices()),
-        "platform": jax.devices()[0].platform,
-        "sweep_points": int(np.prod(result.values.shape[:-1])),
-        "k_points": int(grid.points.shape[0]),
-        "batch_size": result.attrs["batch_size"],
-        "first": compile_and_run,
-        "steady": best,
-        "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "same_as_first_call": bool(np.array_equal(first.values, result.values)),
-        "jax": jax.__version__,
-    }))
+    print(
+        json.dumps(
+            {
+                "devices": len(jax.devices()),
+                "platform": jax.devices()[0].platform,
+                "sweep_points": int(np.prod(result.values.shape[:-1])),
+                "k_points": int(grid.points.shape[0]),
+                "batch_size": result.attrs["batch_size"],
+                "first": compile_and_run,
+                "steady": best,
+                "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "same_as_first_call": bool(np.array_equal(first.values, result.values)),
+                "jax": jax.__version__,
+            }
+        )
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", default="1,2,4")
     parser.add_argument("--points", type=int, default=64)
-    parser.add_argument("--platform", default="cpu", help="cpu (forced host devices) or gpu (real devices)")
+    parser.add_argument(
+        "--platform", default="cpu", help="cpu (forced host devices) or gpu (real devices)"
+    )
     parser.add_argument("--write", action="store_true")
     parser.add_argument("--worker", nargs=2, metavar=("N_POINTS", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -80,13 +89,18 @@ def main() -> None:
     for n in [int(v) for v in args.devices.split(",")]:
         environment = dict(os.environ)
         if args.platform == "cpu":
-            environment.update(XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu")
+            environment.update(
+                XLA_FLAGS=f"--xla_force_host_platform_device_count={n}", JAX_PLATFORMS="cpu"
+            )
         else:
             environment["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(n))
         out = f"/tmp/sweep_scaling_{n}.npy"
         completed = subprocess.run(
             [sys.executable, __file__, "--worker", str(args.points), out],
-            capture_output=True, text=True, env=environment, timeout=3600,
+            capture_output=True,
+            text=True,
+            env=environment,
+            timeout=3600,
         )
         if completed.returncode != 0:
             sys.exit(completed.stderr[-3000:])
@@ -117,7 +131,9 @@ def main() -> None:
             f"{rate * row['k_points']:.3g} | {base / row['steady']:.2f}x | {row['rss_mib']:.0f} | "
             f"{row['deviation']:.1e} |"
         )
-    command = "python benchmarks/sweep_scaling.py " + " ".join(a for a in sys.argv[1:] if a != "--write")
+    command = "python benchmarks/sweep_scaling.py " + " ".join(
+        a for a in sys.argv[1:] if a != "--write"
+    )
     lines += ["", f"command: {command.strip()}"]
     table = "\n".join(lines)
     print(table)

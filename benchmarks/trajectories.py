@@ -71,8 +71,15 @@ def scipy_loop(es: np.ndarray, rtol: float) -> tuple[float, np.ndarray]:
 def _one(e, rtol):
     model = models.MassiveDirac(V, DELTA)
     trajectory = sj.evolve(
-        model, None, jnp.array([-K, 0.0]), t1=2 * K / e, field=jnp.stack([-e, 0.0]), method="full",
-        band=0, rtol=rtol, atol=rtol,
+        model,
+        None,
+        jnp.array([-K, 0.0]),
+        t1=2 * K / e,
+        field=jnp.stack([-e, 0.0]),
+        method="full",
+        band=0,
+        rtol=rtol,
+        atol=rtol,
     )
     return trajectory.populations[-1, 1]
 
@@ -93,7 +100,9 @@ def _grouped(rtol: float, chunk: int):
 
 
 def jax_grouped(es: np.ndarray, rtol: float, chunk: int) -> tuple[float, np.ndarray]:
-    return _timed(_grouped(rtol, chunk), jnp.asarray(np.sort(es)))  # similar durations share a chunk
+    return _timed(
+        _grouped(rtol, chunk), jnp.asarray(np.sort(es))
+    )  # similar durations share a chunk
 
 
 def jax_grouped_sharded(es: np.ndarray, rtol: float, chunk: int) -> tuple[float, np.ndarray]:
@@ -102,9 +111,16 @@ def jax_grouped_sharded(es: np.ndarray, rtol: float, chunk: int) -> tuple[float,
     ordered = ordered[: len(ordered) // n * n]
     dealt = ordered.reshape(-1, n).T.reshape(-1)  # device i gets ordered[i::n]: equal loads
     mesh = jax.make_mesh((n,), ("batch",))
-    sharded = jax.shard_map(_grouped(rtol, chunk), mesh=mesh, in_specs=PartitionSpec("batch"),
-                            out_specs=PartitionSpec("batch"), check_vma=False)  # diffrax loops carry unvarying state
-    placed = jax.device_put(jnp.asarray(dealt), jax.sharding.NamedSharding(mesh, PartitionSpec("batch")))
+    sharded = jax.shard_map(
+        _grouped(rtol, chunk),
+        mesh=mesh,
+        in_specs=PartitionSpec("batch"),
+        out_specs=PartitionSpec("batch"),
+        check_vma=False,
+    )  # diffrax loops carry unvarying state
+    placed = jax.device_put(
+        jnp.asarray(dealt), jax.sharding.NamedSharding(mesh, PartitionSpec("batch"))
+    )
     seconds, out = _timed(sharded, placed)
     order = np.argsort(dealt, kind="stable")
     return seconds, out[order]
@@ -115,7 +131,9 @@ def main() -> None:
     parser.add_argument("--n-jax", type=int, default=10_000)
     parser.add_argument("--n-scipy", type=int, default=5)
     parser.add_argument("--chunk", type=int, default=50)
-    parser.add_argument("--devices", type=int, default=_DEVICES, help="forced host CPU devices (default 2)")
+    parser.add_argument(
+        "--devices", type=int, default=_DEVICES, help="forced host CPU devices (default 2)"
+    )
     parser.add_argument("--skip-vmap", action="store_true", help="skip the plain (slow) vmap row")
     parser.add_argument("--rtol", type=float, default=1e-9)
     args = parser.parse_args()
@@ -123,24 +141,50 @@ def main() -> None:
     rows = []
     es = fields(args.n_scipy)
     seconds, populations = scipy_loop(es, args.rtol)
-    rows.append(("scipy solve_ivp DOP853, Python loop", len(es), len(es) / seconds,
-                 np.max(np.abs(populations - landau_zener(es)))))
+    rows.append(
+        (
+            "scipy solve_ivp DOP853, Python loop",
+            len(es),
+            len(es) / seconds,
+            np.max(np.abs(populations - landau_zener(es))),
+        )
+    )
     es = fields(args.n_jax)
     if not args.skip_vmap:
         seconds, populations = jax_vmap(es, args.rtol)
-        rows.append(("semiclassical_jax evolve, jax.vmap (Dopri8)", len(es), len(es) / seconds,
-                     np.max(np.abs(populations - landau_zener(es)))))
+        rows.append(
+            (
+                "semiclassical_jax evolve, jax.vmap (Dopri8)",
+                len(es),
+                len(es) / seconds,
+                np.max(np.abs(populations - landau_zener(es))),
+            )
+        )
     seconds, populations = jax_grouped(es, args.rtol, args.chunk)
-    rows.append((f"evolve, lax.map chunks of {args.chunk} sorted by duration, 1 device", len(es),
-                 len(es) / seconds, np.max(np.abs(populations - landau_zener(np.sort(es))))))
+    rows.append(
+        (
+            f"evolve, lax.map chunks of {args.chunk} sorted by duration, 1 device",
+            len(es),
+            len(es) / seconds,
+            np.max(np.abs(populations - landau_zener(np.sort(es)))),
+        )
+    )
     if jax.device_count() > 1:
         seconds, populations = jax_grouped_sharded(es, args.rtol, args.chunk)
         n = len(populations)
-        rows.append((f"evolve, lax.map chunks of {args.chunk} sorted, sharded over {jax.device_count()} CPU devices",
-                     n, n / seconds, np.max(np.abs(populations - landau_zener(np.sort(es)[:n])))))
+        rows.append(
+            (
+                f"evolve, lax.map chunks of {args.chunk} sorted, sharded over {jax.device_count()} CPU devices",
+                n,
+                n / seconds,
+                np.max(np.abs(populations - landau_zener(np.sort(es)[:n]))),
+            )
+        )
     scipy_rate = rows[0][2]
-    print(f"Landau-Zener trajectories, float64, rtol = atol = {args.rtol:g}, {platform.machine()}, "
-          f"{jax.devices()[0].platform} ({jax.device_count()} devices, {os.cpu_count()} cores), jax {jax.__version__}\n")
+    print(
+        f"Landau-Zener trajectories, float64, rtol = atol = {args.rtol:g}, {platform.machine()}, "
+        f"{jax.devices()[0].platform} ({jax.device_count()} devices, {os.cpu_count()} cores), jax {jax.__version__}\n"
+    )
     print("| method | trajectories | trajectories / s | speed-up vs scipy | max abs(P - P_LZ) |")
     print("|---|---|---|---|---|")
     for name, n, rate, error in rows:

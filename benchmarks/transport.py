@@ -86,9 +86,17 @@ def _peak_rss_mib() -> float:
 def _bonds() -> list[tuple[complex, int, int, list[int]]]:
     """Haldane hoppings (amplitude, i, j, R) in PythTB's layout: H_ij(R) = amplitude, plus h.c."""
     plus, minus = T2 * np.exp(1j * PHI), T2 * np.exp(-1j * PHI)
-    return [(T1, 0, 1, [0, 0]), (T1, 1, 0, [1, 0]), (T1, 1, 0, [0, 1]),
-            (plus, 0, 0, [1, 0]), (plus, 1, 1, [1, -1]), (plus, 1, 1, [0, 1]),
-            (minus, 1, 1, [1, 0]), (minus, 0, 0, [1, -1]), (minus, 0, 0, [0, 1])]
+    return [
+        (T1, 0, 1, [0, 0]),
+        (T1, 1, 0, [1, 0]),
+        (T1, 1, 0, [0, 1]),
+        (plus, 0, 0, [1, 0]),
+        (plus, 1, 1, [1, -1]),
+        (plus, 1, 1, [0, 1]),
+        (minus, 1, 1, [1, 0]),
+        (minus, 0, 0, [1, -1]),
+        (minus, 0, 0, [0, 1]),
+    ]
 
 
 def _numpy_hamiltonian(ks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -124,14 +132,14 @@ def _numpy_hall(ks: np.ndarray, weights: np.ndarray, chunk: int = 2**16) -> floa
     """sigma_xy = -sum_n int f0(eps_n) Omega_n, Omega_0 = -2 Im (dH_x)_01 (dH_y)_10 / (eps_0 - eps_1)^2."""
     total = 0.0
     for start in range(0, ks.shape[0], chunk):
-        h, dh = _numpy_hamiltonian(ks[start:start + chunk])
+        h, dh = _numpy_hamiltonian(ks[start : start + chunk])
         energies, states = np.linalg.eigh(h)
         lower, upper = states[:, :, 0], states[:, :, 1]
         x01 = np.einsum("ki,kij,kj->k", lower.conj(), dh[:, 0], upper)
         y10 = np.einsum("ki,kij,kj->k", upper.conj(), dh[:, 1], lower)
         omega = -2 * np.imag(x01 * y10) / (energies[:, 0] - energies[:, 1]) ** 2  # lower band
         occupation = _fermi(energies[:, 0]) - _fermi(energies[:, 1])  # Omega_1 = -Omega_0
-        total -= np.dot(weights[start:start + chunk], occupation * omega)
+        total -= np.dot(weights[start : start + chunk], occupation * omega)
     return float(total)
 
 
@@ -168,6 +176,7 @@ def _jax_worker(method: str, n_side: int) -> dict:
     grid = sj.grids.brillouin_zone(model, n_side)
     field = jnp.array([0.0, FIELD])
     if method == "hall":
+
         def call():
             return sj.hall_conductivity(model, grid, mu=MU, temperature=TEMPERATURE)
 
@@ -178,8 +187,16 @@ def _jax_worker(method: str, n_side: int) -> dict:
         manifolds = [[0, 1]] if method == "msct_manifold" else None
 
         def call():
-            return sj.current(model, grid, field=field, mu=MU, temperature=TEMPERATURE, tau=TAU,
-                              theory=theory, manifolds=manifolds)
+            return sj.current(
+                model,
+                grid,
+                field=field,
+                mu=MU,
+                temperature=TEMPERATURE,
+                tau=TAU,
+                theory=theory,
+                manifolds=manifolds,
+            )
 
         def hall(result):
             return 2 * np.pi * float(result[0]) / FIELD
@@ -196,8 +213,12 @@ def _jax_worker(method: str, n_side: int) -> dict:
         best = min(best, time.perf_counter() - start)
     recompiled = compile_seconds[COMPILE_EVENTS[-1]] > 0  # before hall(): indexing compiles too
     return {
-        "compile_s": compiled, "first_call_s": first, "run_s": best, "hall": hall(np.asarray(result)),
-        "recompiled": recompiled, "rss_import_mib": rss_import,
+        "compile_s": compiled,
+        "first_call_s": first,
+        "run_s": best,
+        "hall": hall(np.asarray(result)),
+        "recompiled": recompiled,
+        "rss_import_mib": rss_import,
         "versions": {"jax": jax.__version__, "device": str(jax.devices()[0].platform)},
     }
 
@@ -208,8 +229,12 @@ def _numpy_worker(n_side: int) -> dict:
     _numpy_hall(ks[:1024], weights[:1024])  # warm-up
     start = time.perf_counter()
     value = _numpy_hall(ks, weights)
-    return {"run_s": time.perf_counter() - start, "hall": 2 * np.pi * value, "rss_import_mib": rss_import,
-            "versions": {"numpy": np.__version__}}
+    return {
+        "run_s": time.perf_counter() - start,
+        "hall": 2 * np.pi * value,
+        "rss_import_mib": rss_import,
+        "versions": {"numpy": np.__version__},
+    }
 
 
 def _pythtb_worker(n_side: int) -> dict:
@@ -223,8 +248,12 @@ def _pythtb_worker(n_side: int) -> dict:
     flux = array.berry_flux([0], individual_phases=True)
     run = time.perf_counter() - start
     chern = float(np.sum(flux)) / (2 * np.pi)  # PythTB's lower-band Chern number
-    return {"run_s": run, "hall": -chern, "rss_import_mib": rss_import,
-            "versions": {"pythtb": pythtb.__version__}}
+    return {
+        "run_s": run,
+        "hall": -chern,
+        "rss_import_mib": rss_import,
+        "versions": {"pythtb": pythtb.__version__},
+    }
 
 
 def _wannierberri_worker(n_side: int) -> dict:
@@ -247,12 +276,21 @@ def _wannierberri_worker(n_side: int) -> dict:
             # constant_factor = -1: O_z = -int [dk] Omega_z f = sigma_xy in e^2/hbar (the c = 1 axis
             # integrates to 1); WannierBerri's default factor_ahc carries the minus sign and SI units
             calculator = wberri.calculators.static.AHC(
-                Efermi=np.array([MU]), constant_factor=-1.0, smoother=None,
+                Efermi=np.array([MU]),
+                constant_factor=-1.0,
+                smoother=None,
                 kwargs_formula={"external_terms": False},
             )
-            result = wberri.run(system, grid=grid, calculators={"ahc": calculator}, parallel=False,
-                                use_irred_kpt=False, symmetrize=False, print_progress_step_time=1e9,
-                                print_progress_step_percent=100)
+            result = wberri.run(
+                system,
+                grid=grid,
+                calculators={"ahc": calculator},
+                parallel=False,
+                use_irred_kpt=False,
+                symmetrize=False,
+                print_progress_step_time=1e9,
+                print_progress_step_percent=100,
+            )
             return float(np.ravel(result.results["ahc"].data)[2])
 
         with tempfile.TemporaryDirectory() as folder:  # WannierBerri writes result files to the cwd
@@ -261,9 +299,14 @@ def _wannierberri_worker(n_side: int) -> dict:
             start = time.perf_counter()
             sigma = run(divisions, n_side // divisions)
             elapsed = time.perf_counter() - start
-    return {"run_s": elapsed, "hall": 2 * np.pi * sigma, "rss_import_mib": rss_import,
-            "versions": {"wannierberri": wberri.__version__},
-            "grid": f"NKdiv {divisions} x NKFFT {n_side // divisions}", "fft": fft}
+    return {
+        "run_s": elapsed,
+        "hall": 2 * np.pi * sigma,
+        "rss_import_mib": rss_import,
+        "versions": {"wannierberri": wberri.__version__},
+        "grid": f"NKdiv {divisions} x NKFFT {n_side // divisions}",
+        "fft": fft,
+    }
 
 
 def _worker(method: str, n_side: int) -> None:
@@ -298,7 +341,7 @@ def _spawn(python: str, method: str, n_side: int, timeout: float) -> dict:
     if done.returncode != 0 or not lines:
         tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
         return {"error": f"exit {done.returncode}: {tail[:160]}"}
-    result = json.loads(lines[-1][len("RESULT "):])
+    result = json.loads(lines[-1][len("RESULT ") :])
     result["wall_s"] = time.perf_counter() - start
     return result
 
@@ -330,11 +373,16 @@ def main() -> None:
     parser.add_argument("--ssct-sizes", default="1e6")
     parser.add_argument("--pythtb-sizes", default="1e4")
     parser.add_argument("--wannierberri-sizes", default="1e4,1e5")
-    parser.add_argument("--wannierberri-python", default=sys.executable,
-                        help="interpreter with wannierberri, numba and pythtb (e.g. a separate venv)")
+    parser.add_argument(
+        "--wannierberri-python",
+        default=sys.executable,
+        help="interpreter with wannierberri, numba and pythtb (e.g. a separate venv)",
+    )
     parser.add_argument("--skip-pythtb", action="store_true")
     parser.add_argument("--skip-wannierberri", action="store_true")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per (method, size) process")
+    parser.add_argument(
+        "--timeout", type=float, default=900, help="seconds per (method, size) process"
+    )
     parser.add_argument("--write", action="store_true", help="append to benchmarks/RESULTS.md")
     parser.add_argument("--one", nargs=2, metavar=("METHOD", "N_SIDE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -366,20 +414,29 @@ def main() -> None:
     lines = [
         f"Hall integral and MSCT throughput, Haldane(1, 0.15, pi/2, 0.2), mu = 0, T = 0.01, float64, "
         f"{cpu_name()}, {os.cpu_count()} cores, {jax.devices()[0].platform} ({jax.device_count()} device), "
-        + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "device") + f", {time.strftime('%Y-%m-%d')}",
+        + ", ".join(f"{k} {v}" for k, v in versions.items() if k != "device")
+        + f", {time.strftime('%Y-%m-%d')}",
         "",
         "| method | k-points | compile (s) | steady state (s) | k-points / s | peak RSS (MiB) | 2 pi sigma_xy |",
         "|---|---|---|---|---|---|---|",
     ]
     notes = []
-    missing = [r["error"] for m, _, r in rows if m == "wannierberri" and "No module named" in r.get("error", "")]
+    missing = [
+        r["error"]
+        for m, _, r in rows
+        if m == "wannierberri" and "No module named" in r.get("error", "")
+    ]
     if missing:  # one note instead of a row per size
         rows = [row for row in rows if row[0] != "wannierberri"]
-        notes.append(f"WannierBerri was tried with {args.wannierberri_python} and is absent: {missing[0]} "
-                     "(install wannierberri, numba and pythtb in a separate venv, pass --wannierberri-python)")
+        notes.append(
+            f"WannierBerri was tried with {args.wannierberri_python} and is absent: {missing[0]} "
+            "(install wannierberri, numba and pythtb in a separate venv, pass --wannierberri-python)"
+        )
     for method, n, result in rows:
         if method == "wannierberri" and "error" not in result:
-            notes.append(f"WannierBerri at {n**2:,}: {result['grid']}, FFT by {result['fft']}, serial")
+            notes.append(
+                f"WannierBerri at {n**2:,}: {result['grid']}, FFT by {result['fft']}, serial"
+            )
         if "error" in result:
             lines.append(f"| {LABELS[method]} | {n**2:,} | - | - | - | - | {result['error']} |")
             continue
@@ -390,28 +447,40 @@ def main() -> None:
             f"| {n**2 / result['run_s']:,.3g} | {result['peak_rss_mib']:,.0f} | {result['hall']:.6f} |"
         )
     lines.append("")
-    imports = [r["rss_import_mib"] for m, _, r in rows if m in JAX_METHODS and "rss_import_mib" in r]
+    imports = [
+        r["rss_import_mib"] for m, _, r in rows if m in JAX_METHODS and "rss_import_mib" in r
+    ]
     if imports:
-        lines.append(f"Peak RSS: ru_maxrss of a fresh process per row (imports + grid + run); importing jax and "
-                     f"semiclassical_jax alone: {min(imports):,.0f} MiB.")
+        lines.append(
+            f"Peak RSS: ru_maxrss of a fresh process per row (imports + grid + run); importing jax and "
+            f"semiclassical_jax alone: {min(imports):,.0f} MiB."
+        )
     largest = max(sizes)
     for method in ("msct", "msct_manifold"):
         result = next((r for m, n, r in rows if m == method and n == largest), None)
         if result is None:
             continue
         if "error" in result:
-            lines.append(f"Issue 4 memory bar, {LABELS[method]} at {largest**2:,}: no result ({result['error']}).")
+            lines.append(
+                f"Issue 4 memory bar, {LABELS[method]} at {largest**2:,}: no result ({result['error']})."
+            )
         elif largest**2 < 9_900_000:
-            lines.append(f"Peak RSS of {LABELS[method]} at {largest**2:,} k-points: "
-                         f"{result['peak_rss_mib']:,.0f} MiB (issue 4's 4 GiB bar is at 10^7; not run).")
+            lines.append(
+                f"Peak RSS of {LABELS[method]} at {largest**2:,} k-points: "
+                f"{result['peak_rss_mib']:,.0f} MiB (issue 4's 4 GiB bar is at 10^7; not run)."
+            )
         else:
             verdict = "yes" if result["peak_rss_mib"] < 4096 else "NO"
-            lines.append(f"Issue 4 memory bar (10^7 k-points under 4 GiB), {LABELS[method]} at "
-                         f"{largest**2:,} k-points: peak RSS {result['peak_rss_mib']:,.0f} MiB -> below 4 GiB: "
-                         f"{verdict}.")
-    lines.append(f"NumPy reference H(k) vs sj.models.Haldane at 8 random k: max |dH| = "
-                 f"{_check_reference_hamiltonian():.1e}. PythTB's 2 pi sigma_xy is -C from berry_flux (lattice "
-                 "link variables on an n x n mesh that repeats its end points); WannierBerri's grid contains Gamma.")
+            lines.append(
+                f"Issue 4 memory bar (10^7 k-points under 4 GiB), {LABELS[method]} at "
+                f"{largest**2:,} k-points: peak RSS {result['peak_rss_mib']:,.0f} MiB -> below 4 GiB: "
+                f"{verdict}."
+            )
+    lines.append(
+        f"NumPy reference H(k) vs sj.models.Haldane at 8 random k: max |dH| = "
+        f"{_check_reference_hamiltonian():.1e}. PythTB's 2 pi sigma_xy is -C from berry_flux (lattice "
+        "link variables on an n x n mesh that repeats its end points); WannierBerri's grid contains Gamma."
+    )
     lines.extend(f"Note: {note}." for note in notes)
     lines.append("")
     lines.append("command: python " + " ".join(sys.argv))

@@ -39,7 +39,9 @@ def check_point(model: Any, x: Any, k: Any) -> tuple[Array, Array]:
     k = jnp.asarray(k, dtype=float)
     for name, value in (("x", x), ("k", k)):
         if value.shape != (d,):
-            raise ValueError(f"{name} must have shape ({d},) for a model of dim = {d}, got {value.shape}")
+            raise ValueError(
+                f"{name} must have shape ({d},) for a model of dim = {d}, got {value.shape}"
+            )
     return x, k
 
 
@@ -68,7 +70,9 @@ def check_finite_parameters(model: Any) -> None:
         if isinstance(leaf, jax.core.Tracer):
             continue
         if not np.all(np.isfinite(np.asarray(leaf))):
-            raise ValueError(f"model parameter '{_leaf_name(path)}' is not finite: {np.asarray(leaf)}")
+            raise ValueError(
+                f"model parameter '{_leaf_name(path)}' is not finite: {np.asarray(leaf)}"
+            )
 
 
 def check_manifold(manifold: Any, n_bands: int, name: str = "manifold") -> tuple[int, ...]:
@@ -90,7 +94,9 @@ def check_manifold(manifold: Any, n_bands: int, name: str = "manifold") -> tuple
         raise ValueError(f"{name} {tuple(bands)} repeats a band index")
     bad = [b for b in bands if not 0 <= b < n_bands]
     if bad:
-        raise ValueError(f"{name} {tuple(bands)}: band indices {bad} out of range for a {n_bands}-band model")
+        raise ValueError(
+            f"{name} {tuple(bands)}: band indices {bad} out of range for a {n_bands}-band model"
+        )
     return tuple(sorted(bands))
 
 
@@ -118,7 +124,9 @@ def check_partition(
     return tuple(parts)
 
 
-def remote_bands(manifold: tuple[int, ...], n_bands: int, name: str = "manifold") -> tuple[int, ...]:
+def remote_bands(
+    manifold: tuple[int, ...], n_bands: int, name: str = "manifold"
+) -> tuple[int, ...]:
     remote = tuple(n for n in range(n_bands) if n not in manifold)
     if not remote:
         raise ValueError(

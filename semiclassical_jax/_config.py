@@ -41,8 +41,22 @@ TEXTURES = ("HexagonalMoire", "CosineModulation", "DomainWall")
 GRIDS = ("disk", "box", "brillouin_zone", "adaptive")
 TOP_KEYS = ("model", "grid", "sweep")
 SWEEP_KEYS = (
-    "name", "quantity", "theory", "manifolds", "mu", "temperature", "tau", "field", "field_direction", "x",
-    "xs", "axes", "chunk_size", "batch_size", "model", "grid",
+    "name",
+    "quantity",
+    "theory",
+    "manifolds",
+    "mu",
+    "temperature",
+    "tau",
+    "field",
+    "field_direction",
+    "x",
+    "xs",
+    "axes",
+    "chunk_size",
+    "batch_size",
+    "model",
+    "grid",
 )
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -104,7 +118,9 @@ def _values(spec: Any, key: str) -> np.ndarray:
             if num < 1:
                 _fail(f"{key}.{name}[2]", f"num must be >= 1, got {num}")
             if name == "geomspace" and (start <= 0 or stop <= 0):
-                _fail(f"{key}.{name}", f"geomspace needs positive start and stop, got {start}, {stop}")
+                _fail(
+                    f"{key}.{name}", f"geomspace needs positive start and stop, got {start}, {stop}"
+                )
             parts.append(getattr(np, name)(start, stop, num))
         if not parts:
             _fail(key, "must give linspace and/or geomspace")
@@ -116,7 +132,10 @@ def _keywords(cls: Any, table: Mapping[str, Any], key: str, skip: tuple[str, ...
     allowed = [p for p in inspect.signature(cls).parameters if p not in skip]
     for name in table:
         if name not in allowed:
-            _fail(f"{key}.{name}", f"unknown parameter of {cls.__name__} (allowed: {', '.join(allowed)})")
+            _fail(
+                f"{key}.{name}",
+                f"unknown parameter of {cls.__name__} (allowed: {', '.join(allowed)})",
+            )
     return set(allowed)
 
 
@@ -129,7 +148,11 @@ def _parameter(value: Any, key: str) -> Any:
         cls = getattr(textures, name)
         _keywords(cls, table, key)
         arguments = {
-            field: (_vector(v, f"{key}.{field}") if isinstance(v, list) else _number(v, f"{key}.{field}"))
+            field: (
+                _vector(v, f"{key}.{field}")
+                if isinstance(v, list)
+                else _number(v, f"{key}.{field}")
+            )
             for field, v in table.items()
         }
         try:
@@ -171,7 +194,16 @@ def build_grid(table: Any, model: Any, key: str = "grid") -> Any:
             arguments[field] = _values(value, f"{key}.{field}")
         elif field == "x":
             arguments[field] = _vector(value, f"{key}.{field}", int(model.dim))
-        elif field in ("n", "n_radial", "n_angle", "dim", "n_start", "order", "max_level", "max_points"):
+        elif field in (
+            "n",
+            "n_radial",
+            "n_angle",
+            "dim",
+            "n_start",
+            "order",
+            "max_level",
+            "max_points",
+        ):
             arguments[field] = _integer(value, f"{key}.{field}")
         else:
             arguments[field] = _number(value, f"{key}.{field}")
@@ -189,7 +221,7 @@ def _positions(spec: Any, key: str, d: int) -> np.ndarray:
             _fail(key, "must not be empty")
         return np.array([_vector(row, f"{key}[{i}]", d) for i, row in enumerate(spec)])
     if isinstance(spec, Mapping) and len(spec) == 1:
-        (kind, table), = spec.items()
+        ((kind, table),) = spec.items()
         if kind == "line" and isinstance(table, Mapping):
             for name in table:
                 if name not in ("start", "stop", "num"):
@@ -213,7 +245,10 @@ def _positions(spec: Any, key: str, d: int) -> np.ndarray:
             f = np.arange(n) / n
             f1, f2 = np.meshgrid(f, f, indexing="ij")
             return origin + f1.reshape(-1, 1) * a1 + f2.reshape(-1, 1) * a2
-    _fail(key, f"must be a list of positions, {{line = {{start, stop, num}}}} or {{cell = {{a1, a2, n}}}}, got {spec!r}")
+    _fail(
+        key,
+        f"must be a list of positions, {{line = {{start, stop, num}}}} or {{cell = {{a1, a2, n}}}}, got {spec!r}",
+    )
 
 
 def _sweep_plan(table: Any, index: int, model: Any, grid_table: Any) -> tuple[str, _Plan, dict]:
@@ -291,5 +326,8 @@ def build_plans(config: Mapping[str, Any]) -> list[tuple[str, _Plan, dict]]:
     names = [name for name, _, _ in plans]
     for name in names:
         if names.count(name) > 1:
-            _fail("sweep", f"two sweeps are named {name!r}; names must be unique (they name the files)")
+            _fail(
+                "sweep",
+                f"two sweeps are named {name!r}; names must be unique (they name the files)",
+            )
     return plans

@@ -87,7 +87,12 @@ def divide_by_gaps(
     if tolerance is None:
         tolerance = jnp.zeros((), row_energies.dtype)
     return _divide_by_gaps(
-        numerator, row_energies, column_energies, row_splitting, column_splitting, jax.lax.stop_gradient(tolerance)
+        numerator,
+        row_energies,
+        column_energies,
+        row_splitting,
+        column_splitting,
+        jax.lax.stop_gradient(tolerance),
     )
 
 
@@ -96,7 +101,9 @@ def _inverse_gaps(row_energies: Array, column_energies: Array, tolerance: Array)
 
 
 @jax.custom_jvp
-def _divide_by_gaps(numerator, row_energies, column_energies, row_splitting, column_splitting, tolerance):
+def _divide_by_gaps(
+    numerator, row_energies, column_energies, row_splitting, column_splitting, tolerance
+):
     del row_splitting, column_splitting
     return numerator * _inverse_gaps(row_energies, column_energies, tolerance)
 

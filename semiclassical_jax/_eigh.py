@@ -151,7 +151,9 @@ _eigh_lapack.defjvp(_perturbation_jvp(_eigh_lapack))
 
 def _householder(
     hr: Float[Array, "n n b"], hi: Float[Array, "n n b"]
-) -> tuple[Float[Array, "n b"], Float[Array, "n-1 b"], Float[Array, "n n b"], Float[Array, "n n b"]]:
+) -> tuple[
+    Float[Array, "n b"], Float[Array, "n-1 b"], Float[Array, "n n b"], Float[Array, "n n b"]
+]:
     """H = U T U^dagger with T real symmetric tridiagonal: (diag T, sub-diagonal of T, Re U, Im U).
 
     Step k reflects column k below the diagonal onto e_{k+1}: x = H_{>k, k},
@@ -180,8 +182,16 @@ def _householder(
         wi = tau * jnp.sum(br * vi[None] + bi * vr[None], axis=1)
         half = 0.5 * tau * jnp.sum(vr * wr + vi * wi, axis=0)
         qr, qi = wr - half * vr, wi - half * vi
-        br = br - (vr[:, None] * qr[None] + vi[:, None] * qi[None]) - (qr[:, None] * vr[None] + qi[:, None] * vi[None])
-        bi = bi - (vi[:, None] * qr[None] - vr[:, None] * qi[None]) - (qi[:, None] * vr[None] - qr[:, None] * vi[None])
+        br = (
+            br
+            - (vr[:, None] * qr[None] + vi[:, None] * qi[None])
+            - (qr[:, None] * vr[None] + qi[:, None] * vi[None])
+        )
+        bi = (
+            bi
+            - (vi[:, None] * qr[None] - vr[:, None] * qi[None])
+            - (qi[:, None] * vr[None] - qr[:, None] * vi[None])
+        )
         column_r = jnp.zeros_like(xr).at[0].set(-pr * norm)
         column_i = jnp.zeros_like(xi).at[0].set(-pi * norm)
         ar = ar.at[rows, rows].set(br).at[rows, k].set(column_r).at[k, rows].set(column_r)
@@ -198,7 +208,10 @@ def _householder(
     ok = sub > 0
     safe = jnp.where(ok, sub, 1.0)
     phase_r, phase_i = jnp.where(ok, sub_r / safe, 1.0), jnp.where(ok, sub_i / safe, 0.0)
-    dr, di = [jnp.ones_like(diagonal[0])], [jnp.zeros_like(diagonal[0])]  # D_0 = 1, D_i+1 = D_i phase_i
+    dr, di = (
+        [jnp.ones_like(diagonal[0])],
+        [jnp.zeros_like(diagonal[0])],
+    )  # D_0 = 1, D_i+1 = D_i phase_i
     for i in range(n - 1):
         dr.append(dr[i] * phase_r[i] - di[i] * phase_i[i])
         di.append(dr[i] * phase_i[i] + di[i] * phase_r[i])
@@ -275,7 +288,9 @@ def _rows(y: Float[Array, "m r b"], w: dict) -> Float[Array, "m r b"]:
     return jnp.concatenate([first[None], middle, last[None]], axis=0)
 
 
-def _jacobi_real(t: Float[Array, "m m b"], padded: bool) -> tuple[Float[Array, "m m b"], Float[Array, "m m b"]]:
+def _jacobi_real(
+    t: Float[Array, "m m b"], padded: bool
+) -> tuple[Float[Array, "m m b"], Float[Array, "m m b"]]:
     """Sweeps of the odd-even cyclic Jacobi method on real symmetric t: (diagonalised t, V)."""
     m, _, b = t.shape
     v = jnp.broadcast_to(jnp.eye(m, dtype=t.dtype)[:, :, None], (m, m, b))
@@ -290,7 +305,9 @@ def _jacobi_real(t: Float[Array, "m m b"], padded: bool) -> tuple[Float[Array, "
 
     def unconverged(state):
         sweeps, (a, _) = state
-        return (sweeps < JACOBI_MAX_SWEEPS) & jnp.any(jnp.sum(a * a * off_diagonal, axis=(0, 1)) > tolerance)
+        return (sweeps < JACOBI_MAX_SWEEPS) & jnp.any(
+            jnp.sum(a * a * off_diagonal, axis=(0, 1)) > tolerance
+        )
 
     def sweep(state):
         sweeps, pair = state
@@ -316,7 +333,9 @@ def _ascending(energies: Float[Array, "n b"], v: Float[Array, "n n b"]) -> tuple
     return sorted_energies, sorted_v
 
 
-def _jacobi_chunk(h: Complex[Array, "b n n"]) -> tuple[Float[Array, "b n"], Complex[Array, "b n n"]]:
+def _jacobi_chunk(
+    h: Complex[Array, "b n n"],
+) -> tuple[Float[Array, "b n"], Complex[Array, "b n n"]]:
     """The small-N solver on one chunk (module docstring, steps 1-3)."""
     n = h.shape[-1]
     h = jnp.moveaxis(h, 0, -1)
@@ -327,6 +346,7 @@ def _jacobi_chunk(h: Complex[Array, "b n n"]) -> tuple[Float[Array, "b n"], Comp
     diagonal, sub, ur, ui = _householder(hr / scale, hi / scale)
     m = n + n % 2
     zero = jnp.zeros_like(diagonal[0])
+
     def tridiagonal(i, j):
         if max(i, j) >= n or abs(i - j) > 1:  # outside the band, or the padding of odd n
             return zero
@@ -348,7 +368,9 @@ def _chunk_size(n: int, batch: int) -> int:
 
 @custom_vmap
 @jax.jit  # one compilation per shape also when called outside jit (e.g. eager grad / finite differences)
-def _jacobi_batch(h: Complex[Array, "b n n"]) -> tuple[Float[Array, "b n"], Complex[Array, "b n n"]]:
+def _jacobi_batch(
+    h: Complex[Array, "b n n"],
+) -> tuple[Float[Array, "b n"], Complex[Array, "b n n"]]:
     """The small-N solver on a batch, chunk by chunk (lax.map over chunks)."""
     batch, n, _ = h.shape
     chunk = _chunk_size(n, batch)

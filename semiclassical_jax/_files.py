@@ -14,7 +14,9 @@ def write_atomically(path: str, write: Callable[[IO], None], *, binary: bool = F
     """
     directory = os.path.dirname(path) or "."
     os.makedirs(directory, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=os.path.basename(path))
+    handle, temporary = tempfile.mkstemp(
+        dir=directory, prefix=".tmp-", suffix=os.path.basename(path)
+    )
     try:
         with os.fdopen(handle, "wb" if binary else "w") as stream:
             write(stream)

@@ -44,7 +44,9 @@ def implicit_solve(matrix: Float[Array, "n n"], rhs: Float[Array, " n"]) -> Floa
     Forward mode (diffrax.ForwardMode, jax.jacfwd) works as before.
     """
     return jax.lax.custom_linear_solve(
-        lambda v: jnp.sum(matrix * v[None, :], axis=1),  # broadcast-sum: tiny dots are slow on XLA CPU
+        lambda v: jnp.sum(
+            matrix * v[None, :], axis=1
+        ),  # broadcast-sum: tiny dots are slow on XLA CPU
         rhs,
         solve=lambda _, b: solve_small(matrix, b),
         transpose_solve=lambda _, b: solve_small(matrix.T, b),

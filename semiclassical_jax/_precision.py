@@ -30,5 +30,7 @@ def set_precision(precision: str) -> None:
 def _set_default_precision() -> None:
     value = os.environ.get(_ENV, "float64").strip().lower()
     if value not in ("float32", "float64"):
-        raise ValueError(f"environment variable {_ENV} must be 'float32' or 'float64', got {value!r}")
+        raise ValueError(
+            f"environment variable {_ENV} must be 'float32' or 'float64', got {value!r}"
+        )
     set_precision(value)

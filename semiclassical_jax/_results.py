@@ -44,9 +44,13 @@ class SweepResult:
         values = np.asarray(self.values)
         object.__setattr__(self, "values", values)
         object.__setattr__(self, "dims", tuple(self.dims))
-        object.__setattr__(self, "coords", {key: np.asarray(value) for key, value in self.coords.items()})
+        object.__setattr__(
+            self, "coords", {key: np.asarray(value) for key, value in self.coords.items()}
+        )
         if values.ndim != len(self.dims):
-            raise ValueError(f"values has {values.ndim} axes but dims names {len(self.dims)}: {self.dims}")
+            raise ValueError(
+                f"values has {values.ndim} axes but dims names {len(self.dims)}: {self.dims}"
+            )
         for axis, dim in enumerate(self.dims):
             if dim not in self.coords:
                 raise ValueError(f"dimension {dim!r} has no coordinate")
@@ -83,9 +87,13 @@ class SweepResult:
             import xarray
         except ImportError as error:  # pragma: no cover - depends on the environment
             raise ImportError("to_xarray needs xarray (pip install xarray)") from error
-        coords = {dim: (dim, self.coords[dim], {"units": self.units.get(dim, "")}) for dim in self.dims}
+        coords = {
+            dim: (dim, self.coords[dim], {"units": self.units.get(dim, "")}) for dim in self.dims
+        }
         attrs = {"units": self.units.get(self.name, ""), "metadata": json.dumps(self.attrs)}
-        return xarray.DataArray(self.values, coords=coords, dims=self.dims, name=self.name, attrs=attrs)
+        return xarray.DataArray(
+            self.values, coords=coords, dims=self.dims, name=self.name, attrs=attrs
+        )
 
     def save(self, path: str | os.PathLike) -> str:
         """Write the result to ``path`` (``.npz``; the suffix is added if missing), atomically."""
@@ -109,13 +117,22 @@ class SweepResult:
         """Read a result written by :meth:`save`."""
         with np.load(os.fspath(path), allow_pickle=False) as data:
             if "metadata" not in data.files:
-                raise ValueError(f"{os.fspath(path)} is not a semiclassical_jax result file (no metadata)")
+                raise ValueError(
+                    f"{os.fspath(path)} is not a semiclassical_jax result file (no metadata)"
+                )
             metadata = json.loads(str(data["metadata"]))
             if metadata.get("format") != FORMAT:
                 raise ValueError(f"{os.fspath(path)}: unknown format {metadata.get('format')!r}")
             coords = {key: data[f"coord/{key}"] for key in metadata["coords"]}
             values = data["values"]
-        return cls(metadata["name"], values, tuple(metadata["dims"]), coords, metadata["units"], metadata["attrs"])
+        return cls(
+            metadata["name"],
+            values,
+            tuple(metadata["dims"]),
+            coords,
+            metadata["units"],
+            metadata["attrs"],
+        )
 
     def __repr__(self) -> str:
         axes = ", ".join(f"{dim}: {size}" for dim, size in zip(self.dims, self.values.shape))

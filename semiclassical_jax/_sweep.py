@@ -149,7 +149,9 @@ def prepare_sweep(
     coords = {name: _axis_values(name, axes[name]) for name in names}
     field_axes = [name for name in names if name.startswith("field_")]
     for name in field_axes:
-        if name != "field_strength" and name not in tuple(f"field_{c}" for c in COMPONENT_NAMES[:d]):
+        if name != "field_strength" and name not in tuple(
+            f"field_{c}" for c in COMPONENT_NAMES[:d]
+        ):
             _fail(f"axes: unknown axis {name!r} for a model of dim = {d}")
     if field_axes and not is_current:
         _fail(f"axes {field_axes}: quantity {quantity!r} is a linear response and takes no field")
@@ -164,7 +166,9 @@ def prepare_sweep(
             return coords[name]
         if given is None:
             if required:
-                _fail(f"{name} is required for quantity {quantity!r} (give {name}= or an axis {name!r})")
+                _fail(
+                    f"{name} is required for quantity {quantity!r} (give {name}= or an axis {name!r})"
+                )
             return None
         array = np.asarray(given, dtype=float)
         if array.shape != ():
@@ -173,13 +177,17 @@ def prepare_sweep(
             _fail(f"{name} must be finite, got {given!r}")
         return array[None]
 
-    zero_temperature_ok = quantity == "hall_conductivity" or (is_current and theory == "nonabelian_hall")
+    zero_temperature_ok = quantity == "hall_conductivity" or (
+        is_current and theory == "nonabelian_hall"
+    )
     needs_tau = quantity == "drude_conductivity" or (is_current and theory != "nonabelian_hall")
     mu_values = value("mu", mu, True)
     temperature_values = value("temperature", temperature, True)
     tau_values = value("tau", tau, needs_tau)
     if zero_temperature_ok and np.any(temperature_values < 0):
-        _fail(f"temperature must be >= 0 (T = 0 is the step occupation), got {temperature_values.min()}")
+        _fail(
+            f"temperature must be >= 0 (T = 0 is the step occupation), got {temperature_values.min()}"
+        )
     if not zero_temperature_ok and np.any(temperature_values <= 0):
         _fail(f"temperature must be > 0 for quantity {quantity!r}, got {temperature_values.min()}")
     if tau_values is not None and needs_tau and np.any(tau_values <= 0):
@@ -194,8 +202,14 @@ def prepare_sweep(
             if field_direction is None:
                 _fail("a 'field_strength' axis needs field_direction (a (d,) vector)")
             direction = np.asarray(field_direction, dtype=float)
-            if direction.shape != (d,) or not np.all(np.isfinite(direction)) or not np.any(direction):
-                _fail(f"field_direction must be a finite, non-zero ({d},) vector, got {field_direction!r}")
+            if (
+                direction.shape != (d,)
+                or not np.all(np.isfinite(direction))
+                or not np.any(direction)
+            ):
+                _fail(
+                    f"field_direction must be a finite, non-zero ({d},) vector, got {field_direction!r}"
+                )
             direction = direction / np.linalg.norm(direction)
         elif field is not None:
             base_field = np.asarray(field, dtype=float)
@@ -233,25 +247,45 @@ def prepare_sweep(
     per_device = -(-n_total // len(devices))
     work = points.shape[0] * positions.shape[0]
     if batch_size is None:
-        batch = max(1, min(per_device, DEFAULT_POINTS_IN_FLIGHT // min(work, DEFAULT_POINTS_IN_FLIGHT // 2)))
+        batch = max(
+            1, min(per_device, DEFAULT_POINTS_IN_FLIGHT // min(work, DEFAULT_POINTS_IN_FLIGHT // 2))
+        )
     else:
-        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        if (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, (int, np.integer))
+            or batch_size < 1
+        ):
             _fail(f"batch_size must be a positive integer, got {batch_size!r}")
         batch = int(batch_size)
     if chunk_size is None:
-        chunk = max(1, min(points.shape[0], DEFAULT_POINTS_IN_FLIGHT // (positions.shape[0] * batch)))
+        chunk = max(
+            1, min(points.shape[0], DEFAULT_POINTS_IN_FLIGHT // (positions.shape[0] * batch))
+        )
     else:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+        if (
+            isinstance(chunk_size, bool)
+            or not isinstance(chunk_size, (int, np.integer))
+            or chunk_size < 1
+        ):
             _fail(f"chunk_size must be a positive integer, got {chunk_size!r}")
         chunk = int(min(chunk_size, points.shape[0]))
     fixed = {
         "mu": mu_values if "mu" not in coords else None,
         "temperature": temperature_values if "temperature" not in coords else None,
-        "tau": (tau_values if tau_values is not None else np.zeros(1)) if "tau" not in coords else None,
+        "tau": (tau_values if tau_values is not None else np.zeros(1))
+        if "tau" not in coords
+        else None,
         "field": base_field,
     }
-    fixed = {key: (None if v is None else jnp.asarray(v).reshape(np.shape(v)[1:] if key != "field" else (d,)))
-             for key, v in fixed.items()}
+    fixed = {
+        key: (
+            None
+            if v is None
+            else jnp.asarray(v).reshape(np.shape(v)[1:] if key != "field" else (d,))
+        )
+        for key, v in fixed.items()
+    }
     operands = {
         "model": model,
         "points": points,
@@ -280,13 +314,29 @@ def _evaluate(plan: _Plan, operands: dict[str, Any], values: Any) -> tuple[Any, 
             if f"field_{component}" in swept:
                 field = field.at[axis].set(swept[f"field_{component}"])
         result, finite = _current_core(
-            model, positions, points, weights, field, argument["mu"], argument["temperature"],
-            argument["tau"], plan.theory, plan.manifolds, plan.chunk,
+            model,
+            positions,
+            points,
+            weights,
+            field,
+            argument["mu"],
+            argument["temperature"],
+            argument["tau"],
+            plan.theory,
+            plan.manifolds,
+            plan.chunk,
         )
         return (result if plan.quantity == "current_map" else result[0]), finite
     kind = "hall" if plan.quantity == "hall_conductivity" else "drude"
     result, finite = _response_core(
-        model, positions, points, weights, argument["mu"], argument["temperature"], argument["tau"], kind,
+        model,
+        positions,
+        points,
+        weights,
+        argument["mu"],
+        argument["temperature"],
+        argument["tau"],
+        kind,
         plan.chunk,
     )
     return result[0], finite
@@ -341,7 +391,9 @@ class _Progress:
         )
 
 
-def run_sweep(plan: _Plan, *, progress: bool | str = False, attrs: Mapping[str, Any] | None = None) -> SweepResult:
+def run_sweep(
+    plan: _Plan, *, progress: bool | str = False, attrs: Mapping[str, Any] | None = None
+) -> SweepResult:
     """Run a validated plan (from :func:`prepare_sweep`) and label its result."""
     start = time.perf_counter()
     shape = tuple(len(plan.coords[name]) for name in plan.names)
@@ -369,19 +421,22 @@ def run_sweep(plan: _Plan, *, progress: bool | str = False, attrs: Mapping[str, 
     finite = np.concatenate(flags)[:n_total]
     if not np.all(finite):
         bad = int(np.argmin(finite))
-        where = ", ".join(f"{name}={flat[bad, i]:g}" for i, name in enumerate(plan.names)) or "the only point"
+        where = (
+            ", ".join(f"{name}={flat[bad, i]:g}" for i, name in enumerate(plan.names))
+            or "the only point"
+        )
         _fail(
             f"{plan.quantity} is not finite at {where}: the model is not finite somewhere on the grid, "
             "or a gap between manifolds closes on a grid point"
         )
-    d = plan.operands['points'].shape[1]
+    d = plan.operands["points"].shape[1]
     components = np.array(COMPONENT_NAMES[:d])
     coords = {name: plan.coords[name] for name in plan.names}
     dims = list(plan.names)
     if plan.quantity == "current_map":
         dims.append("position")
-        coords["position"] = np.arange(plan.operands['positions'].shape[0])
-        coords["position_xy"] = np.asarray(plan.operands['positions'])
+        coords["position"] = np.arange(plan.operands["positions"].shape[0])
+        coords["position_xy"] = np.asarray(plan.operands["positions"])
     dims.append("component")
     coords["component"] = components
     if plan.quantity in ("hall_conductivity", "drude_conductivity"):
@@ -390,18 +445,22 @@ def run_sweep(plan: _Plan, *, progress: bool | str = False, attrs: Mapping[str, 
     values = values.reshape(shape + values.shape[1:])
     units = {name: UNITS.get(name, "model units") for name in coords}
     units[plan.quantity] = UNITS[plan.quantity]
-    fixed = {key: (None if plan.operands[key] is None else np.asarray(plan.operands[key]).tolist())
-             for key in (*ARGUMENT_AXES, "field")}
+    fixed = {
+        key: (None if plan.operands[key] is None else np.asarray(plan.operands[key]).tolist())
+        for key in (*ARGUMENT_AXES, "field")
+    }
     if "field_strength" in plan.coords:
-        fixed["field_direction"] = np.asarray(plan.operands['direction']).tolist()
+        fixed["field_direction"] = np.asarray(plan.operands["direction"]).tolist()
     metadata = {
         "quantity": plan.quantity,
         "theory": plan.theory if plan.quantity in ("current", "current_map") else None,
         "manifolds": [list(m) for m in plan.manifolds],
         "fixed": fixed,
-        "x": np.asarray(plan.operands['positions'][0]).tolist() if plan.quantity != "current_map" else None,
-        "model": repr(plan.operands['model']),
-        "grid_points": int(plan.operands['points'].shape[0]),
+        "x": np.asarray(plan.operands["positions"][0]).tolist()
+        if plan.quantity != "current_map"
+        else None,
+        "model": repr(plan.operands["model"]),
+        "grid_points": int(plan.operands["points"].shape[0]),
         "chunk_size": plan.chunk,
         "batch_size": plan.batch,
         "devices": [str(device) for device in plan.devices],
@@ -456,8 +515,21 @@ def sweep(
     the sweep point.
     """
     plan = prepare_sweep(
-        model, grid, axes, quantity=quantity, field=field, field_direction=field_direction, mu=mu,
-        temperature=temperature, tau=tau, theory=theory, manifolds=manifolds, x=x, xs=xs,
-        chunk_size=chunk_size, batch_size=batch_size, devices=devices,
+        model,
+        grid,
+        axes,
+        quantity=quantity,
+        field=field,
+        field_direction=field_direction,
+        mu=mu,
+        temperature=temperature,
+        tau=tau,
+        theory=theory,
+        manifolds=manifolds,
+        x=x,
+        xs=xs,
+        chunk_size=chunk_size,
+        batch_size=batch_size,
+        devices=devices,
     )
     return run_sweep(plan, progress=progress, attrs=attrs)

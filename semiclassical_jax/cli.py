@@ -36,7 +36,9 @@ def _valley_chern(model: models.MassiveDirac, n_nodes: int = 400) -> float:
     k = scale * t / (1 - t)
     jacobian = scale / (1 - t) ** 2
     points = jnp.stack([jnp.asarray(k), jnp.zeros_like(jnp.asarray(k))], axis=-1)
-    omega = jax.vmap(geometry.berry_curvature, in_axes=(None, None, 0))(model, None, points)[:, 0, 2, 3]
+    omega = jax.vmap(geometry.berry_curvature, in_axes=(None, None, 0))(model, None, points)[
+        :, 0, 2, 3
+    ]
     # (1/2 pi) int 2 pi k dk Omega(k)
     return float(jnp.sum(w * jacobian * k * omega))
 
@@ -46,21 +48,35 @@ def _minimum_gap(model, manifold: tuple[int, ...], n_k: int) -> float:
     energies = jax.vmap(lambda k: geometry.eigensystem(model, None, k)[0])(grid)
     above = energies[:, max(manifold) + 1] if max(manifold) + 1 < model.n_bands else jnp.inf
     below = energies[:, min(manifold) - 1] if min(manifold) > 0 else -jnp.inf
-    return float(jnp.min(jnp.minimum(above - energies[:, max(manifold)], energies[:, min(manifold)] - below)))
+    return float(
+        jnp.min(jnp.minimum(above - energies[:, max(manifold)], energies[:, min(manifold)] - below))
+    )
 
 
 def geometry_table(n_k: int = 48) -> list[dict]:
     """Rows of the demo table: model, parameters, manifold, C (link), C (integral), min gap."""
     rows = []
-    lattice_cases = [
-        ("QWZ", f"m = {m:+g}", models.QWZ(m), (0,)) for m in (-3.0, -1.0, 1.0, 3.0)
-    ] + [
-        ("Haldane", f"t1 = 1, t2 = 0.15, phi = pi/2, M = {mass:g}", models.Haldane(1.0, 0.15, math.pi / 2, mass), (0,))
-        for mass in (0.2, 0.95)
-    ] + [
-        ("KaneMele", "t = 1, soc = 0.06 (spin-degenerate)", models.KaneMele(1.0, 0.06), (0, 1)),
-        ("KaneMele", "t = 1, soc = 0.06, rashba = 0.05, M = 0.1", models.KaneMele(1.0, 0.06, 0.05, 0.1), (0, 1)),
-    ]
+    lattice_cases = (
+        [("QWZ", f"m = {m:+g}", models.QWZ(m), (0,)) for m in (-3.0, -1.0, 1.0, 3.0)]
+        + [
+            (
+                "Haldane",
+                f"t1 = 1, t2 = 0.15, phi = pi/2, M = {mass:g}",
+                models.Haldane(1.0, 0.15, math.pi / 2, mass),
+                (0,),
+            )
+            for mass in (0.2, 0.95)
+        ]
+        + [
+            ("KaneMele", "t = 1, soc = 0.06 (spin-degenerate)", models.KaneMele(1.0, 0.06), (0, 1)),
+            (
+                "KaneMele",
+                "t = 1, soc = 0.06, rashba = 0.05, M = 0.1",
+                models.KaneMele(1.0, 0.06, 0.05, 0.1),
+                (0, 1),
+            ),
+        ]
+    )
     for name, parameters, model, manifold in lattice_cases:
         rows.append(
             {
@@ -68,7 +84,9 @@ def geometry_table(n_k: int = 48) -> list[dict]:
                 "parameters": parameters,
                 "manifold": list(manifold),
                 "chern_link": float(geometry.chern_number(model, manifold, n_k)),
-                "chern_integral": float(geometry.chern_number(model, manifold, n_k, method="integral")),
+                "chern_integral": float(
+                    geometry.chern_number(model, manifold, n_k, method="integral")
+                ),
                 "min_gap": _minimum_gap(model, manifold, n_k),
             }
         )
@@ -121,7 +139,9 @@ def _chern(args: argparse.Namespace) -> int:
     if args.out is not None:
         os.makedirs(args.out, exist_ok=True)
         _write_atomically(os.path.join(args.out, "geometry_table.md"), table + "\n")
-        _write_atomically(os.path.join(args.out, "geometry_table.json"), json.dumps(rows, indent=2) + "\n")
+        _write_atomically(
+            os.path.join(args.out, "geometry_table.json"), json.dumps(rows, indent=2) + "\n"
+        )
         print(f"\nwrote {os.path.join(args.out, 'geometry_table.md')} and geometry_table.json")
     print(f"\ndone in {time.perf_counter() - start:.1f} s on {jax.devices()[0].platform}")
     return 0
@@ -132,7 +152,10 @@ def _headline(result) -> str:
     swept = [d for d in result.dims if d not in ("position", "component", "field_component")]
     if result.name == "current" and swept == ["field_strength"]:
         e = result.coord("field_strength")
-        ratios = ", ".join(f"{2 * math.pi * result.values[0, c] / e[0]:+.5f}" for c in range(result.values.shape[1]))
+        ratios = ", ".join(
+            f"{2 * math.pi * result.values[0, c] / e[0]:+.5f}"
+            for c in range(result.values.shape[1])
+        )
         return f"2 pi J / E at E = {e[0]:.3g}: ({ratios}) e^2/h"
     if result.name in ("hall_conductivity", "drude_conductivity") and len(swept) == 1:
         s = 2 * math.pi * result.values[..., 0, 1]
@@ -147,19 +170,27 @@ def _save_figure(result, path: str) -> None:
     from .plotting import plot_result
 
     figure = plot_result(result)
-    write_atomically(path, lambda stream: figure.savefig(stream, format="png", dpi=110), binary=True)
+    write_atomically(
+        path, lambda stream: figure.savefig(stream, format="png", dpi=110), binary=True
+    )
 
 
 def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.config is None:
-        text, source = _config.default_config_text(), "the embedded default (semiclassical-jax default-config)"
+        text, source = (
+            _config.default_config_text(),
+            "the embedded default (semiclassical-jax default-config)",
+        )
     else:
         try:
             with open(args.config, encoding="utf-8") as stream:
                 text = stream.read()
         except OSError as error:
-            print(f"semiclassical-jax run: cannot read {args.config}: {error.strerror}", file=sys.stderr)
+            print(
+                f"semiclassical-jax run: cannot read {args.config}: {error.strerror}",
+                file=sys.stderr,
+            )
             return 2
         source = args.config
     try:
@@ -170,7 +201,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     devices = jax.devices()
     print(f"semiclassical-jax run: {len(plans)} sweep(s) from {source}")
-    print(f"devices: {len(devices)} x {devices[0].platform} ({devices[0].device_kind}); output: {args.out}")
+    print(
+        f"devices: {len(devices)} x {devices[0].platform} ({devices[0].device_kind}); output: {args.out}"
+    )
     os.makedirs(args.out, exist_ok=True)
     rows = []
     for name, plan, table in plans:
@@ -185,8 +218,25 @@ def _run(args: argparse.Namespace) -> int:
         if not args.no_plots:
             _save_figure(result, os.path.join(args.out, f"{name}.png"))
             files.append(f"{name}.png")
-        n_points = int(np.prod([len(result.coord(d)) for d in result.dims if d not in ("component", "field_component")]))
-        rows.append((name, result.name, n_points, time.perf_counter() - sweep_start, ", ".join(files), _headline(result)))
+        n_points = int(
+            np.prod(
+                [
+                    len(result.coord(d))
+                    for d in result.dims
+                    if d not in ("component", "field_component")
+                ]
+            )
+        )
+        rows.append(
+            (
+                name,
+                result.name,
+                n_points,
+                time.perf_counter() - sweep_start,
+                ", ".join(files),
+                _headline(result),
+            )
+        )
     summary = [
         "| sweep | quantity | points | seconds | files | result |",
         "|---|---|---|---|---|---|",
@@ -195,8 +245,10 @@ def _run(args: argparse.Namespace) -> int:
     _write_atomically(os.path.join(args.out, "config.toml"), text)
     _write_atomically(os.path.join(args.out, "summary.md"), "\n".join(summary) + "\n")
     print("\n" + "\n".join(summary))
-    print(f"\ndone in {time.perf_counter() - start:.1f} s; wrote {args.out}/ (data: .npz, read with "
-          "semiclassical_jax.SweepResult.load; plots: .png; config.toml; summary.md)")
+    print(
+        f"\ndone in {time.perf_counter() - start:.1f} s; wrote {args.out}/ (data: .npz, read with "
+        "semiclassical_jax.SweepResult.load; plots: .png; config.toml; summary.md)"
+    )
     return 0
 
 
@@ -221,8 +273,14 @@ def build_parser() -> argparse.ArgumentParser:
         "mass - the non-perturbative valley Hall current against field strength, J(x) across the moire "
         "cell and sigma_xy(mu). Schema: `semiclassical-jax default-config` prints an annotated example.",
     )
-    run.add_argument("config", nargs="?", default=None, help="TOML configuration (default: the embedded one)")
-    run.add_argument("--out", default="semiclassical-jax-out", help="output folder (default: ./semiclassical-jax-out)")
+    run.add_argument(
+        "config", nargs="?", default=None, help="TOML configuration (default: the embedded one)"
+    )
+    run.add_argument(
+        "--out",
+        default="semiclassical-jax-out",
+        help="output folder (default: ./semiclassical-jax-out)",
+    )
     run.add_argument("--no-plots", action="store_true", help="write data only, no PNG figures")
     run.set_defaults(handler=_run)
     default = commands.add_parser(
@@ -238,7 +296,9 @@ def build_parser() -> argparse.ArgumentParser:
         "method and by integrating the autodiff Berry curvature, and print them as a table.",
     )
     chern.add_argument("--n-k", type=int, default=48, help="k-grid size per direction (default 48)")
-    chern.add_argument("--out", default=None, help="also write the table (Markdown and JSON) into this folder")
+    chern.add_argument(
+        "--out", default=None, help="also write the table (Markdown and JSON) into this folder"
+    )
     chern.set_defaults(handler=_chern)
     return parser
 

@@ -347,7 +347,9 @@ def _forward_pass(problem: _Problem, u: list, rest: list, data: Any):
         return problem.raw(unravel(x), rest, data)
 
     basis = jnp.eye(flat.shape[0], dtype=flat.dtype)
-    primal, tangents = jax.vmap(lambda t: jax.jvp(function, (flat,), (t,)), out_axes=(None, 0))(basis)
+    primal, tangents = jax.vmap(lambda t: jax.jvp(function, (flat,), (t,)), out_axes=(None, 0))(
+        basis
+    )
     if problem.kind == "residuals":
         return jnp.sum(primal**2), unravel(2.0 * tangents @ primal), primal, tangents
     return primal, unravel(tangents), None, None
@@ -407,7 +409,9 @@ def _stored(state: Any) -> tuple[Any, Any]:
     """
     found = [
         node
-        for node in jax.tree_util.tree_leaves(state, is_leaf=lambda node: isinstance(node, _LINE_SEARCH_STATES))
+        for node in jax.tree_util.tree_leaves(
+            state, is_leaf=lambda node: isinstance(node, _LINE_SEARCH_STATES)
+        )
         if isinstance(node, _LINE_SEARCH_STATES)
     ]
     if len(found) != 1:  # no line search, or several: do not guess which one is current
@@ -422,7 +426,9 @@ def _step(problem: _Problem, optimizer: Any, mode: str, u, state, value, grad, r
     u = optax.apply_updates(u, updates)
     stored_value, stored_grad = _stored(state)
     if stored_value is None or stored_grad is None:
-        new_value, new_grad, _, _ = (_forward_pass if mode == "forward" else _reverse_pass)(problem, u, rest, data)
+        new_value, new_grad, _, _ = (_forward_pass if mode == "forward" else _reverse_pass)(
+            problem, u, rest, data
+        )
     else:
         new_value, new_grad = stored_value, stored_grad
     return _strong((u, state, new_value, new_grad))
@@ -494,13 +500,19 @@ def _check_arguments(loss, residuals, steps, tolerance, gradient, errors, progre
     if errors not in ("auto", "gauss-newton", "hessian", None):
         _fail(f"errors must be 'auto', 'gauss-newton', 'hessian' or None, got {errors!r}")
     if errors == "gauss-newton" and kind != "residuals":
-        _fail("errors='gauss-newton' needs residuals= (a loss alone has no Jacobian); use errors='hessian'")
+        _fail(
+            "errors='gauss-newton' needs residuals= (a loss alone has no Jacobian); use errors='hessian'"
+        )
     if isinstance(progress, bool) or progress is None:
         pass
     elif not isinstance(progress, (int, np.integer)) or progress < 0:
-        _fail(f"progress must be True, False or a number of steps between progress lines, got {progress!r}")
+        _fail(
+            f"progress must be True, False or a number of steps between progress lines, got {progress!r}"
+        )
     if not isinstance(optimizer, optax.GradientTransformation):
-        _fail(f"optimizer must be an optax GradientTransformation (e.g. optax.lbfgs()), got {optimizer!r}")
+        _fail(
+            f"optimizer must be an optax GradientTransformation (e.g. optax.lbfgs()), got {optimizer!r}"
+        )
     return function, kind
 
 
@@ -581,7 +593,9 @@ def fit(
         result.parameters["mass"]          # 0.1 (to 1e-12)
     """
     optimizer = _DEFAULT_OPTIMIZER if optimizer is None else optimizer
-    function, kind = _check_arguments(loss, residuals, steps, tolerance, gradient, errors, progress, optimizer)
+    function, kind = _check_arguments(
+        loss, residuals, steps, tolerance, gradient, errors, progress, optimizer
+    )
     optimizer = _with_extra_args(optimizer)
     steps = int(steps)
     if errors == "auto":
@@ -592,15 +606,21 @@ def fit(
     start = [leaves[i] for i in indices]
     constraints = {} if constraints is None else constraints
     if not isinstance(constraints, Mapping):
-        _fail(f"constraints must be a dict {{parameter: 'positive' | (low, high)}}, got {constraints!r}")
+        _fail(
+            f"constraints must be a dict {{parameter: 'positive' | (low, high)}}, got {constraints!r}"
+        )
     for name in constraints:
         if name not in names:
             _fail(f"constraints: {name!r} is not a fitted parameter (fitted: {', '.join(names)})")
-    bounds = tuple(_bounds(name, constraints[name]) if name in constraints else (None, None) for name in names)
+    bounds = tuple(
+        _bounds(name, constraints[name]) if name in constraints else (None, None) for name in names
+    )
     for name, b, value in zip(names, bounds, start):
         low, high = b
         value = np.asarray(value)
-        if (low is not None and not np.all(value > low)) or (high is not None and not np.all(value < high)):
+        if (low is not None and not np.all(value > low)) or (
+            high is not None and not np.all(value < high)
+        ):
             _fail(f"constraints[{name!r}]: the starting value {value} is not {_describe(b)}")
     rest = _strong([None if i in indices else leaf for i, leaf in enumerate(leaves)])
     data = _strong(data)
@@ -611,8 +631,10 @@ def fit(
     mode = gradient
     if mode == "auto":
         mode = "forward" if n_parameters <= FORWARD_MODE_MAX_PARAMETERS else "reverse"
-    every = 0 if progress is False or progress is None else (
-        max(1, round(steps / 20)) if progress is True else int(progress)
+    every = (
+        0
+        if progress is False or progress is None
+        else (max(1, round(steps / 20)) if progress is True else int(progress))
     )
     stream = sys.stderr
     clock = time.perf_counter()
@@ -627,7 +649,9 @@ def fit(
     n_outputs = 1 if residual_values is None else int(residual_values.size)
     loss_value = float(value)  # host copy; the device value goes back into the compiled step
     if not math.isfinite(loss_value):
-        _fail(f"{kind}(model, data) is not finite at the starting parameters ({loss_value}); check the model and data")
+        _fail(
+            f"{kind}(model, data) is not finite at the starting parameters ({loss_value}); check the model and data"
+        )
     state = _strong(optimizer.init(u))
     history = [loss_value]
     gradient_norm = float(optax.tree.norm(grad))
@@ -646,12 +670,18 @@ def fit(
     message = f"gradient norm {gradient_norm:.3e} <= {threshold:.3e}" if converged else ""
     best, since_best, unchanged, taken = loss_value, 0, 0, 0
     while not converged and taken < steps:
-        new_u, new_state, new_value, new_grad = _step(problem, optimizer, mode, u, state, value, grad, rest, data)
-        if not math.isfinite(float(new_value)):  # e.g. a line search that gave up: evaluate directly
+        new_u, new_state, new_value, new_grad = _step(
+            problem, optimizer, mode, u, state, value, grad, rest, data
+        )
+        if not math.isfinite(
+            float(new_value)
+        ):  # e.g. a line search that gave up: evaluate directly
             new_value, new_grad, _, _ = _evaluate(problem, mode, new_u, rest, data)
         taken += 1
         if not math.isfinite(float(new_value)):
-            message = f"the loss became non-finite at step {taken}; returning the parameters before it"
+            message = (
+                f"the loss became non-finite at step {taken}; returning the parameters before it"
+            )
             break
         moved = any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(new_u, u))
         u, state, value, grad = new_u, new_state, new_value, new_grad
@@ -720,7 +750,9 @@ def _invert(matrix: np.ndarray, what: str, names: list[str]) -> np.ndarray:
     """Inverse of a symmetric curvature matrix; NaN (with a warning) when it is not positive definite."""
     matrix = 0.5 * (matrix + matrix.T)
     eigenvalues = np.linalg.eigvalsh(matrix)
-    if not np.all(np.isfinite(matrix)) or eigenvalues[0] <= 1e-14 * max(abs(eigenvalues[-1]), 1e-300):
+    if not np.all(np.isfinite(matrix)) or eigenvalues[0] <= 1e-14 * max(
+        abs(eigenvalues[-1]), 1e-300
+    ):
         warnings.warn(
             f"fit: the {what} at the optimum is singular or not positive definite (eigenvalues "
             f"{eigenvalues}): some of {', '.join(names)} are not determined by the data; standard "
@@ -755,10 +787,18 @@ def _covariance(problem, mode, errors, u, theta, rest, data, n_outputs, n_parame
                     raise
                 jacobian_t = _jacobian(problem, "reverse", u, rest, data)
         scale = ravel_pytree([_derivative(b, x) for b, x in zip(problem.bounds, u)])[0]
-        jacobian = np.asarray(jacobian_t).T / np.asarray(scale)[None, :]  # dr/dtheta = dr/du / (dtheta/du)
-        return variance * _invert(jacobian.T @ jacobian, "Gauss-Newton matrix J^T J", names), variance
+        jacobian = (
+            np.asarray(jacobian_t).T / np.asarray(scale)[None, :]
+        )  # dr/dtheta = dr/du / (dtheta/du)
+        return variance * _invert(
+            jacobian.T @ jacobian, "Gauss-Newton matrix J^T J", names
+        ), variance
     identity = _Problem(
-        problem.function, problem.kind, problem.treedef, problem.indices, tuple((None, None) for _ in problem.bounds)
+        problem.function,
+        problem.kind,
+        problem.treedef,
+        problem.indices,
+        tuple((None, None) for _ in problem.bounds),
     )
     try:
         hessian = np.asarray(_hessian(identity, mode, theta, rest, data))

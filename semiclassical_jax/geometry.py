@@ -33,7 +33,14 @@ from jax.extend.core import Var
 from . import _checks
 from ._degenerate import degenerate_splitting, divide_by_gaps
 from ._eigh import degeneracy_tolerance, eigh
-from ._linalg import UNROLLED_MAX, implicit_solve, levi_civita, matmul_small, unrolled_max, unrolled_sum
+from ._linalg import (
+    UNROLLED_MAX,
+    implicit_solve,
+    levi_civita,
+    matmul_small,
+    unrolled_max,
+    unrolled_sum,
+)
 from ._types import Array, Complex, Float
 
 # A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
@@ -118,10 +125,16 @@ class BandGeometry(eqx.Module):
                 else:
                     i, j = a - first, b - first
                     upper[a, b] = 2.0 * unrolled_sum(
-                        [re[i][:, m] * im[j][:, m] - im[i][:, m] * re[j][:, m] for m in range(self.n_bands)]
+                        [
+                            re[i][:, m] * im[j][:, m] - im[i][:, m] * re[j][:, m]
+                            for m in range(self.n_bands)
+                        ]
                     )
         rows = [
-            jnp.stack([zero if a == b else upper[a, b] if a < b else -upper[b, a] for b in range(n2d)], axis=-1)
+            jnp.stack(
+                [zero if a == b else upper[a, b] if a < b else -upper[b, a] for b in range(n2d)],
+                axis=-1,
+            )
             for a in range(n2d)
         ]
         return jnp.stack(rows, axis=-2)
@@ -145,7 +158,9 @@ class BandGeometry(eqx.Module):
         """G_lambda,nl = (dH_lambda)_nl / (eps_n - eps_l), n in a, l in r."""
         a, r = jnp.array(manifold), jnp.array(_complement(manifold, self.n_bands))
         e = self.energies
-        return divide_by_gaps(self.dH[:, a][:, :, r], e[a], e[r], self.splitting_block(a), self.splitting_block(r))
+        return divide_by_gaps(
+            self.dH[:, a][:, :, r], e[a], e[r], self.splitting_block(a), self.splitting_block(r)
+        )
 
     def splitting_block(self, bands: Array) -> Complex[Array, "b b"] | None:
         """``splitting`` restricted to the given bands (rows and columns); None if it is None."""
@@ -156,7 +171,9 @@ class BandGeometry(eqx.Module):
         a, r = jnp.array(manifold), jnp.array(_complement(manifold, self.n_bands))
         g = self._remote_couplings(manifold)  # (2d, na, nr)
         ua, ur = self.states[:, a], self.states[:, r]
-        half = jnp.einsum("il,anl,jn->aij", ur, jnp.conj(g), jnp.conj(ua))  # |u_l> dH_ln <u_n| / (e_n - e_l)
+        half = jnp.einsum(
+            "il,anl,jn->aij", ur, jnp.conj(g), jnp.conj(ua)
+        )  # |u_l> dH_ln <u_n| / (e_n - e_l)
         return half + jnp.conj(jnp.swapaxes(half, -1, -2))
 
     def nonabelian_curvature(self, manifold: tuple[int, ...]) -> Complex[Array, "2d 2d na na"]:
@@ -247,7 +264,9 @@ def _hamiltonian_and_derivative(model: Any, x: Array, k: Array) -> tuple[Array, 
     return h, jnp.concatenate([dh_x, dh_k], axis=0), False
 
 
-def _to_band_basis(states: Complex[Array, "n n"], dh: Complex[Array, "2d n n"]) -> Complex[Array, "2d n n"]:
+def _to_band_basis(
+    states: Complex[Array, "n n"], dh: Complex[Array, "2d n n"]
+) -> Complex[Array, "2d n n"]:
     """dH'_a = U^dagger dH_a U."""
     return matmul_small(jnp.conj(states).T, matmul_small(dh, states))  # unrolled for small N
 
@@ -327,7 +346,9 @@ class _Guards:
         bad = functools.reduce(jnp.logical_or, [b for b, _ in checks])
         index = jnp.argmax(jnp.stack([jnp.any(b) for b, _ in checks]))
         dtype = jnp.result_type(*[jnp.real(leaf).dtype for leaf in leaves])
-        zero = eqx.branched_error_if(jnp.zeros((), dtype), bad, index, [short for _, short in checks])
+        zero = eqx.branched_error_if(
+            jnp.zeros((), dtype), bad, index, [short for _, short in checks]
+        )
         return jax.tree_util.tree_map(lambda leaf: leaf + zero.astype(jnp.real(leaf).dtype), value)
 
 
@@ -347,7 +368,11 @@ def _checked_geometry(model: Any, x: Any, k: Any) -> tuple[BandGeometry, Array, 
         _probe_hermiticity(model)
     geometry, non_hermiticity, finite = _band_geometry_jit(model, x, k)
     guards = _Guards(concrete)
-    guards.add(~finite, "model(x, k) or its derivative is not finite (check the parameters)", f" at x={x}, k={k}")
+    guards.add(
+        ~finite,
+        "model(x, k) or its derivative is not finite (check the parameters)",
+        f" at x={x}, k={k}",
+    )
     if not probed:
         guards.add(
             non_hermiticity > _checks.HERMITICITY_RTOL,
@@ -375,7 +400,9 @@ def _probe_hermiticity(model: Any) -> None:
             h = np.asarray(model(jnp.asarray(x), jnp.asarray(k)))
         scale = max(np.max(np.abs(h)), np.finfo(float).tiny)
         error = np.max(np.abs(h - h.conj().T)) / scale
-        if np.all(np.isfinite(h)) and not error <= _checks.HERMITICITY_RTOL:  # non-finite: per-point check
+        if (
+            np.all(np.isfinite(h)) and not error <= _checks.HERMITICITY_RTOL
+        ):  # non-finite: per-point check
             raise ValueError(
                 f"model(x, k) is not Hermitian: max|H - H^dagger| / max|H| = {error:.3e} at x={x}, k={k} "
                 "(a probe point checked before tracing)"
@@ -442,13 +469,17 @@ def _checked_manifold_geometry(model, x, k, manifold):
     return geometry, manifold, guards
 
 
-def projector_derivative(model: Any, x: Any, k: Any, manifold: Sequence[int]) -> Complex[Array, "2d n n"]:
+def projector_derivative(
+    model: Any, x: Any, k: Any, manifold: Sequence[int]
+) -> Complex[Array, "2d n n"]:
     """dP/dlambda of the manifold's projector P = sum_{n in a} |u_n><u_n|, orbital basis, (2d, N, N)."""
     geometry, manifold, guards = _checked_manifold_geometry(model, x, k, manifold)
     return guards(geometry.projector_derivative(manifold))
 
 
-def nonabelian_curvature(model: Any, x: Any, k: Any, manifold: Sequence[int]) -> Complex[Array, "2d 2d na na"]:
+def nonabelian_curvature(
+    model: Any, x: Any, k: Any, manifold: Sequence[int]
+) -> Complex[Array, "2d 2d na na"]:
     """Non-Abelian Berry curvature of a manifold (paper Eqs. 40-41), shape (2d, 2d, Na, Na).
 
     ``F[a, b, n, m]`` = <u_n| i P [dP_a, dP_b] P |u_m> for n, m the manifold's bands in ascending
@@ -460,7 +491,9 @@ def nonabelian_curvature(model: Any, x: Any, k: Any, manifold: Sequence[int]) ->
     return guards(geometry.nonabelian_curvature(manifold))
 
 
-def manifold_berry_curvature(model: Any, x: Any, k: Any, manifold: Sequence[int]) -> Float[Array, "2d 2d"]:
+def manifold_berry_curvature(
+    model: Any, x: Any, k: Any, manifold: Sequence[int]
+) -> Float[Array, "2d 2d"]:
     """Tr F^{ab} of a manifold: its gauge-invariant (Abelian) Berry curvature, shape (2d, 2d)."""
     curvature = nonabelian_curvature(model, x, k, manifold)
     return jnp.real(jnp.trace(curvature, axis1=-2, axis2=-1))
@@ -480,7 +513,11 @@ def _chern_link(model, x, manifold, n_k, lattice, positions):
 
     def states_and_gap(k):
         geometry, _, _ = _band_geometry(model, x, k)
-        return geometry.states[:, jnp.array(manifold)], geometry.manifold_gap(manifold), geometry.energies
+        return (
+            geometry.states[:, jnp.array(manifold)],
+            geometry.manifold_gap(manifold),
+            geometry.energies,
+        )
 
     states, gaps, energies = jax.vmap(states_and_gap)(flat)
     states = states.reshape(n_k, n_k, *states.shape[1:])  # (n, n, N, Na)
@@ -554,7 +591,9 @@ def chern_number(
         _checks.check_finite_parameters(model)
     lattice = jnp.asarray(lattice, dtype=float)
     positions = getattr(model, "orbital_positions", None)
-    positions = jnp.zeros((n_bands, 2)) if positions is None else jnp.asarray(positions, dtype=float)
+    positions = (
+        jnp.zeros((n_bands, 2)) if positions is None else jnp.asarray(positions, dtype=float)
+    )
     if method == "link":
         chern, gap, scale = _chern_link(model, x, manifold, int(n_k), lattice, positions)
     else:

@@ -102,7 +102,9 @@ def disk(radius: float, n_radial: int, n_angle: int, *, breaks: Sequence[float] 
     n_angle = _positive_int(n_angle, "n_angle")
     edges = np.concatenate([[0.0], np.asarray(breaks, dtype=float).reshape(-1), [radius]])
     if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-        raise ValueError(f"breaks must increase strictly inside (0, radius = {radius}), got {list(breaks)!r}")
+        raise ValueError(
+            f"breaks must increase strictly inside (0, radius = {radius}), got {list(breaks)!r}"
+        )
     nodes, weights = np.polynomial.legendre.leggauss(n_radial)
     lower, width = edges[:-1, None], np.diff(edges)[:, None]
     k = (lower + 0.5 * width * (nodes + 1)).ravel()
@@ -123,7 +125,9 @@ def box(half_width: float, n: int, dim: int = 2) -> KGrid:
     nodes, weights = np.polynomial.legendre.leggauss(n)
     nodes, weights = half_width * nodes, half_width * weights
     points = np.stack(np.meshgrid(*([nodes] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
-    w = np.prod(np.stack(np.meshgrid(*([weights] * dim), indexing="ij"), axis=-1).reshape(-1, dim), axis=-1)
+    w = np.prod(
+        np.stack(np.meshgrid(*([weights] * dim), indexing="ij"), axis=-1).reshape(-1, dim), axis=-1
+    )
     return KGrid(jnp.asarray(points), jnp.asarray(w / (2 * np.pi) ** dim))
 
 
@@ -149,7 +153,9 @@ def map_points(fn: Callable[[Any], Any], points: Any, *, chunk_size: int | None 
     sizes = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
     if len(sizes) != 1 or None in sizes or 0 in sizes:
         shapes = [leaf.shape for leaf in leaves]
-        raise ValueError(f"points must share a non-empty leading axis (one row per point), got shapes {shapes}")
+        raise ValueError(
+            f"points must share a non-empty leading axis (one row per point), got shapes {shapes}"
+        )
     n_points = sizes.pop()
     chunk = DEFAULT_MAP_CHUNK if chunk_size is None else _positive_int(chunk_size, "chunk_size")
     chunk = min(chunk, n_points)
@@ -163,7 +169,9 @@ def map_points(fn: Callable[[Any], Any], points: Any, *, chunk_size: int | None 
     treedef = jax.tree_util.tree_structure(points)
     chunks = jax.tree_util.tree_unflatten(treedef, [to_chunks(leaf) for leaf in leaves])
     values = jax.lax.map(jax.vmap(fn), chunks)
-    return jax.tree_util.tree_map(lambda v: v.reshape(n_chunks * chunk, *v.shape[2:])[:n_points], values)
+    return jax.tree_util.tree_map(
+        lambda v: v.reshape(n_chunks * chunk, *v.shape[2:])[:n_points], values
+    )
 
 
 def _hotspot_indicator(model: Any, x: Array, k: Array) -> Array:
@@ -260,9 +268,13 @@ def adaptive(
     max_level = _positive_int(max_level, "max_level", minimum=0)
     max_points = _positive_int(max_points, "max_points")
     if indicator is not None and not callable(indicator):
-        raise ValueError(f"indicator must be a callable k (2,) -> real scalar or (m,) vector, got {indicator!r}")
+        raise ValueError(
+            f"indicator must be a callable k (2,) -> real scalar or (m,) vector, got {indicator!r}"
+        )
     if indicator is not None and x is not None:
-        raise ValueError("x is used only by the default indicator; close it over your indicator instead")
+        raise ValueError(
+            "x is used only by the default indicator; close it over your indicator instead"
+        )
     if not _checks.is_concrete(model, x):
         raise ValueError(
             "adaptive builds a fixed grid from concrete values: call it outside jit/grad/vmap "
@@ -310,7 +322,9 @@ def adaptive(
         reduced = (corners[:, None, :] + size * local[None]).reshape(-1, 2)
         cartesian = origin + reduced @ basis
         n = cartesian.shape[0]
-        padded = np.concatenate([cartesian, np.broadcast_to(cartesian[:1], (_padded_size(n) - n, 2))])
+        padded = np.concatenate(
+            [cartesian, np.broadcast_to(cartesian[:1], (_padded_size(n) - n, 2))]
+        )
         values = np.asarray(batch(jnp.asarray(padded)))
         if values.ndim not in (1, 2) or not np.isrealobj(values):
             raise ValueError(

@@ -61,8 +61,13 @@ def _current_lines(result: SweepResult, axis: str, figure_axes: list[Any]) -> No
     figure_axes[0].legend()
     if axis == "field_strength":
         for c, name in enumerate(result.coord("component")):
-            figure_axes[1].plot(coordinate, 2 * math.pi * values[:, c] / coordinate, marker="o", markersize=3,
-                                label=f"2 pi J_{name} / E")
+            figure_axes[1].plot(
+                coordinate,
+                2 * math.pi * values[:, c] / coordinate,
+                marker="o",
+                markersize=3,
+                label=f"2 pi J_{name} / E",
+            )
         figure_axes[1].set_xscale("log")
         figure_axes[1].set_xlabel(_label(result, axis))
         figure_axes[1].set_ylabel("2 pi J / E  [e^2 / h]")
@@ -75,7 +80,9 @@ def _conductivity_lines(result: SweepResult, axis: str, axes: Any) -> None:
     names = result.coord("component")
     for a, row in enumerate(names):
         for b, column in enumerate(names):
-            axes.plot(coordinate, 2 * math.pi * result.values[:, a, b], label=f"sigma_{row}{column}")
+            axes.plot(
+                coordinate, 2 * math.pi * result.values[:, a, b], label=f"sigma_{row}{column}"
+            )
     axes.set_xlabel(_label(result, axis))
     axes.set_ylabel(f"{result.name.replace('_', ' ')}  [e^2 / h]")
     axes.legend()
@@ -85,12 +92,20 @@ def _current_map(result: SweepResult, figure: Any, figure_axes: list[Any]) -> No
     positions = result.coord("position_xy")
     values = result.values  # (n_x, d)
     centred = positions - positions.mean(axis=0)
-    rank = np.linalg.matrix_rank(centred, tol=1e-9 * max(1.0, np.abs(positions).max())) if len(positions) > 2 else 1
+    rank = (
+        np.linalg.matrix_rank(centred, tol=1e-9 * max(1.0, np.abs(positions).max()))
+        if len(positions) > 2
+        else 1
+    )
     if positions.shape[1] == 2 and rank == 2:
         for c, name in enumerate(result.coord("component")):
             axes = figure_axes[c]
-            image = axes.tripcolor(positions[:, 0], positions[:, 1], values[:, c], shading="gouraud", cmap="RdBu_r")
-            axes.quiver(positions[:, 0], positions[:, 1], values[:, 0], values[:, 1], color="k", alpha=0.6)
+            image = axes.tripcolor(
+                positions[:, 0], positions[:, 1], values[:, c], shading="gouraud", cmap="RdBu_r"
+            )
+            axes.quiver(
+                positions[:, 0], positions[:, 1], values[:, 0], values[:, 1], color="k", alpha=0.6
+            )
             axes.set_aspect("equal")
             axes.set_xlabel("x_1  [length]")
             axes.set_ylabel("x_2  [length]")

@@ -53,7 +53,9 @@ class DomainWall(eqx.Module):
 
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         normal = self.direction / jnp.linalg.norm(self.direction)
-        return self.offset + self.amplitude * jnp.tanh((jnp.dot(normal, x) - self.center) / self.width)
+        return self.offset + self.amplitude * jnp.tanh(
+            (jnp.dot(normal, x) - self.center) / self.width
+        )
 
 
 class HexagonalMoire(eqx.Module):
@@ -84,4 +86,6 @@ class HexagonalMoire(eqx.Module):
         return 2 * jnp.pi * jnp.linalg.inv(g).T
 
     def __call__(self, x: Float[Array, "2"]) -> Float[Array, ""]:
-        return self.offset + self.amplitude / 3 * jnp.sum(jnp.cos(self.reciprocal_vectors @ x + self.phase))
+        return self.offset + self.amplitude / 3 * jnp.sum(
+            jnp.cos(self.reciprocal_vectors @ x + self.phase)
+        )

@@ -18,7 +18,9 @@ from semiclassical_jax.geometry import _band_geometry
 @jax.jit
 def _chern(model, points, weights):
     """2 pi sum_i w_i Omega_0^{kx ky}(k_i): the lower band's Chern number on the grid."""
-    omega = jax.vmap(lambda k: _band_geometry(model, jnp.zeros(2), k)[0].berry_curvature()[0, 2, 3])(points)
+    omega = jax.vmap(
+        lambda k: _band_geometry(model, jnp.zeros(2), k)[0].berry_curvature()[0, 2, 3]
+    )(points)
     return 2 * jnp.pi * jnp.sum(weights * omega)
 
 
@@ -79,7 +81,9 @@ def test_adaptive_massive_dirac_box_closed_form_and_gradient():
     value, derivative = jax.value_and_grad(chern)(mass)
     np.testing.assert_allclose(float(value), exact(mass), atol=1e-7)
     np.testing.assert_allclose(float(derivative), exact_derivative(mass), rtol=1e-5)
-    np.testing.assert_allclose(float(jnp.sum(grid.weights)), (2 * half) ** 2 / (2 * np.pi) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(
+        float(jnp.sum(grid.weights)), (2 * half) ** 2 / (2 * np.pi) ** 2, rtol=1e-12
+    )
     assert float(jnp.max(jnp.abs(grid.points))) < half
     assert grid.evaluations < 40_000
 
@@ -91,10 +95,17 @@ def test_adaptive_custom_indicator_gaussian_and_polynomials():
     def gaussian(k):
         return jnp.exp(-jnp.sum((k - centre) ** 2) / width**2)
 
-    grid = grids.adaptive(models.MassiveDirac(1.0, 0.1), half_width=half, tolerance=1e-9, indicator=gaussian)
-    one_d = [width * np.sqrt(np.pi) / 2 * (erf((half - c) / width) + erf((half + c) / width)) for c in centre]
+    grid = grids.adaptive(
+        models.MassiveDirac(1.0, 0.1), half_width=half, tolerance=1e-9, indicator=gaussian
+    )
+    one_d = [
+        width * np.sqrt(np.pi) / 2 * (erf((half - c) / width) + erf((half + c) / width))
+        for c in centre
+    ]
     expected = one_d[0] * one_d[1] / (2 * np.pi) ** 2
-    np.testing.assert_allclose(float(grid.integrate(jax.vmap(gaussian)(grid.points))), expected, rtol=1e-8)
+    np.testing.assert_allclose(
+        float(grid.integrate(jax.vmap(gaussian)(grid.points))), expected, rtol=1e-8
+    )
     # refinement is local: most points sit within a few widths of the peak
     near = jnp.linalg.norm(grid.points - centre, axis=1) < 20 * width
     assert float(jnp.mean(near)) > 0.5
@@ -115,7 +126,9 @@ def test_adaptive_brillouin_zone_measure_and_fixed_grid_count():
     grid = grids.adaptive(model, tolerance=1e-10, indicator=periodic)
     np.testing.assert_allclose(float(jnp.sum(grid.weights)), 1 / cell, rtol=1e-12)
     bessel_i0 = 1.2660658777520082  # I0(1)
-    np.testing.assert_allclose(float(grid.integrate(jax.vmap(periodic)(grid.points))), bessel_i0 / cell, rtol=1e-10)
+    np.testing.assert_allclose(
+        float(grid.integrate(jax.vmap(periodic)(grid.points))), bessel_i0 / cell, rtol=1e-10
+    )
     reduced = np.asarray(grid.points) @ lattice.T / (2 * np.pi)
     assert reduced.min() > 0 and reduced.max() < 1
     assert grid.evaluations > grid.points.shape[0]

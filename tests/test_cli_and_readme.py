@@ -21,7 +21,10 @@ def test_run_writes_table_with_the_expected_physics(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| QWZ | m = -1 |" in out
     rows = json.loads((tmp_path / "geometry_table.json").read_text())
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["geometry_table.json", "geometry_table.md"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "geometry_table.json",
+        "geometry_table.md",
+    ]
     by = {(r["model"], r["parameters"]): r for r in rows}
     for m, magnitude in ((-3, 0), (-1, 1), (1, 1), (3, 0)):
         chern = by[("QWZ", f"m = {m:+g}")]["chern_link"]
@@ -36,7 +39,10 @@ def test_run_writes_table_with_the_expected_physics(tmp_path, capsys):
 
 def test_help_and_bad_arguments(capsys):
     result = subprocess.run(
-        [sys.executable, "-m", "semiclassical_jax.cli", "--help"], capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "semiclassical_jax.cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0
     for command in ("run", "default-config", "chern"):
@@ -92,7 +98,10 @@ def test_run_without_arguments_writes_the_moire_job(tmp_path, monkeypatch, capsy
 
 
 BAD_CONFIGS = [
-    ("[model]\ntype = 'MassiveDirac'\nvelocity = 1.0\nmass = 0.1\ncolour = 'red'\n", "model.colour"),
+    (
+        "[model]\ntype = 'MassiveDirac'\nvelocity = 1.0\nmass = 0.1\ncolour = 'red'\n",
+        "model.colour",
+    ),
     ("[model]\ntype = 'MassiveDirac'\nvelocity = 'fast'\nmass = 0.1\n", "model.velocity"),
     ("temperature = -0.01\n", "temperature must be > 0"),
     ("manifolds = [[0], [2]]\n", "manifolds"),
@@ -133,7 +142,9 @@ def test_readme_example_runs():
         exec(compile(block, "README.md", "exec"), namespace)
     sj, models, jnp = namespace["sj"], namespace["models"], namespace["jnp"]
     quoted = re.search(r"chern_number\(models\.Haldane.*?# (-?\d+\.\d+)", text).group(1)
-    value = float(sj.chern_number(models.Haldane(t1=1.0, t2=0.15, phi=jnp.pi / 2, mass=0.2), [0], 48))
+    value = float(
+        sj.chern_number(models.Haldane(t1=1.0, t2=0.15, phi=jnp.pi / 2, mass=0.2), [0], 48)
+    )
     assert abs(value - float(quoted)) < 1e-6
     assert namespace["F"].shape == (4, 4, 2, 2)
     # the quoted Landau-Zener population and its closed form
@@ -152,4 +163,6 @@ def test_readme_example_runs():
     quoted_sweep = re.search(r"4 \* np.pi\s+# \[(\d\.\d+) (\d\.\d+)\]", text).groups()
     measured = namespace["result"].values[0, :, 1] / 1e-4 * 4 * np.pi
     np.testing.assert_allclose(measured, [float(q) for q in quoted_sweep], atol=1e-4)
-    np.testing.assert_allclose(measured, [1 - d / np.sqrt(900 + d**2) for d in (0.1, 0.2)], atol=1e-4)
+    np.testing.assert_allclose(
+        measured, [1 - d / np.sqrt(900 + d**2) for d in (0.1, 0.2)], atol=1e-4
+    )

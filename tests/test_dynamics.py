@@ -20,8 +20,14 @@ def _sweep(delta, v, e, method, **kwargs):
     """Sweep kx from -K to +K at ky = 0 (charge -1: dk/dt = -E, so E points along -x)."""
     model = models.MassiveDirac(v, delta)
     return sj.evolve(
-        model, None, jnp.array([-K_SWEEP, 0.0]), t1=2 * K_SWEEP / e, field=jnp.array([-e, 0.0]),
-        method=method, band=0, **kwargs,
+        model,
+        None,
+        jnp.array([-K_SWEEP, 0.0]),
+        t1=2 * K_SWEEP / e,
+        field=jnp.array([-e, 0.0]),
+        method=method,
+        band=0,
+        **kwargs,
     )
 
 
@@ -54,7 +60,9 @@ def test_abelian_run_stops_where_the_sweep_is_diabatic():
     """eta = v E / (2 Delta)^2 at the gap minimum is 7.4 for the P = 0.9 sweep: the Abelian run
     must stop there with an error that reports time and gap (here t ~ K / E = 200)."""
     delta, v, e = LANDAU_ZENER[2]
-    with pytest.raises(ValueError, match=r"closed \(or became too small.*at t = 1\d\d\.\d*: gap = "):
+    with pytest.raises(
+        ValueError, match=r"closed \(or became too small.*at t = 1\d\d\.\d*: gap = "
+    ):
         _sweep(delta, v, e, "abelian")
     flagged = _sweep(delta, v, e, "abelian", throw=False)
     assert not bool(flagged.success) and bool(flagged.gap_closed)
@@ -70,8 +78,14 @@ def test_long_run_invariants_full_band():
     """1e3 time units in a static potential: |chi| = 1 to 1e-9 and <H> - phi conserved to 1e-8."""
     model = models.MassiveDirac(1.0, 0.4, tilt=0.1)
     trajectory = sj.evolve(
-        model, jnp.array([1.0, -2.0]), jnp.array([0.3, 0.1]), t1=1000.0, field=_harmonic_trap(),
-        method="full", chi0=jnp.array([0.6, 0.8j]), saveat=41,
+        model,
+        jnp.array([1.0, -2.0]),
+        jnp.array([0.3, 0.1]),
+        t1=1000.0,
+        field=_harmonic_trap(),
+        method="full",
+        chi0=jnp.array([0.6, 0.8j]),
+        saveat=41,
     )
     norms = jnp.linalg.norm(trajectory.chi, axis=-1)
     assert np.max(np.abs(norms - 1.0)) < 1e-9
@@ -87,15 +101,24 @@ def test_long_run_invariants_nonabelian():
     _, states = sj.eigensystem(model, x0, k0)
     chi0 = (states[:, 0] + 1j * states[:, 1]) / np.sqrt(2)
     trajectory = sj.evolve(
-        model, x0, k0, t1=1000.0, field=_harmonic_trap(), method="nonabelian", manifold=[0, 1],
-        chi0=chi0, saveat=41,
+        model,
+        x0,
+        k0,
+        t1=1000.0,
+        field=_harmonic_trap(),
+        method="nonabelian",
+        manifold=[0, 1],
+        chi0=chi0,
+        saveat=41,
     )
     norms = jnp.linalg.norm(trajectory.chi, axis=-1)
     assert np.max(np.abs(norms - 1.0)) < 1e-9
     leak = 1.0 - trajectory.populations[:, 0] - trajectory.populations[:, 1]
     assert np.max(np.abs(leak)) < 1e-9
     assert np.max(np.abs(trajectory.energy - trajectory.energy[0])) < 1e-8
-    assert np.ptp(np.asarray(trajectory.populations[:, 0])) > 1e-3  # intra-manifold transitions happen
+    assert (
+        np.ptp(np.asarray(trajectory.populations[:, 0])) > 1e-3
+    )  # intra-manifold transitions happen
 
 
 def test_bloch_oscillations_period_and_amplitude():
@@ -113,11 +136,19 @@ def test_bloch_oscillations_period_and_amplitude():
     width = lower(np.pi) - lower(0.0)
     period = 2 * np.pi / e
     trajectory = sj.evolve(
-        chain, jnp.zeros(1), jnp.zeros(1), t1=period, field=jnp.array([e]), method="abelian",
-        band=0, saveat=jnp.array([period / 4, period / 2, period]),
+        chain,
+        jnp.zeros(1),
+        jnp.zeros(1),
+        t1=period,
+        field=jnp.array([e]),
+        method="abelian",
+        band=0,
+        saveat=jnp.array([period / 4, period / 2, period]),
     )
     np.testing.assert_allclose(float(trajectory.x[1, 0]), -width / e, rtol=1e-6)
-    np.testing.assert_allclose(float(trajectory.x[0, 0]), -(lower(-np.pi / 2) - lower(0.0)) / e, rtol=1e-6)
+    np.testing.assert_allclose(
+        float(trajectory.x[0, 0]), -(lower(-np.pi / 2) - lower(0.0)) / e, rtol=1e-6
+    )
     assert abs(float(trajectory.x[2, 0])) < 1e-6 * width / e
     np.testing.assert_allclose(float(trajectory.k[2, 0]), -2 * np.pi, rtol=1e-12)
 
@@ -131,7 +162,9 @@ def test_nonabelian_approaches_full_band_as_remote_band_recedes():
         model = models.DiracWithRemoteBand(1.0, 0.3, float(e_r), 0.5)
         kwargs = dict(t1=20.0, field=jnp.array([0.05, 0.02]))
         full = sj.evolve(model, None, jnp.array([0.3, -0.2]), method="full", band=0, **kwargs)
-        confined = sj.evolve(model, None, jnp.array([0.3, -0.2]), method="nonabelian", manifold=[0, 1], **kwargs)
+        confined = sj.evolve(
+            model, None, jnp.array([0.3, -0.2]), method="nonabelian", manifold=[0, 1], **kwargs
+        )
         errors.append(float(jnp.max(jnp.abs(full.x[-1] - confined.x[-1]))))
     slope = np.polyfit(np.log(remote), np.log(errors), 1)[0]
     assert errors[0] > 1e-6 and slope <= -2.0, (errors, slope)
@@ -188,7 +221,9 @@ def test_texture_abelian_rhs_matches_finite_differences(band):
     y = (jnp.asarray(x), jnp.asarray(k), jnp.zeros(2), jnp.zeros(2))
     dx, dk, _ = split_state(AbelianField(band)(0.0, y, (model, sj.UniformField(e))))
     expected, grad, omega = _numpy_abelian_rhs(model, x, k, e, band)
-    assert abs(grad[0]) > 1e-2 and np.max(np.abs(omega[:2, 2:])) > 1e-2  # force and k-x terms matter
+    assert (
+        abs(grad[0]) > 1e-2 and np.max(np.abs(omega[:2, 2:])) > 1e-2
+    )  # force and k-x terms matter
     np.testing.assert_allclose(np.concatenate([dx, dk]), expected, rtol=1e-6, atol=1e-9)
 
 
@@ -198,7 +233,15 @@ def test_texture_wavepacket_feels_the_domain_wall_force():
     model = models.MassiveDirac(1.0, textures.DomainWall(0.3, 1.0), tilt=0.2)
     x0, k0, e = np.array([-0.5, 0.0]), np.array([0.3, 0.1]), np.zeros(2)
     h = 1e-3
-    trajectory = sj.evolve(model, jnp.asarray(x0), jnp.asarray(k0), t1=h, field=jnp.asarray(e), method="abelian", band=0)
+    trajectory = sj.evolve(
+        model,
+        jnp.asarray(x0),
+        jnp.asarray(k0),
+        t1=h,
+        field=jnp.asarray(e),
+        method="abelian",
+        band=0,
+    )
     expected, grad, _ = _numpy_abelian_rhs(model, x0, k0, e, 0)
     assert abs(grad[0]) > 1e-2
     np.testing.assert_allclose((np.asarray(trajectory.k[-1]) - k0) / h, expected[2:], rtol=1e-2)
@@ -211,7 +254,9 @@ def test_vmap_over_initial_conditions_matches_loop():
     k0s = jnp.asarray(rng.uniform(-1, 1, size=(10_000, 2)))
 
     def run(k0):
-        return sj.evolve(model, None, k0, t1=5.0, field=jnp.array([0.02, -0.01]), method="abelian", band=0).x[-1]
+        return sj.evolve(
+            model, None, k0, t1=5.0, field=jnp.array([0.02, -0.01]), method="abelian", band=0
+        ).x[-1]
 
     batched = jax.jit(jax.vmap(run))(k0s)
     looped = np.stack([run(k0) for k0 in k0s[:20]])
@@ -225,7 +270,9 @@ def test_vmap_full_band_over_fields():
     fields = jnp.array([[-0.2, 0.0], [-0.3, 0.0], [-0.5, 0.0]])
 
     def upper(field):
-        return sj.evolve(model, None, jnp.array([-3.0, 0.0]), t1=12.0, field=field, method="full", band=0).populations[-1, 1]
+        return sj.evolve(
+            model, None, jnp.array([-3.0, 0.0]), t1=12.0, field=field, method="full", band=0
+        ).populations[-1, 1]
 
     batched = jax.vmap(upper)(fields)
     np.testing.assert_allclose(batched, [upper(f) for f in fields], atol=1e-12)
@@ -237,8 +284,15 @@ def test_vmap_over_model_parameters():
 
     def upper(mass):
         model = models.MassiveDirac(1.0, mass)
-        return sj.evolve(model, None, jnp.array([-6.0, 0.0]), t1=24.0, field=jnp.array([-0.5, 0.0]),
-                         method="full", band=0).populations[-1, 1]
+        return sj.evolve(
+            model,
+            None,
+            jnp.array([-6.0, 0.0]),
+            t1=24.0,
+            field=jnp.array([-0.5, 0.0]),
+            method="full",
+            band=0,
+        ).populations[-1, 1]
 
     masses = jnp.array([0.2, 0.4, 0.6])
     batched = jax.vmap(upper)(masses)
@@ -252,8 +306,15 @@ def test_gradients_match_central_differences():
     def end_y(field_x, mass):
         model = models.MassiveDirac(1.0, textures.DomainWall(mass, 2.0), tilt=0.2)
         trajectory = sj.evolve(
-            model, jnp.array([-4.0, 0.0]), jnp.array([0.2, 0.1]), t1=4.0,
-            field=jnp.stack([field_x, 0.01]), method="abelian", band=0, rtol=1e-13, atol=1e-13,
+            model,
+            jnp.array([-4.0, 0.0]),
+            jnp.array([0.2, 0.1]),
+            t1=4.0,
+            field=jnp.stack([field_x, 0.01]),
+            method="abelian",
+            band=0,
+            rtol=1e-13,
+            atol=1e-13,
         )
         return trajectory.x[-1, 1]
 
@@ -275,13 +336,32 @@ def test_bad_input():
     with pytest.raises(ValueError, match=r"E\(x, t\) must return shape \(2,\)"):
         sj.evolve(model, None, k0, t1=1.0, field=lambda x, t: jnp.zeros(3), method="full", band=0)
     with pytest.raises(ValueError, match="chi0 must be normalised"):
-        sj.evolve(model, None, k0, t1=1.0, field=jnp.zeros(2), method="full", chi0=jnp.array([1.0, 1.0]))
+        sj.evolve(
+            model, None, k0, t1=1.0, field=jnp.zeros(2), method="full", chi0=jnp.array([1.0, 1.0])
+        )
     with pytest.raises(ValueError, match=r"chi0 must have shape \(2,\)"):
-        sj.evolve(model, None, k0, t1=1.0, field=jnp.zeros(2), method="full", chi0=jnp.ones(3) / np.sqrt(3))
+        sj.evolve(
+            model,
+            None,
+            k0,
+            t1=1.0,
+            field=jnp.zeros(2),
+            method="full",
+            chi0=jnp.ones(3) / np.sqrt(3),
+        )
     remote = models.DiracWithRemoteBand(1.0, 0.3, 3.0, 0.5)
     _, states = sj.eigensystem(remote, None, k0)
     with pytest.raises(ValueError, match=r"chi0 lies outside the manifold \(0, 1\)"):
-        sj.evolve(remote, None, k0, t1=1.0, field=jnp.zeros(2), method="nonabelian", manifold=[0, 1], chi0=states[:, 2])
+        sj.evolve(
+            remote,
+            None,
+            k0,
+            t1=1.0,
+            field=jnp.zeros(2),
+            method="nonabelian",
+            manifold=[0, 1],
+            chi0=states[:, 2],
+        )
     with pytest.raises(ValueError, match="method must be"):
         sj.evolve(model, None, k0, t1=1.0, field=jnp.zeros(2), method="adiabatic", band=0)
     with pytest.raises(ValueError, match="needs band="):
@@ -289,14 +369,34 @@ def test_bad_input():
     with pytest.raises(ValueError, match="t1 must be later than t0"):
         sj.evolve(model, None, k0, t1=0.0, field=jnp.zeros(2), method="full", band=0)
     with pytest.raises(RuntimeError, match="raise max_steps"):
-        sj.evolve(model, None, k0, t1=100.0, field=jnp.array([0.1, 0.0]), method="full", band=0, max_steps=5)
-    flagged = sj.evolve(model, None, k0, t1=100.0, field=jnp.array([0.1, 0.0]), method="full", band=0,
-                        max_steps=5, throw=False)
+        sj.evolve(
+            model,
+            None,
+            k0,
+            t1=100.0,
+            field=jnp.array([0.1, 0.0]),
+            method="full",
+            band=0,
+            max_steps=5,
+        )
+    flagged = sj.evolve(
+        model,
+        None,
+        k0,
+        t1=100.0,
+        field=jnp.array([0.1, 0.0]),
+        method="full",
+        band=0,
+        max_steps=5,
+        throw=False,
+    )
     assert not bool(flagged.success)
     with pytest.raises(RUNTIME_ERRORS, match="evolve failed"):
-        jax.jit(lambda e: sj.evolve(model, None, k0, t1=100.0, field=e, method="full", band=0, max_steps=5).x)(
-            jnp.array([0.1, 0.0])
-        )
+        jax.jit(
+            lambda e: (
+                sj.evolve(model, None, k0, t1=100.0, field=e, method="full", band=0, max_steps=5).x
+            )
+        )(jnp.array([0.1, 0.0]))
 
 
 def test_gap_closing_across_a_domain_wall_is_reported():
@@ -305,10 +405,25 @@ def test_gap_closing_across_a_domain_wall_is_reported():
     model = models.MassiveDirac(1.0, textures.DomainWall(0.3, 1.0), tilt=0.5)
     for method in ("abelian", "nonabelian"):
         with pytest.raises(ValueError, match=r"at t = \d\.\d+: gap = \d\.\d+e-0\d"):
-            sj.evolve(model, jnp.array([-3.0, 0.0]), jnp.zeros(2), t1=20.0, field=jnp.zeros(2),
-                      method=method, band=0)
+            sj.evolve(
+                model,
+                jnp.array([-3.0, 0.0]),
+                jnp.zeros(2),
+                t1=20.0,
+                field=jnp.zeros(2),
+                method=method,
+                band=0,
+            )
     # the full-band method is valid there and crosses
-    crossed = sj.evolve(model, jnp.array([-3.0, 0.0]), jnp.zeros(2), t1=20.0, field=jnp.zeros(2), method="full", band=0)
+    crossed = sj.evolve(
+        model,
+        jnp.array([-3.0, 0.0]),
+        jnp.zeros(2),
+        t1=20.0,
+        field=jnp.zeros(2),
+        method="full",
+        band=0,
+    )
     assert float(crossed.x[-1, 0]) > 1.0
 
 
@@ -320,8 +435,15 @@ def test_memory_lean_adjoint_matches_checkpointed_gradient():
 
     def end_y(field_x, adjoint):
         trajectory = sj.evolve(
-            model, None, jnp.array([0.2, 0.1]), t1=4.0, field=jnp.stack([field_x, 0.01]),
-            method="abelian", band=0, adjoint=adjoint, saveat=jnp.array([1.0, 4.0]),
+            model,
+            None,
+            jnp.array([0.2, 0.1]),
+            t1=4.0,
+            field=jnp.stack([field_x, 0.01]),
+            method="abelian",
+            band=0,
+            adjoint=adjoint,
+            saveat=jnp.array([1.0, 4.0]),
         )
         return trajectory.x[-1, 1] + trajectory.x[0, 0]
 
@@ -336,8 +458,13 @@ def test_time_dependent_field_closed_form_momentum():
     e0, w = 0.2, 0.7
     times = np.array([1.0, 3.0, 5.0])
     trajectory = sj.evolve(
-        models.MassiveDirac(1.0, 0.5, tilt=0.2), None, jnp.array([0.2, 0.1]), t1=5.0,
-        field=lambda x, t: jnp.array([e0 * jnp.cos(w * t), 0.0]), method="full", band=0,
+        models.MassiveDirac(1.0, 0.5, tilt=0.2),
+        None,
+        jnp.array([0.2, 0.1]),
+        t1=5.0,
+        field=lambda x, t: jnp.array([e0 * jnp.cos(w * t), 0.0]),
+        method="full",
+        band=0,
         saveat=jnp.asarray(times),
     )
     np.testing.assert_allclose(trajectory.ts, times)

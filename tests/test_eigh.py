@@ -49,7 +49,9 @@ def test_matches_lapack_generic(rng, n):
     """Every path (closed form, small-N solver for 3 <= n <= 8, LAPACK above) against numpy:
     eigenvalues to 1e-12 of the spectral scale, rank-one projectors (gauge invariant) to 1e-10,
     orthonormal eigenvectors to 1e-12, for matrices of norm 1e-3, 1 and 1e3."""
-    batch = np.stack([_random_hermitian(rng, n, scale) for scale in (1e-3, 1.0, 1e3) for _ in range(BATCH // 3)])
+    batch = np.stack(
+        [_random_hermitian(rng, n, scale) for scale in (1e-3, 1.0, 1e3) for _ in range(BATCH // 3)]
+    )
     energies, states = _SOLVE(jnp.asarray(batch))
     ref_energies, ref_states = np.linalg.eigh(batch)
     scale = np.abs(ref_energies).max(axis=-1, keepdims=True)
@@ -80,7 +82,9 @@ def test_small_n_avoids_the_lapack_custom_call():
     loss = lambda h: jnp.sum(jax.vmap(eigh)(h)[0] ** 2)  # noqa: E731
     assert _custom_calls(jax.grad(loss), jnp.zeros((4, limit, limit), complex)) == set()
     above = _custom_calls(jax.vmap(eigh), jnp.zeros((4, limit + 1, limit + 1), complex))
-    forced = _custom_calls(jax.vmap(lambda h: eigh(h, method="lapack")), jnp.zeros((4, 4, 4), complex))
+    forced = _custom_calls(
+        jax.vmap(lambda h: eigh(h, method="lapack")), jnp.zeros((4, 4, 4), complex)
+    )
     assert any("eigh" in c or "heev" in c or "syev" in c for c in above)
     assert any("eigh" in c or "heev" in c or "syev" in c for c in forced)
 
@@ -102,7 +106,10 @@ def test_exact_degeneracies_match_lapack(rng):
             scale = np.abs(re_).max()
             np.testing.assert_allclose(e, re_, rtol=0, atol=1e-10 * scale)
             np.testing.assert_allclose(s.conj().T @ s, np.eye(len(e)), atol=1e-12)
-            ours, theirs = _eigenspace_projectors(e, s, 1e-8 * scale), _eigenspace_projectors(re_, rs, 1e-8 * scale)
+            ours, theirs = (
+                _eigenspace_projectors(e, s, 1e-8 * scale),
+                _eigenspace_projectors(re_, rs, 1e-8 * scale),
+            )
             assert len(ours) == len(theirs) == (2 if batch is kane_mele else 3)
             for p, q in zip(ours, theirs):
                 np.testing.assert_allclose(p, q, rtol=0, atol=1e-10)
@@ -147,7 +154,9 @@ def test_gradient_finite_and_correct_at_threefold_degeneracy(rng):
     def cluster(t):
         energies, states = eigh(h0 + t * x)
         low = states[:, :3]
-        return jnp.stack([jnp.real(jnp.trace(low.conj().T @ observable @ low)), jnp.sum(energies[:3])])
+        return jnp.stack(
+            [jnp.real(jnp.trace(low.conj().T @ observable @ low)), jnp.sum(energies[:3])]
+        )
 
     grad = jax.jacfwd(cluster)(0.0)
     assert np.all(np.isfinite(grad)) and np.all(np.isfinite(jax.jacrev(cluster)(0.0)))

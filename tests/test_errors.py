@@ -30,7 +30,11 @@ def test_non_hermitian_model_eager_and_jitted():
     # traced parameters: checked per point inside the compiled call
     traced = jax.jit(
         lambda p: sj.berry_curvature(
-            models.FunctionModel(lambda q, x, k: jnp.array([[k[0], q], [0.0, -k[0]]]), p, dim=2, n_bands=2), None, K
+            models.FunctionModel(
+                lambda q, x, k: jnp.array([[k[0], q], [0.0, -k[0]]]), p, dim=2, n_bands=2
+            ),
+            None,
+            K,
         )
     )
     with pytest.raises(RUNTIME_ERRORS, match="not Hermitian"):
@@ -53,11 +57,19 @@ def test_wrong_point_shape_names_argument():
 
 @pytest.mark.parametrize(
     "manifold, message",
-    [([], "empty"), ([0, 7], "out of range"), ([1, 1], "repeats"), ([-1], "out of range"), ([0.5], "integer")],
+    [
+        ([], "empty"),
+        ([0, 7], "out of range"),
+        ([1, 1], "repeats"),
+        ([-1], "out of range"),
+        ([0.5], "integer"),
+    ],
 )
 def test_bad_manifold(manifold, message):
     with pytest.raises((ValueError, TypeError), match=message):
-        sj.nonabelian_curvature(models.KaneMele(1.0, 0.06, rashba=0.05, mass=0.1), None, K, manifold)
+        sj.nonabelian_curvature(
+            models.KaneMele(1.0, 0.06, rashba=0.05, mass=0.1), None, K, manifold
+        )
 
 
 def test_manifold_without_remote_bands():
@@ -77,7 +89,9 @@ def test_partition_overlap_and_missing_bands():
 def test_gap_closing_reports_the_gap():
     """Kane-Mele without Rashba is doubly degenerate: band 0 alone has zero gap to band 1."""
     model = models.KaneMele(1.0, 0.06)
-    with pytest.raises(ValueError, match=r"manifold \(0,\): its gap to the remote bands closes.*gap = \d\.\d+e"):
+    with pytest.raises(
+        ValueError, match=r"manifold \(0,\): its gap to the remote bands closes.*gap = \d\.\d+e"
+    ):
         sj.nonabelian_curvature(model, None, K, [0])
     with pytest.raises(RUNTIME_ERRORS, match="gap to the remote bands closes"):
         jax.jit(sj.nonabelian_curvature, static_argnums=3)(model, None, K, (0,))
@@ -106,7 +120,9 @@ def test_non_finite_traced_parameter_is_caught_at_run_time():
 
 def test_finite_hamiltonian_with_non_finite_derivative_is_caught():
     # H = sqrt|k_x| sigma_z is finite at k_x = 0, its k-derivative is not; likewise sqrt|x_x|.
-    cusp_k = _function_model(lambda k: jnp.sqrt(jnp.abs(k[0])) * jnp.diag(jnp.array([1.0, -1.0])) + 0.3 * k[1])
+    cusp_k = _function_model(
+        lambda k: jnp.sqrt(jnp.abs(k[0])) * jnp.diag(jnp.array([1.0, -1.0])) + 0.3 * k[1]
+    )
     at_cusp = jnp.array([0.0, 0.2])
     with pytest.raises(ValueError, match="or its derivative is not finite"):
         sj.berry_curvature(cusp_k, None, at_cusp)
@@ -116,7 +132,12 @@ def test_finite_hamiltonian_with_non_finite_derivative_is_caught():
     with pytest.raises((ValueError, *RUNTIME_ERRORS), match="or its derivative is not finite"):
         batched(jnp.stack([K, at_cusp])).block_until_ready()
     cusp_x = models.FunctionModel(
-        lambda p, x, k: jnp.sqrt(jnp.abs(x[0])) * jnp.diag(jnp.array([1.0, -1.0])) + k[0] * jnp.eye(2), None, 2, 2
+        lambda p, x, k: (
+            jnp.sqrt(jnp.abs(x[0])) * jnp.diag(jnp.array([1.0, -1.0])) + k[0] * jnp.eye(2)
+        ),
+        None,
+        2,
+        2,
     )
     velocity = jax.jit(lambda x: sj.band_velocity(cusp_x, x, K))
     assert np.all(np.isfinite(velocity(jnp.array([0.5, 0.0]))))

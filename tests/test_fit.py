@@ -56,12 +56,18 @@ def test_least_squares_estimates_and_standard_errors_match_the_closed_form(error
     coefficients, sigma = _ordinary_least_squares()
     result = sj.fit(START, residuals=line_residuals, data=(X, Y), errors=errors, progress=False)
     assert result.converged and result.names == ("slope", "intercept")
-    np.testing.assert_allclose([result.parameters["slope"], result.parameters["intercept"]], coefficients, rtol=1e-9)
+    np.testing.assert_allclose(
+        [result.parameters["slope"], result.parameters["intercept"]], coefficients, rtol=1e-9
+    )
     np.testing.assert_allclose(
         [result.standard_errors["slope"], result.standard_errors["intercept"]], sigma, rtol=1e-9
     )
-    np.testing.assert_allclose(result.loss, np.sum(np.asarray(line_residuals(result.model, (X, Y))) ** 2), rtol=1e-12)
-    assert result.loss_history.shape == (result.steps + 1,) and result.loss_history[-1] == result.loss
+    np.testing.assert_allclose(
+        result.loss, np.sum(np.asarray(line_residuals(result.model, (X, Y))) ** 2), rtol=1e-12
+    )
+    assert (
+        result.loss_history.shape == (result.steps + 1,) and result.loss_history[-1] == result.loss
+    )
     assert result.loss_history[-1] < 0.05 * result.loss_history[0]
     assert isinstance(result.model, Line) and "slope" in result.summary()
 
@@ -69,7 +75,9 @@ def test_least_squares_estimates_and_standard_errors_match_the_closed_form(error
 def test_fixed_parameters_and_constraints():
     """Only the named parameters move; a positivity constraint whose unconstrained optimum lies at
     negative values stays positive (the fit then sits near the boundary); a box keeps its bounds."""
-    fixed = sj.fit(START, residuals=line_residuals, data=(X, Y), parameters=["slope"], progress=False)
+    fixed = sj.fit(
+        START, residuals=line_residuals, data=(X, Y), parameters=["slope"], progress=False
+    )
     assert float(fixed.model.intercept) == 0.1 and list(fixed.parameters) == ["slope"]
     design = np.asarray(X)[:, None]
     np.testing.assert_allclose(
@@ -104,7 +112,9 @@ def test_any_optax_optimizer_and_progress_lines(capsys):
         progress=100,
     )
     assert result.steps == 400 and result.standard_errors is None
-    np.testing.assert_allclose([result.parameters["slope"], result.parameters["intercept"]], coefficients, rtol=1e-4)
+    np.testing.assert_allclose(
+        [result.parameters["slope"], result.parameters["intercept"]], coefficients, rtol=1e-4
+    )
     lines = capsys.readouterr().err.splitlines()
     assert [line.split("/")[0] for line in lines if line.startswith("fit: step ")] == [
         "fit: step 100",
@@ -133,7 +143,13 @@ def test_filter_selects_array_parameters_and_custom_vjp_falls_back_to_reverse_mo
         return identity(jnp.polyval(p.coefficients, x)) - y
 
     y = 1.0 - 2.0 * X + 3.0 * X**2
-    result = sj.fit(Polynomial(jnp.zeros(3)), residuals=residuals, data=(X, y), parameters=eqx.is_array, progress=False)
+    result = sj.fit(
+        Polynomial(jnp.zeros(3)),
+        residuals=residuals,
+        data=(X, y),
+        parameters=eqx.is_array,
+        progress=False,
+    )
     assert result.names == ("coefficients",)
     np.testing.assert_allclose(result.parameters["coefficients"], [3.0, -2.0, 1.0], rtol=1e-8)
     assert result.standard_errors["coefficients"].shape == (3,)
@@ -145,7 +161,10 @@ def test_filter_selects_array_parameters_and_custom_vjp_falls_back_to_reverse_mo
         ({"parameters": ["nope"]}, "unknown parameter path 'nope'"),
         ({"parameters": ["slope", "slope"]}, "listed twice"),
         ({"steps": 0}, "steps must be an integer >= 1"),
-        ({"constraints": {"slope": "positive", "nope": "positive"}}, "'nope' is not a fitted parameter"),
+        (
+            {"constraints": {"slope": "positive", "nope": "positive"}},
+            "'nope' is not a fitted parameter",
+        ),
         ({"constraints": {"intercept": (0.2, 1.0)}}, r"starting value 0.1 is not in \(0.2, 1.0\)"),
         ({"constraints": {"slope": "negative"}}, "starting value 1.0 is not negative"),
         ({"constraints": {"slope": (2.0, 1.0)}}, "need low < high"),
@@ -167,7 +186,12 @@ def test_bad_loss_and_model_paths():
     with pytest.raises(ValueError, match="exactly one of loss"):
         sj.fit(START, data=(X, Y), progress=False)
     with pytest.raises(ValueError, match="not finite at the starting parameters"):
-        sj.fit(START, residuals=lambda line, d: line_residuals(line, d) / 0.0, data=(X, Y), progress=False)
+        sj.fit(
+            START,
+            residuals=lambda line, d: line_residuals(line, d) / 0.0,
+            data=(X, Y),
+            progress=False,
+        )
     moire = models.MassiveDirac(1.0, textures.HexagonalMoire(0.1, 20.0))
     with pytest.raises(ValueError, match="'mass' is a HexagonalMoire.*'mass.amplitude'"):
         sj.fit(moire, residuals=lambda m, d: m.velocity, parameters="mass", progress=False)
@@ -175,22 +199,31 @@ def test_bad_loss_and_model_paths():
         sj.fit(moire, residuals=lambda m, d: m.velocity, parameters="valley", progress=False)
     with pytest.raises(ValueError, match=r"has shape \(2,\), not a real scalar"):
         stripe = models.MassiveDirac(1.0, textures.CosineModulation(0.1, [0.3, 0.0]))
-        sj.fit(stripe, residuals=lambda m, d: m.velocity, parameters="mass.wavevector", progress=False)
+        sj.fit(
+            stripe, residuals=lambda m, d: m.velocity, parameters="mass.wavevector", progress=False
+        )
 
 
 # --- worked example 1: a gapped Dirac valley from its nonlinear valley Hall curve and sigma_xy(mu) ---
 
 DIRAC_MU, DIRAC_T = 0.15, 0.02
-DIRAC_FIELDS = jnp.array([0.002, 0.005, 0.01, 0.02])  # E v / Delta^2 from 0.2 to 2: linear to nonlinear
+DIRAC_FIELDS = jnp.array(
+    [0.002, 0.005, 0.01, 0.02]
+)  # E v / Delta^2 from 0.2 to 2: linear to nonlinear
 DIRAC_MUS = jnp.array([0.05, 0.1, 0.13, 0.16, 0.2, 0.3])  # across the gap edge at Delta = 0.1
 WEAK_FIELD = 1e-4  # sigma_xy(mu) = J_x / E_y at E_y = 1e-4 (E v / Delta^2 = 0.01: linear response)
 # every current of the data set: (field, mu) pairs, one vmapped MSCT integral (one compilation)
 DIRAC_FIELD_ALL = jnp.concatenate(
-    [jnp.stack([DIRAC_FIELDS, jnp.zeros(4)], axis=1), jnp.tile(jnp.array([[0.0, WEAK_FIELD]]), (6, 1))]
+    [
+        jnp.stack([DIRAC_FIELDS, jnp.zeros(4)], axis=1),
+        jnp.tile(jnp.array([[0.0, WEAK_FIELD]]), (6, 1)),
+    ]
 )
 DIRAC_MU_ALL = jnp.concatenate([jnp.full(4, DIRAC_MU), DIRAC_MUS])
 # Fermi momentum of the true model as a panel break; radial panels geometric from 0.01 to the cutoff 2
-DIRAC_GRID = grids.disk(2.0, 4, 8, breaks=sorted([*np.geomspace(0.01, 2.0, 8)[:-1], np.sqrt(DIRAC_MU**2 - 0.01)]))
+DIRAC_GRID = grids.disk(
+    2.0, 4, 8, breaks=sorted([*np.geomspace(0.01, 2.0, 8)[:-1], np.sqrt(DIRAC_MU**2 - 0.01)])
+)
 
 
 class DiracSample(eqx.Module):
@@ -204,7 +237,13 @@ def dirac_observables(sample):
     """(J(E) for E along x at mu in the band; sigma_xy(mu)), MSCT with the two bands hybridised."""
     currents = jax.vmap(
         lambda field, mu: sj.current(
-            sample.valley, DIRAC_GRID, field=field, mu=mu, temperature=DIRAC_T, tau=sample.tau, manifolds=[[0, 1]]
+            sample.valley,
+            DIRAC_GRID,
+            field=field,
+            mu=mu,
+            temperature=DIRAC_T,
+            tau=sample.tau,
+            manifolds=[[0, 1]],
         )
     )(DIRAC_FIELD_ALL, DIRAC_MU_ALL)
     return currents[:4], currents[4:, 0] / WEAK_FIELD
@@ -214,7 +253,9 @@ def dirac_residuals(sample, data):
     """J in units of each component's largest value, sigma_xy in units of e^2/2h = 1/(4 pi)."""
     current, sigma, scale = data
     model_current, model_sigma = dirac_observables(sample)
-    return jnp.concatenate([((model_current - current) / scale).ravel(), 4 * jnp.pi * (model_sigma - sigma)])
+    return jnp.concatenate(
+        [((model_current - current) / scale).ravel(), 4 * jnp.pi * (model_sigma - sigma)]
+    )
 
 
 def _check_recovery(result, truth, noisy):
@@ -248,7 +289,9 @@ def test_fit_dirac_velocity_mass_and_tau_from_valley_hall_curve_and_hall_conduct
     scale = jnp.max(jnp.abs(current), axis=0)
     start = DiracSample(models.MassiveDirac(1.3, 0.07), jnp.asarray(2.6))
     names = ["valley.velocity", "valley.mass", "tau"]
-    options = dict(parameters=names, constraints={name: "positive" for name in names}, progress=False)
+    options = dict(
+        parameters=names, constraints={name: "positive" for name in names}, progress=False
+    )
     truth = {"valley.velocity": 1.0, "valley.mass": 0.1, "tau": 2.0}
 
     result = sj.fit(start, residuals=dirac_residuals, data=(current, sigma, scale), **options)
@@ -257,7 +300,9 @@ def test_fit_dirac_velocity_mass_and_tau_from_valley_hall_curve_and_hall_conduct
     rng = np.random.default_rng(11)
     noisy_current = current + NOISE * scale * rng.normal(size=current.shape)
     noisy_sigma = sigma + NOISE / (4 * np.pi) * rng.normal(size=sigma.shape)
-    noisy = sj.fit(start, residuals=dirac_residuals, data=(noisy_current, noisy_sigma, scale), **options)
+    noisy = sj.fit(
+        start, residuals=dirac_residuals, data=(noisy_current, noisy_sigma, scale), **options
+    )
     _check_recovery(noisy, truth, noisy=True)
     standard = np.sqrt(np.diag(noisy.covariance))
     correlation = np.asarray(noisy.covariance) / np.outer(standard, standard)
@@ -268,14 +313,16 @@ def test_fit_dirac_velocity_mass_and_tau_from_valley_hall_curve_and_hall_conduct
 
 HALDANE_TRUTH = models.Haldane(1.0, 0.15, np.pi / 2, 0.2)
 HALDANE_GRID = grids.brillouin_zone(HALDANE_TRUTH, 18)
-HALDANE_MUS = jnp.linspace(-1.4, -0.3, 8)  # from inside the gap (|Delta_K| = 0.58) into the valence band
+HALDANE_MUS = jnp.linspace(
+    -1.4, -0.3, 8
+)  # from inside the gap (|Delta_K| = 0.58) into the valence band
 HALDANE_T = 0.05
 
 
 def haldane_sigma(model):
-    return jax.vmap(lambda mu: sj.hall_conductivity(model, HALDANE_GRID, mu=mu, temperature=HALDANE_T)[0, 1])(
-        HALDANE_MUS
-    )
+    return jax.vmap(
+        lambda mu: sj.hall_conductivity(model, HALDANE_GRID, mu=mu, temperature=HALDANE_T)[0, 1]
+    )(HALDANE_MUS)
 
 
 def haldane_residuals(model, data):
@@ -291,10 +338,18 @@ def test_fit_haldane_t2_and_mass_from_hall_conductivity_across_the_gap_edge():
     data = haldane_sigma(HALDANE_TRUTH)
     start = models.Haldane(1.0, 0.15 * 1.3, np.pi / 2, 0.2 * 0.7)
     truth = {"t2": 0.15, "mass": 0.2}
-    result = sj.fit(start, residuals=haldane_residuals, data=data, parameters=["t2", "mass"], progress=False)
+    result = sj.fit(
+        start, residuals=haldane_residuals, data=data, parameters=["t2", "mass"], progress=False
+    )
     _check_recovery(result, truth, noisy=False)
     noisy_data = data + NOISE / (2 * np.pi) * np.random.default_rng(5).normal(size=data.shape)
-    noisy = sj.fit(start, residuals=haldane_residuals, data=noisy_data, parameters=["t2", "mass"], progress=False)
+    noisy = sj.fit(
+        start,
+        residuals=haldane_residuals,
+        data=noisy_data,
+        parameters=["t2", "mass"],
+        progress=False,
+    )
     _check_recovery(noisy, truth, noisy=True)
 
 
@@ -308,7 +363,9 @@ MOIRE_FIELD = jnp.array([0.0, 1e-3])
 
 def moire_profile(model):
     """J(x) across the moire cell, mu = 0.3 in the band everywhere (|Delta(x)| <= 0.1)."""
-    return sj.current_map(model, MOIRE_GRID, MOIRE_XS, field=MOIRE_FIELD, mu=0.3, temperature=0.03, tau=1.0)
+    return sj.current_map(
+        model, MOIRE_GRID, MOIRE_XS, field=MOIRE_FIELD, mu=0.3, temperature=0.03, tau=1.0
+    )
 
 
 def moire_residuals(model, data):
@@ -325,7 +382,9 @@ def test_fit_texture_amplitude_from_current_profile():
     profile = moire_profile(truth_model)
     scale = jnp.max(jnp.abs(profile), axis=0)
     start = models.MassiveDirac(1.0, textures.HexagonalMoire(0.13, MOIRE_PERIOD))
-    options = dict(parameters="mass.amplitude", constraints={"mass.amplitude": "positive"}, progress=False)
+    options = dict(
+        parameters="mass.amplitude", constraints={"mass.amplitude": "positive"}, progress=False
+    )
     result = sj.fit(start, residuals=moire_residuals, data=(profile, scale), **options)
     _check_recovery(result, {"mass.amplitude": 0.1}, noisy=False)
     noisy_profile = profile + NOISE * scale * np.random.default_rng(7).normal(size=profile.shape)

@@ -19,12 +19,19 @@ BUILT_IN = {
         [[1.0, 0.0], [0.3, 1.2]],
         [[0.0, 0.0], [0.5, 0.2], [0.1, 0.6]],
         [0.3, -0.2, 0.05],
-        [(0.7, 0, 1, (0, 0)), (0.4j, 1, 2, (1, 0)), (0.25 - 0.1j, 2, 0, (0, 1)), (0.1, 0, 0, (1, 0))],
+        [
+            (0.7, 0, 1, (0, 0)),
+            (0.4j, 1, 2, (1, 0)),
+            (0.25 - 0.1j, 2, 0, (0, 1)),
+            (0.1, 0, 0, (1, 0)),
+        ],
     ),
     "FunctionModel": models.FunctionModel(
         lambda p, x, k: jnp.array(
-            [[p[0] * jnp.cos(k[0] + x[1]), jnp.sin(k[1]) - 1j * x[0] * k[0]],
-             [jnp.sin(k[1]) + 1j * x[0] * k[0], -p[0] * jnp.cos(k[0] + x[1]) + p[1] * k[1] ** 2]]
+            [
+                [p[0] * jnp.cos(k[0] + x[1]), jnp.sin(k[1]) - 1j * x[0] * k[0]],
+                [jnp.sin(k[1]) + 1j * x[0] * k[0], -p[0] * jnp.cos(k[0] + x[1]) + p[1] * k[1] ** 2],
+            ]
         ),
         jnp.array([0.8, 0.3]),
         dim=2,
@@ -105,7 +112,12 @@ def _d_vector_chern(d_of_k, lattice, n):
 
     def solid_angle(a, b, c):
         num = np.einsum("...i,...i", a, np.cross(b, c))
-        den = 1 + np.einsum("...i,...i", a, b) + np.einsum("...i,...i", b, c) + np.einsum("...i,...i", c, a)
+        den = (
+            1
+            + np.einsum("...i,...i", a, b)
+            + np.einsum("...i,...i", b, c)
+            + np.einsum("...i,...i", c, a)
+        )
         return 2 * np.arctan2(num, den)
 
     p00, p10, p11, p01 = d[:-1, :-1], d[1:, :-1], d[1:, 1:], d[:-1, 1:]
@@ -116,6 +128,7 @@ def _d_vector_chern(d_of_k, lattice, n):
 @pytest.mark.parametrize("m", [-3.0, -1.0, 1.0, 3.0])
 def test_qwz_chern_numbers_over_phase_diagram(m):
     """QWZ: link-method C is an integer to 1e-6 on 48x48 and equals the d-vector degree."""
+
     def d_of_k(k):
         kx, ky = k[..., 0], k[..., 1]
         return np.stack([np.sin(kx), np.sin(ky), m + np.cos(kx) + np.cos(ky)], -1)
@@ -132,7 +145,11 @@ def _haldane_d_vector(t1, t2, phi, mass):
     """Haldane's H = d0 + d.sigma written out by hand from its bonds (Cartesian k)."""
     lattice = np.array([[1.0, 0.0], [0.5, np.sqrt(3) / 2]])
     a1, a2 = lattice
-    nn = [(np.array([1, 1]) / 3) @ lattice, (np.array([-2, 1]) / 3) @ lattice, (np.array([1, -2]) / 3) @ lattice]
+    nn = [
+        (np.array([1, 1]) / 3) @ lattice,
+        (np.array([-2, 1]) / 3) @ lattice,
+        (np.array([1, -2]) / 3) @ lattice,
+    ]
     nnn_plus = [a1, a2 - a1, -a2]  # A-A bonds carrying exp(+i phi) ... see models/_lattice.py
 
     def d_of_k(k):
@@ -143,7 +160,9 @@ def _haldane_d_vector(t1, t2, phi, mass):
     return d_of_k, lattice
 
 
-@pytest.mark.parametrize("mass, topological", [(0.2, True), (0.6, True), (0.95, False), (-0.95, False), (-0.6, True)])
+@pytest.mark.parametrize(
+    "mass, topological", [(0.2, True), (0.6, True), (0.95, False), (-0.95, False), (-0.6, True)]
+)
 def test_haldane_chern_both_sides_of_boundary(mass, topological):
     """|C| = 1 iff |M| < 3 sqrt(3) t2 |sin phi| (0.779 here); integer to 1e-6 on 48x48,
     equal to the hand-written d-vector degree; curvature integral agrees with the link method."""
@@ -196,13 +215,19 @@ def test_kane_mele_degenerate_manifold_equals_its_spin_sectors(rng):
         assert abs(energies[1] - energies[0]) < 1e-12  # exactly degenerate
         f = sj.nonabelian_curvature(km, None, k, [0, 1])
         assert np.all(np.isfinite(f))
-        expected = np.sort([sj.berry_curvature(up, None, k)[0, 2, 3], sj.berry_curvature(down, None, k)[0, 2, 3]])
+        expected = np.sort(
+            [sj.berry_curvature(up, None, k)[0, 2, 3], sj.berry_curvature(down, None, k)[0, 2, 3]]
+        )
         assert np.max(np.abs(expected)) > 1e-5  # not a vacuous comparison
-        np.testing.assert_allclose(np.linalg.eigvalsh(np.asarray(f[2, 3])), expected, rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(
+            np.linalg.eigvalsh(np.asarray(f[2, 3])), expected, rtol=1e-10, atol=1e-15
+        )
         # per-band values stay finite and their sum is the trace (0 by PT symmetry)
         omega = sj.berry_curvature(km, None, k)
         assert np.all(np.isfinite(omega))
-        np.testing.assert_allclose(omega[0, 2, 3] + omega[1, 2, 3], np.real(np.trace(f[2, 3])), atol=1e-12)
+        np.testing.assert_allclose(
+            omega[0, 2, 3] + omega[1, 2, 3], np.real(np.trace(f[2, 3])), atol=1e-12
+        )
 
 
 def test_gradient_at_kane_mele_degeneracy_matches_finite_differences():
@@ -246,9 +271,9 @@ def test_geometry_works_under_jit_and_vmap(rng):
     """jit(vmap(...)) over k equals a Python loop, to 1e-12."""
     model = models.Haldane(1.0, 0.15, 0.7, 0.2)
     ks = jnp.asarray(rng.uniform(-3, 3, size=(20, 2)))
-    batched = jax.jit(jax.vmap(sj.nonabelian_curvature, in_axes=(None, None, 0, None)), static_argnums=3)(
-        model, None, ks, (0,)
-    )
+    batched = jax.jit(
+        jax.vmap(sj.nonabelian_curvature, in_axes=(None, None, 0, None)), static_argnums=3
+    )(model, None, ks, (0,))
     looped = np.stack([sj.nonabelian_curvature(model, None, k, [0]) for k in ks])
     np.testing.assert_allclose(batched, looped, atol=1e-12)
 
@@ -284,14 +309,23 @@ def test_nonabelian_curvature_gauge_covariance_in_degenerate_manifold(rng, valle
     w = np.eye(4, dtype=complex)
     w[:2, :2] = w2
     rotated = sj.BandGeometry(
-        geometry.energies, geometry.states @ w, jnp.einsum("mn,anl,lp->amp", w.conj().T, geometry.dH, w)
+        geometry.energies,
+        geometry.states @ w,
+        jnp.einsum("mn,anl,lp->amp", w.conj().T, geometry.dH, w),
     )
     f_rotated = rotated.nonabelian_curvature((0, 1))
-    np.testing.assert_allclose(f_rotated, np.einsum("mn,abnl,lp->abmp", w2.conj().T, f, w2), atol=1e-12)
-    for curvature in (f, f_rotated):
-        np.testing.assert_allclose(np.linalg.eigvalsh(np.asarray(curvature[2, 3])), expected_spectrum, rtol=1e-10)
     np.testing.assert_allclose(
-        sj.manifold_berry_curvature(model, None, k, [0, 1])[2, 3], expected_spectrum.sum(), rtol=1e-10, atol=1e-14
+        f_rotated, np.einsum("mn,abnl,lp->abmp", w2.conj().T, f, w2), atol=1e-12
+    )
+    for curvature in (f, f_rotated):
+        np.testing.assert_allclose(
+            np.linalg.eigvalsh(np.asarray(curvature[2, 3])), expected_spectrum, rtol=1e-10
+        )
+    np.testing.assert_allclose(
+        sj.manifold_berry_curvature(model, None, k, [0, 1])[2, 3],
+        expected_spectrum.sum(),
+        rtol=1e-10,
+        atol=1e-14,
     )
     if valley_of_second == -1:  # the rotation really changed the matrix
         assert np.max(np.abs(f_rotated - f)) > 1e-3
@@ -309,13 +343,23 @@ def test_float32_opt_in_from_the_environment():
         "print(o.dtype, float(o[0, 2, 3]))"
     )
     env = dict(os.environ, SEMICLASSICAL_JAX_PRECISION="float32")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     dtype, value = out.stdout.split()
     assert dtype == "float32"
-    np.testing.assert_allclose(float(value), _dirac_lower_curvature(1.0, 0.3, 1, np.array([0.1, 0.2])), rtol=1e-5)
+    np.testing.assert_allclose(
+        float(value), _dirac_lower_curvature(1.0, 0.3, 1, np.array([0.1, 0.2])), rtol=1e-5
+    )
     env["SEMICLASSICAL_JAX_PRECISION"] = "float16"
-    bad = subprocess.run([sys.executable, "-c", "import semiclassical_jax"], env=env, capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-c", "import semiclassical_jax"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode != 0 and "SEMICLASSICAL_JAX_PRECISION" in bad.stderr
 
 
@@ -337,9 +381,9 @@ def test_symplectic_solve_against_dense_solve_and_its_derivative(d):
     got = symplectic_solve(jnp.asarray(omega), jnp.asarray(gradient), jnp.asarray(field))
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12 * np.max(np.abs(expected)))
     weights = rng.normal(size=2 * d)
-    d_omega = jax.grad(lambda o: jnp.dot(weights, symplectic_solve(o, jnp.asarray(gradient), jnp.asarray(field))))(
-        jnp.asarray(omega)
-    )
+    d_omega = jax.grad(
+        lambda o: jnp.dot(weights, symplectic_solve(o, jnp.asarray(gradient), jnp.asarray(field)))
+    )(jnp.asarray(omega))
     adjoint = np.linalg.solve(matrix.T, weights)  # dL/d rhs; dL/dA = -adjoint y^T; A = 1 + S Omega
     expected_d_omega = s.T @ (-np.outer(adjoint, expected))
     # Omega is antisymmetric (the closed form reads its upper triangle): compare along antisymmetric
@@ -347,5 +391,8 @@ def test_symplectic_solve_against_dense_solve_and_its_derivative(d):
     along_antisymmetric = np.asarray(d_omega - d_omega.T)
     expected_antisymmetric = expected_d_omega - expected_d_omega.T
     np.testing.assert_allclose(
-        along_antisymmetric, expected_antisymmetric, rtol=0, atol=1e-10 * np.max(np.abs(expected_antisymmetric))
+        along_antisymmetric,
+        expected_antisymmetric,
+        rtol=0,
+        atol=1e-10 * np.max(np.abs(expected_antisymmetric)),
     )

@@ -33,7 +33,9 @@ def finite_difference(function, point, step=1e-3, floor=0.1):
         unit[i] = 1.0
 
         def central(h):
-            return (np.asarray(function(point + h * unit)) - np.asarray(function(point - h * unit))) / (2 * h)
+            return (
+                np.asarray(function(point + h * unit)) - np.asarray(function(point - h * unit))
+            ) / (2 * h)
 
         columns.append((4 * central(h / 2) - central(h)) / 3)
     return np.stack(columns, axis=-1)
@@ -69,7 +71,9 @@ def check_gradient(compiled, points, floor=0.1):
         return compiled(jnp.asarray(p))[1]
 
     for point in points:
-        assert_jacobian_close(compiled(jnp.asarray(point))[0], finite_difference(value, point, floor=floor))
+        assert_jacobian_close(
+            compiled(jnp.asarray(point))[0], finite_difference(value, point, floor=floor)
+        )
 
 
 def _points(rng, low, high, count):
@@ -90,7 +94,9 @@ def _haldane_hall(p):  # p = (t1, t2, phi, mass, mu, T)
 REMOTE_GRID = grids.disk(1.0, 6, 8, breaks=[0.05, 0.2, 0.5])
 
 
-def _remote_band_hall(p):  # p = (velocity, mass, remote_energy, coupling, mu, T): 3 bands, general eigh
+def _remote_band_hall(
+    p,
+):  # p = (velocity, mass, remote_energy, coupling, mu, T): 3 bands, general eigh
     model = models.DiracWithRemoteBand(p[0], p[1], p[2], p[3])
     return sj.hall_conductivity(model, REMOTE_GRID, mu=p[4], temperature=p[5])[0, 1]
 
@@ -121,11 +127,20 @@ def _textured_dirac_current(p, manifolds):
     mass = textures.CosineModulation(p[1], WAVEVECTOR, offset=p[2])
     model = models.MassiveDirac(p[0], mass, tilt=p[3])
     return sj.current(
-        model, DIRAC_GRID, field=p[4:6], mu=p[6], temperature=p[7], tau=p[8], manifolds=manifolds, x=POSITION
+        model,
+        DIRAC_GRID,
+        field=p[4:6],
+        mu=p[6],
+        temperature=p[7],
+        tau=p[8],
+        manifolds=manifolds,
+        x=POSITION,
     )
 
 
-@pytest.mark.parametrize("manifolds", [[[0], [1]], [[0, 1]]], ids=["one-band", "two-band-nonadiabatic"])
+@pytest.mark.parametrize(
+    "manifolds", [[[0], [1]], [[0, 1]]], ids=["one-band", "two-band-nonadiabatic"]
+)
 def test_msct_current_gradient_matches_finite_differences(manifolds, rng):
     """dJ / d(velocity, texture amplitude and offset, tilt, field, mu, T, tau) of the MSCT current of a
     textured Dirac valley at x != 0 (forces and x-k curvature from the texture) = finite differences
@@ -147,7 +162,13 @@ def test_msct_current_gradient_matches_finite_differences(manifolds, rng):
 def _remote_band_current(p):  # p = (velocity, mass, remote_energy, coupling, E_x, E_y, mu, T, tau)
     model = models.DiracWithRemoteBand(p[0], p[1], p[2], p[3])
     return sj.current(
-        model, REMOTE_GRID, field=p[4:6], mu=p[6], temperature=p[7], tau=p[8], manifolds=[[0, 1], [2]]
+        model,
+        REMOTE_GRID,
+        field=p[4:6],
+        mu=p[6],
+        temperature=p[7],
+        tau=p[8],
+        manifolds=[[0, 1], [2]],
     )
 
 
@@ -168,8 +189,17 @@ def _trajectory_end(p, adjoint=None):
     mass = textures.DomainWall(p[1], p[2], offset=0.2)
     model = models.MassiveDirac(p[0], mass)
     trajectory = sj.evolve(
-        model, jnp.array([-1.0, 0.3]), jnp.array([0.2, -0.1]), t1=6.0, field=p[3:5], method="abelian",
-        band=0, rtol=1e-12, atol=1e-12, adjoint=adjoint, adiabaticity_limit=None,
+        model,
+        jnp.array([-1.0, 0.3]),
+        jnp.array([0.2, -0.1]),
+        t1=6.0,
+        field=p[3:5],
+        method="abelian",
+        band=0,
+        rtol=1e-12,
+        atol=1e-12,
+        adjoint=adjoint,
+        adiabaticity_limit=None,
     )
     return jnp.concatenate([trajectory.x[-1], trajectory.k[-1]])
 
@@ -181,7 +211,9 @@ def test_trajectory_end_point_gradient_matches_finite_differences(rng):
     (diffrax.ForwardMode): reverse mode through the default adjoint compiles for ~20 s and is
     compared with it in benchmarks/gradients.py."""
     points = _points(rng, [0.8, 0.05, 0.5, 0.01, -0.03], [1.2, 0.1, 1.5, 0.03, 0.03], 1)
-    check_gradient(jacobian_with_value(lambda p: _trajectory_end(p, diffrax.ForwardMode()), "forward"), points)
+    check_gradient(
+        jacobian_with_value(lambda p: _trajectory_end(p, diffrax.ForwardMode()), "forward"), points
+    )
 
 
 # --- exact degeneracies ------------------------------------------------------------------------
@@ -202,7 +234,9 @@ def test_dirac_curvature_mass_derivative_at_zero_mass_is_the_closed_form():
         derivative = float(compiled(jnp.asarray(point))[0][0])
         exact = 1.0 / (2 * velocity * np.linalg.norm(k) ** 3)
         np.testing.assert_allclose(derivative, exact, rtol=1e-10)
-        reference = finite_difference(lambda p: compiled(jnp.asarray(p))[1], point)[0]  # the k-derivatives vanish
+        reference = finite_difference(lambda p: compiled(jnp.asarray(p))[1], point)[
+            0
+        ]  # the k-derivatives vanish
         np.testing.assert_allclose(derivative, reference, rtol=RTOL)
 
 
@@ -245,7 +279,9 @@ def _haldane_pair_curvature_square(p):
     total = 0.0
     for phi in (np.pi / 2, -np.pi / 2):
         model = models.Haldane(p[0], p[1], phi, 0.0)
-        omega = jax.vmap(lambda k: sj.berry_curvature(model, None, k)[0, 2, 3])(KANE_MELE_GRID.points)
+        omega = jax.vmap(lambda k: sj.berry_curvature(model, None, k)[0, 2, 3])(
+            KANE_MELE_GRID.points
+        )
         total = total + KANE_MELE_GRID.integrate(omega**2)
     return total
 
@@ -258,7 +294,9 @@ def test_kane_mele_gradient_at_spin_degeneracy():
     1e-6 (its value is not zero: each spin sector carries curvature of opposite sign)."""
     point = np.array([1.0, 0.06])
     compiled = jacobian_with_value(_kane_mele_curvature_square)
-    np.testing.assert_allclose(compiled(jnp.asarray(point))[1], _haldane_pair_curvature_square(point), rtol=1e-12)
+    np.testing.assert_allclose(
+        compiled(jnp.asarray(point))[1], _haldane_pair_curvature_square(point), rtol=1e-12
+    )
     check_gradient(compiled, [point])
 
 
@@ -270,7 +308,9 @@ def test_kane_mele_gradient_at_spin_degeneracy():
 # unrotated d sigma_xy / d mass came out -6e-2 (LAPACK) and -9e-2 (Jacobi) where it is 0.
 _PAULI = np.array([[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]])
 _SPIN_GENERATOR = np.einsum("i,iab->ab", np.array([0.6, 0.0, 0.8]), _PAULI)
-_SPIN_ROTATION = jnp.asarray(np.kron(np.eye(2), np.cos(0.55) * np.eye(2) - 1j * np.sin(0.55) * _SPIN_GENERATOR))
+_SPIN_ROTATION = jnp.asarray(
+    np.kron(np.eye(2), np.cos(0.55) * np.eye(2) - 1j * np.sin(0.55) * _SPIN_GENERATOR)
+)
 
 
 def _rotated_kane_mele(p, x, k):  # p = (soc, rashba, mass)
@@ -281,10 +321,14 @@ def _rotated_kane_mele(p, x, k):  # p = (soc, rashba, mass)
 def _rotated_trace_curvature(p):
     """Tr F^{kx ky} of the lower manifold at one k: gauge invariant, smooth in (soc, rashba, mass)."""
     model = models.FunctionModel(_rotated_kane_mele, p, dim=2, n_bands=4)
-    return jnp.real(jnp.trace(sj.nonabelian_curvature(model, None, jnp.array([0.37, -0.52]), [0, 1])[2, 3]))
+    return jnp.real(
+        jnp.trace(sj.nonabelian_curvature(model, None, jnp.array([0.37, -0.52]), [0, 1])[2, 3])
+    )
 
 
-_rotated_trace_curvature_compiled = jacobian_with_value(_rotated_trace_curvature)  # compiled on first use
+_rotated_trace_curvature_compiled = jacobian_with_value(
+    _rotated_trace_curvature
+)  # compiled on first use
 
 
 @pytest.mark.parametrize("parameter", ["rashba", "mass"])
@@ -318,7 +362,9 @@ def test_kane_mele_hall_conductivity_is_stationary_under_splitting_perturbations
 
 
 _LAYER_ROTATION = jnp.asarray(
-    np.kron(np.cos(0.4) * np.eye(2) - 1j * np.sin(0.4) * np.array([[0.6, 0.8], [0.8, -0.6]]), np.eye(2))
+    np.kron(
+        np.cos(0.4) * np.eye(2) - 1j * np.sin(0.4) * np.array([[0.6, 0.8], [0.8, -0.6]]), np.eye(2)
+    )
 )
 HALDANE = dict(t1=1.0, t2=0.15, phi=np.pi / 2)
 
@@ -357,4 +403,3 @@ def test_hall_conductivity_gradient_when_a_mass_splits_a_layer_degeneracy():
     for derivative in (jax.jacfwd(pair), jax.grad(pair)):
         value = np.asarray(jax.jit(derivative)(jnp.zeros(1)))[0]
         assert abs(value - reference) <= RTOL * abs(reference), (value, reference)
-

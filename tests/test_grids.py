@@ -21,15 +21,21 @@ def test_brillouin_zone_measure_and_periodic_integrals():
     a1 = np.asarray(model.lattice)[0]
     np.testing.assert_allclose(float(grid.integrate(jnp.cos(grid.points @ a1))), 0.0, atol=1e-12)
     bessel_i0 = 1.2660658777520082  # I0(1)
-    np.testing.assert_allclose(float(grid.integrate(jnp.exp(jnp.cos(grid.points @ a1)))), bessel_i0 / cell, rtol=1e-12)
+    np.testing.assert_allclose(
+        float(grid.integrate(jnp.exp(jnp.cos(grid.points @ a1)))), bessel_i0 / cell, rtol=1e-12
+    )
 
 
 def test_brillouin_zone_chern_from_curvature():
     """sum_i w_i Omega_i * 2 pi = C: QWZ m = -1 gives the link-method integer to 1e-8."""
     model = models.QWZ(-1.0)
     grid = grids.brillouin_zone(model, 48)
-    omega = jax.vmap(sj.berry_curvature, in_axes=(None, None, 0))(model, None, grid.points)[:, 0, 2, 3]
-    np.testing.assert_allclose(2 * np.pi * float(grid.integrate(omega)), float(sj.chern_number(model, [0], 48)), atol=1e-8)
+    omega = jax.vmap(sj.berry_curvature, in_axes=(None, None, 0))(model, None, grid.points)[
+        :, 0, 2, 3
+    ]
+    np.testing.assert_allclose(
+        2 * np.pi * float(grid.integrate(omega)), float(sj.chern_number(model, [0], 48)), atol=1e-8
+    )
 
 
 def test_map_points_chern_and_equals_vmap_in_value_and_gradient():
@@ -76,7 +82,9 @@ def test_map_points_pytree_points_and_bad_input():
 def test_disk_gaussian_and_area():
     """Area pi R^2 / (2 pi)^2 and int exp(-k^2) d^2k / (2 pi)^2 = 1 / (4 pi) (R large), 1e-12."""
     grid = grids.disk(3.0, 40, 8)
-    np.testing.assert_allclose(float(jnp.sum(grid.weights)), np.pi * 9 / (2 * np.pi) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(
+        float(jnp.sum(grid.weights)), np.pi * 9 / (2 * np.pi) ** 2, rtol=1e-12
+    )
     grid = grids.disk(12.0, 80, 8)
     k2 = jnp.sum(grid.points**2, axis=-1)
     np.testing.assert_allclose(float(grid.integrate(jnp.exp(-k2))), 1 / (4 * np.pi), rtol=1e-12)
@@ -86,7 +94,9 @@ def test_disk_massive_dirac_half_quantised_with_cutoff_closed_form():
     """2 pi sum w Omega over |k| <= R equals (sgn Delta / 2)(1 - |Delta| / sqrt(v^2 R^2 + Delta^2)), 1e-10."""
     v, delta, radius = 1.3, 0.2, 5.0
     grid = grids.disk(radius, 120, 4)
-    omega = jax.vmap(sj.berry_curvature, in_axes=(None, None, 0))(models.MassiveDirac(v, delta), None, grid.points)
+    omega = jax.vmap(sj.berry_curvature, in_axes=(None, None, 0))(
+        models.MassiveDirac(v, delta), None, grid.points
+    )
     chern = 2 * np.pi * float(grid.integrate(omega[:, 0, 2, 3]))
     expected = 0.5 * (1 - delta / np.sqrt(v**2 * radius**2 + delta**2))
     np.testing.assert_allclose(chern, expected, rtol=1e-10)
@@ -121,7 +131,9 @@ def test_disk_breaks_composite_rule():
     radius, kink = 2.0, 1.3
     grid = grids.disk(radius, 6, 4, breaks=[0.5, kink])
     assert grid.points.shape == (3 * 6 * 4, 2)
-    np.testing.assert_allclose(float(jnp.sum(grid.weights)), np.pi * radius**2 / (2 * np.pi) ** 2, rtol=1e-13)
+    np.testing.assert_allclose(
+        float(jnp.sum(grid.weights)), np.pi * radius**2 / (2 * np.pi) ** 2, rtol=1e-13
+    )
     k = jnp.linalg.norm(grid.points, axis=-1)
     # 2 pi int_kink^R (k - kink) k dk / (2 pi)^2
     exact = ((radius**3 - kink**3) / 3 - kink * (radius**2 - kink**2) / 2) / (2 * np.pi)

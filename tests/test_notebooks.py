@@ -27,7 +27,9 @@ from nbclient.util import run_sync
 NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 SCALE_VARIABLE = "SEMICLASSICAL_JAX_NOTEBOOK_SCALE"
-CELL_TIMEOUT = 240  # seconds per cell (nbclient); the whole notebook is bounded by the pytest timeout
+CELL_TIMEOUT = (
+    240  # seconds per cell (nbclient); the whole notebook is bounded by the pytest timeout
+)
 NOTEBOOK_TIMEOUT = 300
 # Figures render with the inline backend (as for a user), so errors at draw time fail the test too.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
@@ -42,13 +44,22 @@ class _ThisInterpreter(KernelSpecManager):
             argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             display_name=f"Python {sys.version_info.major}.{sys.version_info.minor} (tests)",
             language="python",
-            env={SCALE_VARIABLE: os.environ.get(SCALE_VARIABLE, "ci"), "MPLBACKEND": INLINE_BACKEND},
+            env={
+                SCALE_VARIABLE: os.environ.get(SCALE_VARIABLE, "ci"),
+                "MPLBACKEND": INLINE_BACKEND,
+            },
         )
 
 
 def test_notebooks_exist():
     names = {path.stem for path in NOTEBOOKS}
-    expected = {"01_band_geometry", "02_wavepackets", "03_transport", "04_moire_textures", "05_fitting"}
+    expected = {
+        "01_band_geometry",
+        "02_wavepackets",
+        "03_transport",
+        "04_moire_textures",
+        "05_fitting",
+    }
     assert expected <= names, f"missing notebooks: {sorted(expected - names)}"
 
 
@@ -61,13 +72,17 @@ def test_notebook_is_stored_clean(path):
     assert code, f"{path.name} has no code cells"
     for index, cell in enumerate(notebook.cells):
         if cell.cell_type == "code":
-            assert cell.outputs == [], f"{path.name}: cell {index} is stored with outputs; clear them"
+            assert cell.outputs == [], (
+                f"{path.name}: cell {index} is stored with outputs; clear them"
+            )
             assert cell.execution_count is None, f"{path.name}: cell {index} has an execution count"
         assert "attachments" not in cell, f"{path.name}: cell {index} embeds attachments"
     assert SCALE_VARIABLE in code[0].source, (
         f"{path.name}: its first code cell must read {SCALE_VARIABLE} (notebooks/README.md)"
     )
-    assert path.stat().st_size < 50_000, f"{path.name} is {path.stat().st_size} bytes: keep notebooks small"
+    assert path.stat().st_size < 50_000, (
+        f"{path.name} is {path.stat().st_size} bytes: keep notebooks small"
+    )
 
 
 @pytest.mark.timeout(NOTEBOOK_TIMEOUT)
@@ -88,10 +103,14 @@ def test_notebook_runs(path):
     failure = None
     try:
         client.execute()
-    except CellExecutionError as error:  # the failing cell's source and traceback, without colour codes
+    except (
+        CellExecutionError
+    ) as error:  # the failing cell's source and traceback, without colour codes
         failure = f"{path.name}:\n{ANSI_ESCAPE.sub('', str(error))}"
     finally:
-        if kernel.has_kernel:  # interrupted (e.g. by the pytest timeout) before nbclient shut it down
+        if (
+            kernel.has_kernel
+        ):  # interrupted (e.g. by the pytest timeout) before nbclient shut it down
             run_sync(kernel.shutdown_kernel)(now=True)
     if failure is not None:
         pytest.fail(failure, pytrace=False)

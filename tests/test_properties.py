@@ -101,7 +101,9 @@ class RandomModel:
             if _min_gap(energies) >= MIN_RELATIVE_GAP * max(1.0, np.max(np.abs(energies))):
                 break
         self.rng = rng  # for any further random choices of the test
-        self.model = FunctionModel(_poly_jax, jax.tree.map(jnp.asarray, self.params), dim=d, n_bands=n)
+        self.model = FunctionModel(
+            _poly_jax, jax.tree.map(jnp.asarray, self.params), dim=d, n_bands=n
+        )
 
     @property
     def lam(self):
@@ -126,7 +128,9 @@ def fd_projector_derivative(h, lam, bands, step=FD_STEP):
     """(2d, N, N) central differences of P = sum_{n in bands} |u_n><u_n| (numpy eigh)."""
     out = []
     for e in np.eye(len(lam)):
-        out.append((projector(h, lam + step * e, bands) - projector(h, lam - step * e, bands)) / (2 * step))
+        out.append(
+            (projector(h, lam + step * e, bands) - projector(h, lam - step * e, bands)) / (2 * step)
+        )
     return np.array(out)
 
 
@@ -140,7 +144,10 @@ def fd_eigenvalue_gradient(h, lam, step=FD_STEP):
     """(N, 2d) central differences of the numpy eigenvalues."""
     cols = []
     for e in np.eye(len(lam)):
-        cols.append((np.linalg.eigvalsh(h(lam + step * e)) - np.linalg.eigvalsh(h(lam - step * e))) / (2 * step))
+        cols.append(
+            (np.linalg.eigvalsh(h(lam + step * e)) - np.linalg.eigvalsh(h(lam - step * e)))
+            / (2 * step)
+        )
     return np.array(cols).T
 
 
@@ -284,7 +291,9 @@ def test_nonabelian_curvature_matches_projector_formula(seed, n, d, data):
     energies, states = (np.asarray(a) for a in sj.eigensystem(rm.model, rm.x, rm.k))
     check_eigenvectors(rm.h(rm.lam), energies, states)
     u = states[:, list(manifold)]
-    op = projector_curvature(projector(rm.h, rm.lam, manifold), fd_projector_derivative(rm.h, rm.lam, manifold))
+    op = projector_curvature(
+        projector(rm.h, rm.lam, manifold), fd_projector_derivative(rm.h, rm.lam, manifold)
+    )
     expected = np.einsum("in,abij,jm->abnm", np.conj(u), op, u)
     assert scaled_error(f, expected) <= FD_TOL
     assert scaled_error(np.trace(f, axis1=-2, axis2=-1), np.trace(op, axis1=-2, axis2=-1)) <= FD_TOL
@@ -318,10 +327,15 @@ class CayleyModel:
     def __init__(self, seed):
         rng = np.random.default_rng(seed)
         n = len(CAYLEY_LEVELS)
-        self.params = {"G": _random_hermitian(rng, (2 * CAYLEY_DIM, n, n), 0.4), "D": CAYLEY_LEVELS.copy()}
+        self.params = {
+            "G": _random_hermitian(rng, (2 * CAYLEY_DIM, n, n), 0.4),
+            "D": CAYLEY_LEVELS.copy(),
+        }
         self.lam = rng.uniform(-0.5, 0.5, 2 * CAYLEY_DIM)
         self.rng = rng
-        self.model = FunctionModel(_cayley_jax, jax.tree.map(jnp.asarray, self.params), dim=CAYLEY_DIM, n_bands=n)
+        self.model = FunctionModel(
+            _cayley_jax, jax.tree.map(jnp.asarray, self.params), dim=CAYLEY_DIM, n_bands=n
+        )
 
     def h(self, lam):
         return _cayley(np, self.params, lam[:CAYLEY_DIM], lam[CAYLEY_DIM:])
@@ -358,7 +372,10 @@ def check_degenerate_manifold(model, h, lam, rng, manifold=(0, 1), remote_nondeg
     fscale = max(1.0, np.max(np.abs(f)))
     assert np.max(np.abs(trace_pkg - trace_fd)) <= FD_TOL * fscale
     np.testing.assert_allclose(
-        np.asarray(sj.manifold_berry_curvature(model, x, k, manifold)), trace_pkg, rtol=0, atol=EXACT_TOL * fscale
+        np.asarray(sj.manifold_berry_curvature(model, x, k, manifold)),
+        trace_pkg,
+        rtol=0,
+        atol=EXACT_TOL * fscale,
     )
 
     # Covariance: in a randomly rotated basis W = u_np V (V in U(2)) of the degenerate pair,
@@ -375,7 +392,10 @@ def check_degenerate_manifold(model, h, lam, rng, manifold=(0, 1), remote_nondeg
     for a in range(2 * d):
         for b in range(2 * d):
             np.testing.assert_allclose(
-                np.linalg.eigvalsh(f[a, b]), np.linalg.eigvalsh(f_w[a, b]), rtol=0, atol=FD_TOL * fscale
+                np.linalg.eigvalsh(f[a, b]),
+                np.linalg.eigvalsh(f_w[a, b]),
+                rtol=0,
+                atol=FD_TOL * fscale,
             )
 
     # The package's per-band Abelian values drop the 0-1 terms (documented): each is gauge
@@ -384,7 +404,11 @@ def check_degenerate_manifold(model, h, lam, rng, manifold=(0, 1), remote_nondeg
     # Non-degenerate remote bands: the Abelian curvature is still Tr(i P_n [dP_a, dP_b] P_n).
     for band in range(len(manifold), len(energies_np) if remote_nondegenerate else 0):
         pn = projector(h, lam, [band])
-        expected = np.real(np.trace(projector_curvature(pn, fd_projector_derivative(h, lam, [band])), axis1=-2, axis2=-1))
+        expected = np.real(
+            np.trace(
+                projector_curvature(pn, fd_projector_derivative(h, lam, [band])), axis1=-2, axis2=-1
+            )
+        )
         assert scaled_error(omega[band], expected) <= FD_TOL
     return trace_pkg, f
 

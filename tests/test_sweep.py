@@ -30,8 +30,15 @@ def test_current_sweep_equals_pointwise_calls():
     x = jnp.array([4.0, 1.0])
     strengths, mus = np.array([1e-3, 5e-3, 2e-2]), np.array([-0.02, 0.15])
     result = sj.sweep(
-        model, disk, {"field_strength": strengths, "mu": mus}, field_direction=[1.0, 1.0], temperature=5e-3,
-        tau=2.0, manifolds=[[0, 1]], x=x, batch_size=4,
+        model,
+        disk,
+        {"field_strength": strengths, "mu": mus},
+        field_direction=[1.0, 1.0],
+        temperature=5e-3,
+        tau=2.0,
+        manifolds=[[0, 1]],
+        x=x,
+        batch_size=4,
     )
     assert result.dims == ("field_strength", "mu", "component")
     assert result.shape == (3, 2, 2)
@@ -39,7 +46,9 @@ def test_current_sweep_equals_pointwise_calls():
     for i, e in enumerate(strengths):
         for j, mu in enumerate(mus):
             field = e * jnp.array([1.0, 1.0]) / np.sqrt(2)
-            expected = sj.current(model, disk, field=field, mu=mu, temperature=5e-3, tau=2.0, manifolds=[[0, 1]], x=x)
+            expected = sj.current(
+                model, disk, field=field, mu=mu, temperature=5e-3, tau=2.0, manifolds=[[0, 1]], x=x
+            )
             np.testing.assert_allclose(result.values[i, j], expected, rtol=1e-12, atol=1e-17)
 
 
@@ -52,8 +61,12 @@ def test_parameter_axes_follow_the_dirac_closed_form():
     grid = grids.disk(radius, 8, 4, breaks=np.geomspace(1e-3, radius, 24)[:-1])
     amplitudes, velocities = np.array([0.05, 0.1, 0.2]), np.array([0.8, 1.3])
     result = sj.sweep(
-        model, grid, {"mass.amplitude": amplitudes, "velocity": velocities}, quantity="hall_conductivity",
-        mu=0.0, temperature=0.0,
+        model,
+        grid,
+        {"mass.amplitude": amplitudes, "velocity": velocities},
+        quantity="hall_conductivity",
+        mu=0.0,
+        temperature=0.0,
     )
     assert result.dims == ("mass.amplitude", "velocity", "component", "field_component")
     delta, v = amplitudes[:, None], velocities[None, :]
@@ -66,17 +79,35 @@ def test_current_map_sweep_labels_and_file_round_trip(tmp_path):
     model = models.MassiveDirac(1.0, textures.HexagonalMoire(amplitude=0.1, period=30.0))
     xs = np.array([[0.0, 0.0], [5.0, 3.0], [10.0, -2.0]])
     result = sj.sweep(
-        model, _small_disk(4.0), {"tau": [0.5, 1.0]}, quantity="current_map", xs=xs, field=[1e-3, 0.0], mu=0.0,
-        temperature=1e-2, manifolds=[[0, 1]], attrs={"note": "test"},
+        model,
+        _small_disk(4.0),
+        {"tau": [0.5, 1.0]},
+        quantity="current_map",
+        xs=xs,
+        field=[1e-3, 0.0],
+        mu=0.0,
+        temperature=1e-2,
+        manifolds=[[0, 1]],
+        attrs={"note": "test"},
     )
     assert result.dims == ("tau", "position", "component")
     assert result.shape == (2, 3, 2)
     np.testing.assert_array_equal(result.coord("position_xy"), xs)
-    expected = sj.current_map(model, _small_disk(4.0), xs, field=jnp.array([1e-3, 0.0]), mu=0.0, temperature=1e-2,
-                              tau=1.0, manifolds=[[0, 1]])
+    expected = sj.current_map(
+        model,
+        _small_disk(4.0),
+        xs,
+        field=jnp.array([1e-3, 0.0]),
+        mu=0.0,
+        temperature=1e-2,
+        tau=1.0,
+        manifolds=[[0, 1]],
+    )
     np.testing.assert_allclose(result.values[1], expected, rtol=1e-12, atol=1e-17)
     path = result.save(tmp_path / "map")
-    assert path.endswith("map.npz") and sorted(os.listdir(tmp_path)) == ["map.npz"]  # no temporary left
+    assert path.endswith("map.npz") and sorted(os.listdir(tmp_path)) == [
+        "map.npz"
+    ]  # no temporary left
     back = sj.SweepResult.load(path)
     assert back.name == "current_map" and back.dims == result.dims
     np.testing.assert_array_equal(back.values, result.values)
@@ -99,10 +130,19 @@ def test_current_map_sweep_labels_and_file_round_trip(tmp_path):
         ({"axes": {"mu": [0.0, np.nan]}, "mu": None}, "axes['mu'] must be finite"),
         ({"axes": {"field_strength": [1e-3]}, "field": None}, "needs field_direction"),
         ({"axes": {"tau": [1.0]}, "tau": None, "field": None}, "needs field="),
-        ({"axes": {"field_x": [1e-3]}, "field": None, "quantity": "hall_conductivity"}, "takes no field"),
-        ({"axes": {"mu": [0.0]}, "mu": None, "quantity": "hall_conductivity"}, "drop field / field_direction"),
+        (
+            {"axes": {"field_x": [1e-3]}, "field": None, "quantity": "hall_conductivity"},
+            "takes no field",
+        ),
+        (
+            {"axes": {"mu": [0.0]}, "mu": None, "quantity": "hall_conductivity"},
+            "drop field / field_direction",
+        ),
         ({"axes": {"tau": [1.0]}, "tau": None, "manifolds": [[0], [0]]}, "manifolds[1] overlaps"),
-        ({"axes": {"tau": [1.0]}, "tau": None, "batch_size": 0}, "batch_size must be a positive integer"),
+        (
+            {"axes": {"tau": [1.0]}, "tau": None, "batch_size": 0},
+            "batch_size must be a positive integer",
+        ),
     ],
 )
 def test_bad_sweeps_name_the_argument(arguments, message):
@@ -119,8 +159,15 @@ def test_bad_sweeps_name_the_argument(arguments, message):
 
 
 def test_progress_bar_reports_every_batch(capsys):
-    sj.sweep(models.MassiveDirac(1.0, 0.1), _small_disk(), {"mu": np.linspace(-0.05, 0.05, 5)},
-             quantity="hall_conductivity", temperature=0.0, batch_size=2, progress="hall")
+    sj.sweep(
+        models.MassiveDirac(1.0, 0.1),
+        _small_disk(),
+        {"mu": np.linspace(-0.05, 0.05, 5)},
+        quantity="hall_conductivity",
+        temperature=0.0,
+        batch_size=2,
+        progress="hall",
+    )
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("hall [")]
     assert [line.split("]")[1].split()[0] for line in lines] == ["1/3", "2/3", "3/3"]
     assert "ETA" in lines[-1]
@@ -149,9 +196,16 @@ SHARDED = textwrap.dedent(
 @pytest.mark.timeout(600)
 def test_sharded_sweep_equals_single_device():
     """4 forced CPU devices (XLA_FLAGS), 21 sweep points (padded to 24): equal to 1e-12 relative."""
-    environment = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+    environment = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
     completed = subprocess.run(
-        [sys.executable, "-c", SHARDED], capture_output=True, text=True, timeout=600, env=environment, cwd=ROOT
+        [sys.executable, "-c", SHARDED],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment,
+        cwd=ROOT,
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     difference = float(completed.stdout.split("MAXDIFF")[1].split()[0])

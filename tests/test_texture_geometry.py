@@ -87,7 +87,10 @@ DIRAC_CASES = {
     ),
     "domain_wall_valley_minus_tilted": dict(
         model=MassiveDirac(
-            0.8, textures.DomainWall(0.3, 2.0, center=0.4, direction=(0.6, 0.8)), valley=-1, tilt=0.2
+            0.8,
+            textures.DomainWall(0.3, 2.0, center=0.4, direction=(0.6, 0.8)),
+            valley=-1,
+            tilt=0.2,
         ),
         valley=-1,
         v=constant_np(0.8),
@@ -247,7 +250,9 @@ def dirac_vector(case, x, k):
 
 def two_band_closed_form_curvature(vec, jac):
     """(2, 4, 4): Omega_lower^{ab} = d . (d_a d x d_b d) / (2|d|^3), Omega_upper = -Omega_lower."""
-    lower = np.einsum("i,aj,bk,ijk->ab", vec, jac, jac, _levi_civita()) / (2 * np.linalg.norm(vec) ** 3)
+    lower = np.einsum("i,aj,bk,ijk->ab", vec, jac, jac, _levi_civita()) / (
+        2 * np.linalg.norm(vec) ** 3
+    )
     return np.stack([lower, -lower])
 
 
@@ -326,7 +331,9 @@ def test_dirac_kk_curvature_closed_form_with_domain_wall(valley):
     max(1, |Omega|); the upper band has the opposite sign. Includes the wall's centre (Delta = 0,
     Omega = 0 at k != 0) and both signs of the mass."""
     v, amplitude, width, center = 0.8, 0.3, 2.0, 0.3
-    model = MassiveDirac(v, textures.DomainWall(amplitude, width, center=center), valley=valley, tilt=0.15)
+    model = MassiveDirac(
+        v, textures.DomainWall(amplitude, width, center=center), valley=valley, tilt=0.15
+    )
     for x1 in [-4.0, -0.5, center, 1.0, 3.0]:
         for k in [(0.2, -0.35), (-0.05, 0.02), (0.7, 0.4)]:
             x, k = np.array([x1, 0.9]), np.array(k)
@@ -334,7 +341,12 @@ def test_dirac_kk_curvature_closed_form_with_domain_wall(valley):
             expected = valley * delta * v**2 / (2 * (v**2 * (k @ k) + delta**2) ** 1.5)
             omega = np.asarray(sj.berry_curvature(model, x, k))
             scale = max(1.0, abs(expected))
-            assert abs(omega[0, 2, 3] - expected) <= CLOSED_TOL * scale, (x1, k, omega[0, 2, 3], expected)
+            assert abs(omega[0, 2, 3] - expected) <= CLOSED_TOL * scale, (
+                x1,
+                k,
+                omega[0, 2, 3],
+                expected,
+            )
             assert abs(omega[1, 2, 3] + expected) <= CLOSED_TOL * scale
             assert abs(omega[0, 3, 2] + expected) <= CLOSED_TOL * scale
 
@@ -369,7 +381,9 @@ def test_dirac_force_and_velocity_closed_form(valley):
         np.testing.assert_allclose(force[1], -force_lower, rtol=0, atol=1e-10)
         np.testing.assert_allclose(force[0], fd_force, rtol=0, atol=1e-8)
         np.testing.assert_allclose(velocity[0], velocity_lower, rtol=0, atol=1e-10)
-        np.testing.assert_allclose(velocity[1], 2 * np.array([w, 0.0]) - velocity_lower, rtol=0, atol=1e-10)
+        np.testing.assert_allclose(
+            velocity[1], 2 * np.array([w, 0.0]) - velocity_lower, rtol=0, atol=1e-10
+        )
 
 
 def test_textured_velocity_force_closed_form():
@@ -391,11 +405,19 @@ def test_texture_values_match_numpy_versions():
     """The numpy texture twins used as references agree with the package's textures (so the
     closed-form references describe the same model); to 1e-14 absolute."""
     pairs = [
-        (textures.DomainWall(0.3, 2.0, center=0.4, direction=(0.6, 0.8)), wall_np(0.3, 2.0, 0.4, (0.6, 0.8))),
-        (textures.CosineModulation(0.25, (0.7, -0.4), offset=0.05), cosine_np(0.25, (0.7, -0.4), 0.05)),
+        (
+            textures.DomainWall(0.3, 2.0, center=0.4, direction=(0.6, 0.8)),
+            wall_np(0.3, 2.0, 0.4, (0.6, 0.8)),
+        ),
+        (
+            textures.CosineModulation(0.25, (0.7, -0.4), offset=0.05),
+            cosine_np(0.25, (0.7, -0.4), 0.05),
+        ),
     ]
     for texture, twin in pairs:
         for x, _ in POINTS:
             value, grad = twin(x)
             assert abs(float(texture(jnp.asarray(x))) - value) < 1e-14
-            np.testing.assert_allclose(np.asarray(jax.grad(texture)(jnp.asarray(x))), grad, atol=1e-14)
+            np.testing.assert_allclose(
+                np.asarray(jax.grad(texture)(jnp.asarray(x))), grad, atol=1e-14
+            )

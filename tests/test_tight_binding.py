@@ -454,11 +454,23 @@ def test_from_hoppings_builds_haldane(rng):
 @pytest.mark.parametrize(
     "onsite, hoppings, message",
     [
-        ([0.0, 0.0], [(1.0, 0, 2, (0, 0))], r"hoppings\[0\].*orbital indices \(0, 2\) out of range for 2"),
+        (
+            [0.0, 0.0],
+            [(1.0, 0, 2, (0, 0))],
+            r"hoppings\[0\].*orbital indices \(0, 2\) out of range for 2",
+        ),
         ([0.0, 0.0], [(1.0, 0, 1, (0, 0)), (1.0, -1, 0, (1, 0))], r"hoppings\[1\].*out of range"),
-        ([0.0, 0.0], [(1.0, 0, 1, (0, 0, 0))], r"hoppings\[0\].*R=\(0, 0, 0\) must have 2 components"),
+        (
+            [0.0, 0.0],
+            [(1.0, 0, 1, (0, 0, 0))],
+            r"hoppings\[0\].*R=\(0, 0, 0\) must have 2 components",
+        ),
         ([0.0, 0.0], [(1.0, 0, 1, (1,))], r"hoppings\[0\].*must have 2 components"),
-        ([0.0, 0.0, 0.0], [(1.0, 0, 1, (0, 0))], r"onsite must have shape \(2,\) or \(2, 2\); got \(3,\)$"),
+        (
+            [0.0, 0.0, 0.0],
+            [(1.0, 0, 1, (0, 0))],
+            r"onsite must have shape \(2,\) or \(2, 2\); got \(3,\)$",
+        ),
         (np.zeros((2, 3)), [(1.0, 0, 1, (0, 0))], r"onsite must have shape .*got \(2, 3\)"),
         ([[0.0, 1.0], [0.0, 0.0]], [], r"onsite matrix is not Hermitian"),
         ([0.0, 0.0], [(1.0, 1, 1, (0, 0))], r"hoppings\[0\].*on-site term"),

@@ -42,7 +42,9 @@ def test_chern_insulator_hall_conductivity_is_quantised(model, chern):
     for theory in ("nonabelian_hall", "ssct", "msct"):
         sigma_xy = _hall_from_current(model, grid, theory, mu=0.0, temperature=0.01, tau=10.0)
         np.testing.assert_allclose(sigma_xy, expected, rtol=1e-4, err_msg=theory)
-    sigma_xy = _hall_from_current(model, grid, "msct", mu=0.0, temperature=0.01, tau=10.0, manifolds=[[0, 1]])
+    sigma_xy = _hall_from_current(
+        model, grid, "msct", mu=0.0, temperature=0.01, tau=10.0, manifolds=[[0, 1]]
+    )
     np.testing.assert_allclose(sigma_xy, expected, rtol=1e-4, err_msg="msct, one two-band manifold")
 
 
@@ -69,8 +71,12 @@ def test_massive_dirac_valley_hall_half_quantised_and_cutoff_convergence():
         cutoff = delta / np.hypot(v * radius, delta)
         np.testing.assert_allclose(float(sigma[0, 1]), -(1 - cutoff) / (4 * np.pi), rtol=1e-10)
     np.testing.assert_allclose(float(sigma[0, 1]), -1 / (4 * np.pi), rtol=1e-3)
-    sigma = sj.hall_conductivity(models.MassiveDirac(v, -delta, valley=-1), grid, mu=0.0, temperature=0.0)
-    np.testing.assert_allclose(float(sigma[0, 1]), -1 / (4 * np.pi), rtol=1e-3)  # valley sgn = +1 again
+    sigma = sj.hall_conductivity(
+        models.MassiveDirac(v, -delta, valley=-1), grid, mu=0.0, temperature=0.0
+    )
+    np.testing.assert_allclose(
+        float(sigma[0, 1]), -1 / (4 * np.pi), rtol=1e-3
+    )  # valley sgn = +1 again
 
 
 def test_massive_dirac_hall_with_mu_in_the_band():
@@ -105,11 +111,23 @@ def test_drude_parabolic_band():
     density = mass * temperature / TWO_PI * np.log1p(np.exp(mu / temperature))
     expected = density * tau / mass
     sigma = sj.drude_conductivity(_parabolic(mass), grid, mu=mu, temperature=temperature, tau=tau)
-    np.testing.assert_allclose(np.asarray(sigma), expected * np.eye(2), rtol=1e-4, atol=1e-4 * expected)
+    np.testing.assert_allclose(
+        np.asarray(sigma), expected * np.eye(2), rtol=1e-4, atol=1e-4 * expected
+    )
     for theory in ("ssct", "msct"):
         field = jnp.array([2e-3, -1e-3])
-        current = sj.current(_parabolic(mass), grid, field=field, mu=mu, temperature=temperature, tau=tau, theory=theory)
-        np.testing.assert_allclose(np.asarray(current), expected * np.asarray(field), rtol=1e-4, err_msg=theory)
+        current = sj.current(
+            _parabolic(mass),
+            grid,
+            field=field,
+            mu=mu,
+            temperature=temperature,
+            tau=tau,
+            theory=theory,
+        )
+        np.testing.assert_allclose(
+            np.asarray(current), expected * np.asarray(field), rtol=1e-4, err_msg=theory
+        )
     assert fermi_momentum < 1.2
 
 
@@ -185,7 +203,9 @@ def test_zero_field_texture_msct_vanishes_ssct_does_not():
     for period in periods:
         model = models.QWZ(textures.HexagonalMoire(0.3, period, offset=-1.0))
         grid = grids.brillouin_zone(model, 40)
-        kwargs = dict(field=jnp.zeros(2), mu=1.2, temperature=0.2, x=jnp.array([0.13, 0.31]) * period)
+        kwargs = dict(
+            field=jnp.zeros(2), mu=1.2, temperature=0.2, x=jnp.array([0.13, 0.31]) * period
+        )
         msct = sj.current(model, grid, theory="msct", tau=1.0, **kwargs)
         np.testing.assert_allclose(np.asarray(msct), 0.0, atol=1e-12)
         ssct = sj.current(model, grid, theory="ssct", tau=1.0, **kwargs)
@@ -276,8 +296,15 @@ def test_berry_curvature_dipole_matches_sodemann_fu():
     second_order = 0.5 * (plus + minus) - zero
     expected = tau * field[0] * reference * np.array([field[1], -field[0]])
     np.testing.assert_allclose(float(second_order[1]), float(expected[1]), rtol=1e-3)
-    nonlinear = sj.nonlinear_hall_current(model, grid, field=field, mu=mu, temperature=temperature, tau=tau)
-    np.testing.assert_allclose(np.asarray(nonlinear), np.asarray(second_order), rtol=1e-3, atol=1e-3 * abs(float(expected[1])))
+    nonlinear = sj.nonlinear_hall_current(
+        model, grid, field=field, mu=mu, temperature=temperature, tau=tau
+    )
+    np.testing.assert_allclose(
+        np.asarray(nonlinear),
+        np.asarray(second_order),
+        rtol=1e-3,
+        atol=1e-3 * abs(float(expected[1])),
+    )
 
 
 # --- the phase-space grid: J(x) -----------------------------------------------------------
@@ -291,12 +318,16 @@ def test_current_map_is_periodic_and_matches_pointwise():
     xs = jnp.array([[0.0, 0.0], [3.1, -4.2], [7.5, 11.0]])
     lattice = texture.lattice
     shifted = jnp.concatenate([xs + lattice[0], xs - lattice[1]])
-    kwargs = dict(field=jnp.array([2e-3, 1e-3]), mu=0.05, temperature=0.02, tau=3.0, manifolds=[[0, 1]])
+    kwargs = dict(
+        field=jnp.array([2e-3, 1e-3]), mu=0.05, temperature=0.02, tau=3.0, manifolds=[[0, 1]]
+    )
     base = sj.current_map(model, grid, xs, **kwargs)
     moved = sj.current_map(model, grid, shifted, chunk_size=37, **kwargs)
     scale = float(jnp.max(jnp.abs(base)))
     assert scale > 0
-    np.testing.assert_allclose(np.asarray(moved), np.asarray(jnp.concatenate([base, base])), atol=1e-12 * scale)
+    np.testing.assert_allclose(
+        np.asarray(moved), np.asarray(jnp.concatenate([base, base])), atol=1e-12 * scale
+    )
     for i in range(xs.shape[0]):
         pointwise = sj.current(model, grid, x=xs[i], **kwargs)
         np.testing.assert_allclose(np.asarray(pointwise), np.asarray(base[i]), atol=1e-13 * scale)
@@ -306,10 +337,16 @@ def test_current_map_is_periodic_and_matches_pointwise():
 def test_chunking_does_not_change_the_result():
     model = models.Haldane(1.0, 0.15, 0.4, 0.2)
     grid = grids.brillouin_zone(model, 17)
-    kwargs = dict(field=jnp.array([0.01, 0.02]), mu=0.3, temperature=0.1, tau=2.0, manifolds=[[0, 1]])
+    kwargs = dict(
+        field=jnp.array([0.01, 0.02]), mu=0.3, temperature=0.1, tau=2.0, manifolds=[[0, 1]]
+    )
     one = sj.current(model, grid, chunk_size=grid.points.shape[0], **kwargs)
     for chunk in (1, 7, 100):
-        np.testing.assert_allclose(np.asarray(sj.current(model, grid, chunk_size=chunk, **kwargs)), np.asarray(one), rtol=1e-13)
+        np.testing.assert_allclose(
+            np.asarray(sj.current(model, grid, chunk_size=chunk, **kwargs)),
+            np.asarray(one),
+            rtol=1e-13,
+        )
 
 
 @pytest.mark.parametrize(
@@ -322,7 +359,9 @@ def test_chunking_does_not_change_the_result():
         (3, 100, 2**6, 1),
     ],
 )
-def test_default_chunks_are_equal_and_within_the_bound(n_points, n_positions, chunk_points, expected):
+def test_default_chunks_are_equal_and_within_the_bound(
+    n_points, n_positions, chunk_points, expected
+):
     from semiclassical_jax.transport._integrate import default_chunk_size
 
     chunk = default_chunk_size(n_points, n_positions, chunk_points)
@@ -400,7 +439,9 @@ def test_bad_arguments_are_named(kwargs, message):
 def test_grid_dimension_mismatch_and_zero_temperature_hall():
     model = models.QWZ(-1.0)
     with pytest.raises(ValueError, match="grid points must have shape"):
-        sj.current(model, grids.box(1.0, 3, dim=3), field=jnp.zeros(2), mu=0.0, temperature=0.1, tau=1.0)
+        sj.current(
+            model, grids.box(1.0, 3, dim=3), field=jnp.zeros(2), mu=0.0, temperature=0.1, tau=1.0
+        )
     with pytest.raises(TypeError, match="grid must be a KGrid"):
         sj.hall_conductivity(model, np.zeros((4, 2)), mu=0.0, temperature=0.1)
     with pytest.raises(ValueError, match="temperature must be >= 0"):
@@ -417,7 +458,9 @@ def test_traced_bad_values_raise_at_run_time():
 
     @jax.jit
     def run(tau):
-        return sj.current(model, grid, field=jnp.array([0.0, 0.01]), mu=0.0, temperature=0.1, tau=tau)
+        return sj.current(
+            model, grid, field=jnp.array([0.0, 0.01]), mu=0.0, temperature=0.1, tau=tau
+        )
 
     run(1.0)
     with pytest.raises(Exception, match="tau must be > 0"):

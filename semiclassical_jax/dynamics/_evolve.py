@@ -13,7 +13,14 @@ from .. import _checks
 from .._types import Array, Complex, Float
 from ..geometry import GAP_RTOL, _band_geometry
 from ._fields import AbstractField, as_field
-from ._vector_fields import join_state, nonadiabaticity, pack_state, split_state, unpack_state, vector_field
+from ._vector_fields import (
+    join_state,
+    nonadiabaticity,
+    pack_state,
+    split_state,
+    unpack_state,
+    vector_field,
+)
 
 Method = Literal["full", "nonabelian", "abelian"]
 
@@ -122,12 +129,20 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
     # final: the state at t1, or where an event stopped the solve; saved: at the requested times
     if backsolve:
         last = slice(-1, None)
-        final_ts, final_ys = solution.ts[last], jax.tree_util.tree_map(lambda leaf: leaf[last], solution.ys)
+        final_ts, final_ys = (
+            solution.ts[last],
+            jax.tree_util.tree_map(lambda leaf: leaf[last], solution.ys),
+        )
         keep = last if ts is None else slice(0, -1)
-        saved_ts, saved_ys = solution.ts[keep], jax.tree_util.tree_map(lambda leaf: leaf[keep], solution.ys)
+        saved_ts, saved_ys = (
+            solution.ts[keep],
+            jax.tree_util.tree_map(lambda leaf: leaf[keep], solution.ys),
+        )
     else:
         final_ts, final_ys = solution.ts[0], solution.ys[0]
-        saved_ts, saved_ys = (final_ts, final_ys) if ts is None else (solution.ts[1], solution.ys[1])
+        saved_ts, saved_ys = (
+            (final_ts, final_ys) if ts is None else (solution.ts[1], solution.ys[1])
+        )
     saved = split_state(unpack_state(saved_ys, dim))
     watched_band = band if method == "abelian" else 0
     chis, populations, energy = jax.vmap(
@@ -138,7 +153,9 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
         gap_at_stop = eta_at_stop = jnp.asarray(jnp.inf)
     else:
         last = jax.tree_util.tree_map(lambda leaf: leaf[-1], final_ys)
-        gap_at_stop, eta_at_stop, _ = _breakdown_diagnostics(model, field, method, band, manifold, final_ts[-1], last)
+        gap_at_stop, eta_at_stop, _ = _breakdown_diagnostics(
+            model, field, method, band, manifold, final_ts[-1], last
+        )
     return Trajectory(
         ts=saved_ts,
         x=saved[0],
@@ -218,7 +235,11 @@ def evolve(
     if concrete:
         _checks.check_finite_parameters(model)
     if band is not None:
-        if isinstance(band, bool) or not isinstance(band, (int, np.integer)) or not 0 <= band < n_bands:
+        if (
+            isinstance(band, bool)
+            or not isinstance(band, (int, np.integer))
+            or not 0 <= band < n_bands
+        ):
             raise ValueError(f"band must be an integer in [0, {n_bands}), got {band!r}")
         band = int(band)
     if manifold is not None:
@@ -237,7 +258,9 @@ def evolve(
         _checks.remote_bands(manifold, n_bands)
     if method == "full" and chi0 is None and band is None and manifold is None:
         raise ValueError("method='full' needs chi0=, band= or manifold= to set the initial state")
-    watched = (band,) if method == "abelian" else manifold  # the bands the wavepacket is confined to
+    watched = (
+        (band,) if method == "abelian" else manifold
+    )  # the bands the wavepacket is confined to
     field = as_field(field, dim)
     t0 = jnp.asarray(t0, dtype=float)
     t1 = jnp.asarray(t1, dtype=float)
@@ -252,9 +275,12 @@ def evolve(
         else:
             ts = jnp.asarray(saveat, dtype=float)
             if ts.ndim != 1 or ts.shape[0] < 1:
-                raise ValueError(f"saveat must be an int or a 1-D array of times, got shape {ts.shape}")
-            if _checks.is_concrete(ts, t0, t1) and (np.any(np.diff(np.asarray(ts)) < 0)
-                                                    or ts[0] < t0 or ts[-1] > t1):
+                raise ValueError(
+                    f"saveat must be an int or a 1-D array of times, got shape {ts.shape}"
+                )
+            if _checks.is_concrete(ts, t0, t1) and (
+                np.any(np.diff(np.asarray(ts)) < 0) or ts[0] < t0 or ts[-1] > t1
+            ):
                 raise ValueError("saveat times must be non-decreasing and lie in [t0, t1]")
 
     # initial band state
@@ -282,8 +308,17 @@ def evolve(
         solver = diffrax.Dopri8()
     if adjoint is None:
         adjoint = diffrax.RecursiveCheckpointAdjoint()
-    config = (method, band, manifold, solver, float(rtol), float(atol), int(max_steps), adjoint,
-              None if adiabaticity_limit is None else float(adiabaticity_limit))
+    config = (
+        method,
+        band,
+        manifold,
+        solver,
+        float(rtol),
+        float(atol),
+        int(max_steps),
+        adjoint,
+        None if adiabaticity_limit is None else float(adiabaticity_limit),
+    )
     trajectory = _solve(model, field, x0, k0, chi0, t0, t1, ts, config)
 
     if not throw:

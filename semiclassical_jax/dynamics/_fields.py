@@ -69,7 +69,9 @@ def as_field(field: Any, dim: int) -> AbstractField:
                 f"field must be a (d,) array, a callable E(x, t) or a ScalarPotential; got {type(field).__name__}"
             ) from None
         if array.shape != (dim,):
-            raise ValueError(f"field must have shape ({dim},) for a model of dim = {dim}, got {array.shape}")
+            raise ValueError(
+                f"field must have shape ({dim},) for a model of dim = {dim}, got {array.shape}"
+            )
         out = UniformField(array)
     probe = jax.eval_shape(out.electric_field, jnp.zeros(dim), jnp.zeros(()))
     if probe.shape != (dim,):

@@ -68,13 +68,22 @@ def pack_state(y: State):
 def unpack_state(flat, dim: int) -> State:
     """Inverse of :func:`pack_state` (leading axes kept)."""
     n = (flat.shape[-1] - 2 * dim) // 2
-    return flat[..., :dim], flat[..., dim : 2 * dim], flat[..., 2 * dim : 2 * dim + n], flat[..., 2 * dim + n :]
+    return (
+        flat[..., :dim],
+        flat[..., dim : 2 * dim],
+        flat[..., 2 * dim : 2 * dim + n],
+        flat[..., 2 * dim + n :],
+    )
 
 
 # sigma_mu^T (mu = 0, x, y, z) split into real and imaginary parts: d_mu = Tr(sigma_mu H) / 2 is
 # sum_ij (Re sigma_mu^T)_ij Re H_ij - (Im sigma_mu^T)_ij Im H_ij, halved.
-_PAULI_T = np.stack([np.eye(2), [[0, 1], [1, 0]], [[0, 1j], [-1j, 0]], [[1, 0], [0, -1]]]).astype(complex)
-_LEVI_CIVITA_XYZ = np.pad(levi_civita(3), ((1, 0), (1, 0), (1, 0)))  # eps_ijk on components 1..3 of (d0, d)
+_PAULI_T = np.stack([np.eye(2), [[0, 1], [1, 0]], [[0, 1j], [-1j, 0]], [[1, 0], [0, -1]]]).astype(
+    complex
+)
+_LEVI_CIVITA_XYZ = np.pad(
+    levi_civita(3), ((1, 0), (1, 0), (1, 0))
+)  # eps_ijk on components 1..3 of (d0, d)
 
 
 def _pauli_components(model, x, k):
@@ -84,7 +93,9 @@ def _pauli_components(model, x, k):
 
     def components(xx, kk):
         h = jnp.asarray(model(xx, kk))
-        return 0.5 * jnp.sum(pauli_re * jnp.real(h)[None] - pauli_im * jnp.imag(h)[None], axis=(-2, -1))
+        return 0.5 * jnp.sum(
+            pauli_re * jnp.real(h)[None] - pauli_im * jnp.imag(h)[None], axis=(-2, -1)
+        )
 
     dq_k, q = jax.jacfwd(lambda kk: (components(x, kk),) * 2, has_aux=True)(k)
     dq_x = jax.jacfwd(lambda xx: components(xx, k))(x)
@@ -232,4 +243,3 @@ def vector_field(method: str, band: int | None, manifold: tuple[int, ...] | None
     if method == "nonabelian":
         return NonAbelianField(manifold)
     return AbelianField(band)
-

@@ -183,17 +183,23 @@ def bond_hamiltonian(
     phase_index: dict[tuple[float, ...], int] = {}
     directions: list[np.ndarray] = []  # distinct +-(R + tau_j - tau_i), reduced
 
-    def add(row: int, col: int, coefficient: Any, conjugate: bool, twice: bool, term: tuple) -> None:
+    def add(
+        row: int, col: int, coefficient: Any, conjugate: bool, twice: bool, term: tuple
+    ) -> None:
         if id(coefficient) not in coefficients:
             alive.append(coefficient)
             coefficients[id(coefficient)] = _real_imag(coefficient, real)
-        upper.setdefault((row, col), {}).setdefault((id(coefficient), conjugate, twice), []).append(term)
+        upper.setdefault((row, col), {}).setdefault((id(coefficient), conjugate, twice), []).append(
+            term
+        )
 
     for i, amplitude in enumerate(onsite):
         for coefficient, matrix in amplitude:
             matrix = np.broadcast_to(np.asarray(matrix, complex), (block, block))
             for a, b in zip(*np.nonzero(np.triu(matrix))):
-                add(block * i + a, block * i + b, coefficient, False, False, (matrix[a, b], None, 1))
+                add(
+                    block * i + a, block * i + b, coefficient, False, False, (matrix[a, b], None, 1)
+                )
     for i, j, r, amplitude in bonds:
         vector = np.asarray(r, float) + positions[j] - positions[i]  # reduced
         key, sign = _displacement_key(vector)
@@ -222,10 +228,16 @@ def bond_hamiltonian(
                 im += [m.imag] if m.imag else []
                 continue
             c, s = waves[phase]
-            for constant, value, target in ((m.real, c, re), (-sign * m.imag, s, re), (sign * m.real, s, im),
-                                            (m.imag, c, im)):
+            for constant, value, target in (
+                (m.real, c, re),
+                (-sign * m.imag, s, re),
+                (sign * m.real, s, im),
+                (m.imag, c, im),
+            ):
                 if constant:
-                    target.append(value if constant == 1 else -value if constant == -1 else constant * value)
+                    target.append(
+                        value if constant == 1 else -value if constant == -1 else constant * value
+                    )
         return _total(re), _total(im)
 
     zero = jnp.zeros((), real)

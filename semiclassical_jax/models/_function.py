@@ -57,7 +57,9 @@ class FunctionModel(AbstractModel):
         if lattice is not None:
             lattice = np.asarray(lattice, dtype=float)
             if lattice.shape != (self.dim, self.dim):
-                raise ValueError(f"lattice must have shape ({self.dim}, {self.dim}), got {lattice.shape}")
+                raise ValueError(
+                    f"lattice must have shape ({self.dim}, {self.dim}), got {lattice.shape}"
+                )
             lattice = jnp.asarray(lattice)
             if orbital_positions is None:
                 orbital_positions = np.zeros((self.n_bands, self.dim))

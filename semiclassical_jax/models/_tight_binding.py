@@ -15,7 +15,9 @@ from ._base import AbstractLatticeModel
 def _as_lattice(lattice: Any, name: str = "lattice") -> np.ndarray:
     lat = np.asarray(lattice, dtype=float)
     if lat.ndim != 2 or lat.shape[0] != lat.shape[1] or lat.shape[0] not in (1, 2, 3):
-        raise ValueError(f"{name} must be a (d, d) array of primitive vectors (rows), d = 1, 2 or 3; got shape {lat.shape}")
+        raise ValueError(
+            f"{name} must be a (d, d) array of primitive vectors (rows), d = 1, 2 or 3; got shape {lat.shape}"
+        )
     if abs(np.linalg.det(lat)) < 1e-12:
         raise ValueError(f"{name} is singular: its primitive vectors are linearly dependent")
     return lat
@@ -26,7 +28,9 @@ def _as_positions(positions: Any, dim: int, name: str = "orbital_positions") -> 
     if pos.ndim == 1 and dim == 1:
         pos = pos[:, None]
     if pos.ndim != 2 or pos.shape[1] != dim:
-        raise ValueError(f"{name} must have shape (n_orbitals, {dim}) in reduced coordinates; got shape {pos.shape}")
+        raise ValueError(
+            f"{name} must have shape (n_orbitals, {dim}) in reduced coordinates; got shape {pos.shape}"
+        )
     return pos
 
 
@@ -58,12 +62,16 @@ def _hopping_table(
         try:
             amplitude, i, j, r = hop
         except (TypeError, ValueError):
-            raise ValueError(f"hoppings[{index}] must be (amplitude, i, j, R); got {hop!r}") from None
+            raise ValueError(
+                f"hoppings[{index}] must be (amplitude, i, j, R); got {hop!r}"
+            ) from None
         r = tuple(int(c) for c in np.atleast_1d(r))
         if len(r) != dim:
             raise ValueError(f"hoppings[{index}]: lattice vector R={r} must have {dim} components")
         if not (0 <= i < n and 0 <= j < n):
-            raise ValueError(f"hoppings[{index}]: orbital indices ({i}, {j}) out of range for {n} orbitals")
+            raise ValueError(
+                f"hoppings[{index}]: orbital indices ({i}, {j}) out of range for {n} orbitals"
+            )
         if r == zero and i == j:
             raise ValueError(f"hoppings[{index}]: an on-site term (i = j, R = 0) belongs in onsite")
         amp = np.asarray(amplitude, dtype=complex)
@@ -130,7 +138,8 @@ class TightBinding(AbstractLatticeModel):
         hop_re, hop_im = jnp.real(hop), jnp.imag(hop)
         weights = jnp.concatenate([jnp.cos(theta_r), jnp.sin(theta_r)])
         table = jnp.concatenate(
-            [jnp.concatenate([hop_re, hop_im], axis=1), jnp.concatenate([-hop_im, hop_re], axis=1)], axis=0
+            [jnp.concatenate([hop_re, hop_im], axis=1), jnp.concatenate([-hop_im, hop_re], axis=1)],
+            axis=0,
         )
         bloch = (weights @ table).reshape(2, n, n)  # sum_R t(R) exp(i k.R): (Re, Im)
         c, s = jnp.cos(theta_tau), jnp.sin(theta_tau)
@@ -169,9 +178,13 @@ class TightBinding(AbstractLatticeModel):
             lat, orb, nspin = np.asarray(model._lat), np.asarray(model._orb), model._nspin
             site_energies, hops = model._site_energies, model._hoppings
         except AttributeError:
-            raise TypeError(f"model must be a pythtb.tb_model, got {type(model).__name__}") from None
+            raise TypeError(
+                f"model must be a pythtb.tb_model, got {type(model).__name__}"
+            ) from None
         if dim_k != dim_r:
-            raise ValueError(f"only fully periodic PythTB models are supported (dim_k={dim_k}, dim_r={dim_r})")
+            raise ValueError(
+                f"only fully periodic PythTB models are supported (dim_k={dim_k}, dim_r={dim_r})"
+            )
         n_orb = orb.shape[0]
         if nspin == 1:
             onsite = np.asarray(site_energies, dtype=complex)
@@ -224,11 +237,15 @@ class TightBinding(AbstractLatticeModel):
                 while len(weights) < n_rpts:
                     line = handle.readline()
                     if not line:
-                        raise ValueError(f"it ends after {len(weights)} of nrpts = {n_rpts} degeneracy weights")
+                        raise ValueError(
+                            f"it ends after {len(weights)} of nrpts = {n_rpts} degeneracy weights"
+                        )
                     weights.extend(int(w) for w in line.split())
                 rows = np.loadtxt(handle, ndmin=2)
         except (OSError, ValueError, IndexError) as error:
-            raise ValueError(f"hr_path {os.fspath(hr_path)!r} is not a readable Wannier90 _hr.dat file: {error}") from None
+            raise ValueError(
+                f"hr_path {os.fspath(hr_path)!r} is not a readable Wannier90 _hr.dat file: {error}"
+            ) from None
         if rows.shape != (n_rpts * n_wann * n_wann, 7):
             raise ValueError(
                 f"hr_path: expected {n_rpts * n_wann * n_wann} rows of 7 columns, got {rows.shape}"
@@ -239,11 +256,15 @@ class TightBinding(AbstractLatticeModel):
                 f"got {len(weights)} with minimum {min(weights, default=None)}"
             )
         if pos.shape[0] != n_wann:
-            raise ValueError(f"positions has {pos.shape[0]} centres but the file has num_wann = {n_wann}")
+            raise ValueError(
+                f"positions has {pos.shape[0]} centres but the file has num_wann = {n_wann}"
+            )
         r_all = rows[:, :3].astype(int)
         if np.any(r_all[:, dim:] != 0):
             raise ValueError(f"hr_path has hoppings along dimensions beyond d = {dim} of lattice")
-        values = (rows[:, 5] + 1j * rows[:, 6]) / np.repeat(np.asarray(weights, float), n_wann * n_wann)
+        values = (rows[:, 5] + 1j * rows[:, 6]) / np.repeat(
+            np.asarray(weights, float), n_wann * n_wann
+        )
         m = rows[:, 3].astype(int) - 1
         n = rows[:, 4].astype(int) - 1
         if np.any((m < 0) | (m >= n_wann) | (n < 0) | (n >= n_wann)):
@@ -252,4 +273,3 @@ class TightBinding(AbstractLatticeModel):
         dense = np.zeros((len(vectors), n_wann, n_wann), dtype=complex)
         np.add.at(dense, (index.ravel(), m, n), values)
         return cls(lat, pos, vectors, dense)
-

@@ -33,7 +33,9 @@ def _check_grid(grid: Any, dim: int) -> tuple[Array, Array]:
     points = getattr(grid, "points", None)
     weights = getattr(grid, "weights", None)
     if points is None or weights is None:
-        raise TypeError(f"grid must be a KGrid (points and weights), e.g. grids.disk(...); got {type(grid).__name__}")
+        raise TypeError(
+            f"grid must be a KGrid (points and weights), e.g. grids.disk(...); got {type(grid).__name__}"
+        )
     points, weights = jnp.asarray(points, dtype=float), jnp.asarray(weights, dtype=float)
     if points.ndim != 2 or points.shape[1] != dim:
         raise ValueError(
@@ -49,7 +51,9 @@ def _check_grid(grid: Any, dim: int) -> tuple[Array, Array]:
 def _check_vector(value: Any, name: str, dim: int) -> Array:
     array = jnp.asarray(value, dtype=float)
     if array.shape != (dim,):
-        raise ValueError(f"{name} must have shape ({dim},) for a model of dim = {dim}, got {array.shape}")
+        raise ValueError(
+            f"{name} must have shape ({dim},) for a model of dim = {dim}, got {array.shape}"
+        )
     return array
 
 
@@ -68,14 +72,20 @@ def _check_positions(model: Any, positions: Any) -> Array:
         return jnp.zeros((1, d))
     positions = jnp.asarray(positions, dtype=float)
     if positions.ndim != 2 or positions.shape[1] != d:
-        raise ValueError(f"xs must have shape (n_x, {d}) for a model of dim = {d}, got {positions.shape}")
+        raise ValueError(
+            f"xs must have shape (n_x, {d}) for a model of dim = {d}, got {positions.shape}"
+        )
     return positions
 
 
 def _check_chunk_size(chunk_size: Any, n_points: int, n_positions: int, chunk_points: int) -> int:
     if chunk_size is None:
         return default_chunk_size(n_points, n_positions, chunk_points)
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
+    if (
+        isinstance(chunk_size, bool)
+        or not isinstance(chunk_size, (int, np.integer))
+        or chunk_size < 1
+    ):
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     return int(min(chunk_size, n_points))
 
@@ -158,7 +168,9 @@ def _finish(checks: _ValueChecks, result: Array, finite: Array, what: str) -> Ar
 
 
 @eqx.filter_jit
-def _current_core(model, positions, points, weights, field, mu, temperature, tau, theory, manifolds, chunk):
+def _current_core(
+    model, positions, points, weights, field, mu, temperature, tau, theory, manifolds, chunk
+):
     def integrand(x, k):
         if theory == "msct":
             return _integrands.msct_current(model, x, k, field, mu, temperature, tau, manifolds)
@@ -300,7 +312,9 @@ def _response(model, grid, x, chunk_size, mu, temperature, tau, quantity, allow_
     else:
         tau = jnp.asarray(0.0)
     checks.apply(mu)
-    result, finite = _response_core(model, positions, points, weights, mu, temperature, tau, quantity, chunk)
+    result, finite = _response_core(
+        model, positions, points, weights, mu, temperature, tau, quantity, chunk
+    )
     return _finish(checks, result[0], finite, quantity.replace("_", " "))
 
 
@@ -357,7 +371,17 @@ def berry_curvature_dipole(
     Evaluated in its Fermi-surface form -sum_n int f0' v_c Omega^{k_a k_b}. In 2D the usual dipole
     vector is D[:, 0, 1]. See :func:`nonlinear_hall_current` for the current it drives.
     """
-    return _response(model, grid, x, chunk_size, mu, temperature, None, "berry_curvature_dipole", allow_zero=False)
+    return _response(
+        model,
+        grid,
+        x,
+        chunk_size,
+        mu,
+        temperature,
+        None,
+        "berry_curvature_dipole",
+        allow_zero=False,
+    )
 
 
 def nonlinear_hall_current(
@@ -382,5 +406,7 @@ def nonlinear_hall_current(
     tau = _check_scalar(tau, "tau")
     checks = _ValueChecks()
     checks.add(~(tau > 0), f"tau must be > 0 (a relaxation time), got {tau}")
-    dipole = berry_curvature_dipole(model, grid, mu=mu, temperature=temperature, x=x, chunk_size=chunk_size)
+    dipole = berry_curvature_dipole(
+        model, grid, mu=mu, temperature=temperature, x=x, chunk_size=chunk_size
+    )
     return checks.apply(tau * jnp.einsum("cab,b,c->a", dipole, field, field))

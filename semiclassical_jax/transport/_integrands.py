@@ -29,9 +29,13 @@ def ssct_current(
     """
     d = geometry.dim
     rates = geometry.phase_space_velocity(field)  # (N, 2d)
-    gradient = jnp.real(jnp.diagonal(geometry.dH, axis1=-2, axis2=-1)).T  # (N, 2d) = d eps_n / d lambda
+    gradient = jnp.real(
+        jnp.diagonal(geometry.dH, axis1=-2, axis2=-1)
+    ).T  # (N, 2d) = d eps_n / d lambda
     eps = geometry.energies
-    deviation = -tau * fermi_dirac_derivative(eps, mu, temperature) * jnp.sum(gradient * rates, axis=-1)
+    deviation = (
+        -tau * fermi_dirac_derivative(eps, mu, temperature) * jnp.sum(gradient * rates, axis=-1)
+    )
     occupation = fermi_dirac(eps, mu, temperature) + deviation
     return -jnp.sum(occupation[:, None] * rates[:, :d], axis=0)
 
@@ -109,7 +113,9 @@ def msct_current(
     if all(len(manifold) == 1 for manifold in manifolds):
         _, (energies, velocity, force, geometry) = hybridised(point)
         order = jnp.array([m[0] for m in manifolds])
-        gradient = jnp.real(jnp.diagonal(geometry.dH, axis1=-2, axis2=-1)).T[order]  # d eps_n / d lambda
+        gradient = jnp.real(jnp.diagonal(geometry.dH, axis1=-2, axis2=-1)).T[
+            order
+        ]  # d eps_n / d lambda
     elif _depends_on_position(model, x, k):
         gradient, (energies, velocity, force, _) = jax.jacfwd(hybridised, has_aux=True)(point)
     else:  # x-independent H: d E_i / dx = 0, so only the k tangents
@@ -119,7 +125,9 @@ def msct_current(
         gradient = jnp.concatenate([jnp.zeros_like(gradient_k), gradient_k], axis=-1)
     slope = fermi_dirac_derivative(energies, mu, temperature)
     drive = jnp.concatenate([velocity, force - field[None, :]], axis=-1)  # (v_i, -E + Ft_i)
-    occupation = fermi_dirac(energies, mu, temperature) - tau * slope * jnp.sum(gradient * drive, axis=-1)
+    occupation = fermi_dirac(energies, mu, temperature) - tau * slope * jnp.sum(
+        gradient * drive, axis=-1
+    )
     return -jnp.sum(occupation[:, None] * velocity, axis=0)
 
 
@@ -158,14 +166,18 @@ def hall_conductivity(geometry: BandGeometry, mu: Array, temperature: Array) -> 
     return -weighted_trace(occupation, slopes, geometry.splitting, curvature)
 
 
-def drude_conductivity(geometry: BandGeometry, mu: Array, temperature: Array, tau: Array) -> Float[Array, "d d"]:
+def drude_conductivity(
+    geometry: BandGeometry, mu: Array, temperature: Array, tau: Array
+) -> Float[Array, "d d"]:
     """sigma_ab = -tau sum_n f0'(eps_n) v_n,a v_n,b (the linear SSCT term without curvature)."""
     velocity = geometry.velocity()
     slope = fermi_dirac_derivative(geometry.energies, mu, temperature)
     return -tau * jnp.einsum("n,na,nb->ab", slope, velocity, velocity)
 
 
-def berry_curvature_dipole(geometry: BandGeometry, mu: Array, temperature: Array) -> Float[Array, "d d d"]:
+def berry_curvature_dipole(
+    geometry: BandGeometry, mu: Array, temperature: Array
+) -> Float[Array, "d d d"]:
     """D_cab = sum_n int f0 d_c Omega_n^{k_a k_b} = -sum_n int f0'(eps_n) v_n,c Omega_n^{k_a k_b}.
 
     (The Fermi-surface form; it equals the Fermi-sea form when f0 Omega vanishes on the grid's
