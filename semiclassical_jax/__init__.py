@@ -15,7 +15,7 @@ from . import plotting as plotting  # noqa: E402
 from . import textures as textures  # noqa: E402
 from . import transport as transport  # noqa: E402
 from . import units as units  # noqa: E402
-from ._checks import check_partition as check_partition  # noqa: E402
+from ._guards import check_partition as check_partition  # noqa: E402
 from ._eigh import eigh as eigh  # noqa: E402
 from ._precision import set_precision as set_precision  # noqa: E402
 from ._results import SweepResult as SweepResult  # noqa: E402

@@ -28,7 +28,7 @@ direction of the perturbation; traces over the set do not see them).
 import jax
 import jax.numpy as jnp
 
-from ._eigh import _safe_inverse, degeneracy_tolerance
+from ._eigh import degeneracy_tolerance, safe_inverse
 from ._linalg import matmul_small
 from ._types import Array, Complex, Float
 
@@ -97,7 +97,7 @@ def divide_by_gaps(
 
 
 def _inverse_gaps(row_energies: Array, column_energies: Array, tolerance: Array) -> Array:
-    return _safe_inverse(row_energies[:, None] - column_energies[None, :], tolerance)
+    return safe_inverse(row_energies[:, None] - column_energies[None, :], tolerance)
 
 
 @jax.custom_jvp

@@ -81,7 +81,7 @@ def degeneracy_tolerance(energies: Float[Array, "... n"]) -> Float[Array, "..."]
     return DEGENERACY_RTOL * jnp.maximum(scale, jnp.finfo(energies.dtype).tiny)
 
 
-def _safe_inverse(delta: Array, tol: Array) -> Array:
+def safe_inverse(delta: Array, tol: Array) -> Array:
     """1/delta where |delta| > tol, 0 elsewhere; finite gradients everywhere (double where)."""
     ok = jnp.abs(delta) > tol
     return jnp.where(ok, 1.0 / jnp.where(ok, delta, 1.0), 0.0)
@@ -127,7 +127,7 @@ def _perturbation_jvp(solver):
         dh = 0.5 * (dh + jnp.conj(dh.T))
         dh_band = matmul_small(matmul_small(jnp.conj(states.T), dh), states)
         delta = energies[None, :] - energies[:, None]  # eps_n - eps_m at [m, n]
-        g = _safe_inverse(delta, degeneracy_tolerance(energies))
+        g = safe_inverse(delta, degeneracy_tolerance(energies))
         d_energies = jnp.real(jnp.diagonal(dh_band))
         d_states = matmul_small(states, g * dh_band)
         return (energies, states), (d_energies, d_states)

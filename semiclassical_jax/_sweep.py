@@ -28,7 +28,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
-from . import _checks
+from ._guards import (
+    check_finite_parameters,
+    check_model,
+    check_output_shape,
+    check_partition,
+    is_concrete,
+)
 from ._results import SweepResult
 from .transport._current import THEORIES, _check_grid, _current_core, _response_core
 
@@ -131,7 +137,7 @@ def prepare_sweep(
     devices: Sequence[Any] | None = None,
 ) -> _Plan:
     """Validate a sweep's arguments without running it (see :func:`sweep`); raises ValueError."""
-    _checks.check_model(model)
+    check_model(model)
     d, n_bands = int(model.dim), int(model.n_bands)
     if quantity not in QUANTITIES:
         _fail(f"quantity must be one of {QUANTITIES}, got {quantity!r}")
@@ -139,7 +145,7 @@ def prepare_sweep(
         _fail(f"theory must be one of {THEORIES}, got {theory!r}")
     if not isinstance(axes, Mapping):
         _fail(f"axes must be a mapping from axis name to values, got {type(axes).__name__}")
-    manifolds = _checks.check_partition(manifolds, n_bands)
+    manifolds = check_partition(manifolds, n_bands)
     if theory == "ssct" and any(len(m) > 1 for m in manifolds):
         _fail(f"theory='ssct' treats every band as its own manifold, got manifolds={manifolds}")
     points, weights = _check_grid(grid, d)
@@ -236,9 +242,9 @@ def prepare_sweep(
             _fail(f"x must have shape ({d},), got {np.shape(x)}")
     if not np.all(np.isfinite(positions)):
         _fail("positions (x / xs) must be finite")
-    _checks.check_output_shape(model, jnp.asarray(positions[0]), points[0])
-    if _checks.is_concrete(model):
-        _checks.check_finite_parameters(model)
+    check_output_shape(model, jnp.asarray(positions[0]), points[0])
+    if is_concrete(model):
+        check_finite_parameters(model)
 
     devices = tuple(jax.devices() if devices is None else devices)
     if len(devices) == 0:

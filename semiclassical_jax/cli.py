@@ -22,7 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _config, geometry, models
+from . import geometry, models
+from .geometry._topology import torus_grid
+from ._config import ConfigError, build_plans, default_config_text, load_config
 from ._files import write_atomically
 from ._sweep import run_sweep
 
@@ -44,7 +46,7 @@ def _valley_chern(model: models.MassiveDirac, n_nodes: int = 400) -> float:
 
 
 def _minimum_gap(model, manifold: tuple[int, ...], n_k: int) -> float:
-    grid = geometry._brillouin_grid(jnp.asarray(model.lattice), n_k).reshape(-1, 2)
+    grid = torus_grid(jnp.asarray(model.lattice), n_k).reshape(-1, 2)
     energies = jax.vmap(lambda k: geometry.eigensystem(model, None, k)[0])(grid)
     above = energies[:, max(manifold) + 1] if max(manifold) + 1 < model.n_bands else jnp.inf
     below = energies[:, min(manifold) - 1] if min(manifold) > 0 else -jnp.inf
@@ -179,7 +181,7 @@ def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.config is None:
         text, source = (
-            _config.default_config_text(),
+            default_config_text(),
             "the embedded default (semiclassical-jax default-config)",
         )
     else:
@@ -194,8 +196,8 @@ def _run(args: argparse.Namespace) -> int:
             return 2
         source = args.config
     try:
-        plans = _config.build_plans(_config.load_config(text))
-    except _config.ConfigError as error:
+        plans = build_plans(load_config(text))
+    except ConfigError as error:
         print(f"semiclassical-jax run: bad config {source}: {error}", file=sys.stderr)
         print("nothing was run or written", file=sys.stderr)
         return 2
@@ -253,7 +255,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _default_config(args: argparse.Namespace) -> int:
-    print(_config.default_config_text(), end="")
+    print(default_config_text(), end="")
     return 0
 
 

@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _checks
+from ._guards import is_concrete
 from ._types import Array, Float
-from .geometry import _band_geometry
+from .geometry._kernel import band_geometry_unchecked
 
 
 class KGrid(eqx.Module):
@@ -177,7 +177,7 @@ def map_points(fn: Callable[[Any], Any], points: Any, *, chunk_size: int | None 
 def _hotspot_indicator(model: Any, x: Array, k: Array) -> Array:
     """Omega_n^{k1 k2}(x, k) of every band, shape (N,): peaks like 1 / gap^2 where bands come close."""
     d = k.shape[0]
-    return _band_geometry(model, x, k)[0].berry_curvature()[:, d, d + 1]
+    return band_geometry_unchecked(model, x, k).berry_curvature()[:, d, d + 1]
 
 
 @eqx.filter_jit
@@ -275,7 +275,7 @@ def adaptive(
         raise ValueError(
             "x is used only by the default indicator; close it over your indicator instead"
         )
-    if not _checks.is_concrete(model, x):
+    if not is_concrete(model, x):
         raise ValueError(
             "adaptive builds a fixed grid from concrete values: call it outside jit/grad/vmap "
             "(integrals over the returned grid stay differentiable)"

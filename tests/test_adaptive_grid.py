@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 from semiclassical_jax import grids, models
-from semiclassical_jax.geometry import _band_geometry
+from semiclassical_jax.geometry._kernel import band_geometry_unchecked
 
 
 @jax.jit
 def _chern(model, points, weights):
     """2 pi sum_i w_i Omega_0^{kx ky}(k_i): the lower band's Chern number on the grid."""
     omega = jax.vmap(
-        lambda k: _band_geometry(model, jnp.zeros(2), k)[0].berry_curvature()[0, 2, 3]
+        lambda k: band_geometry_unchecked(model, jnp.zeros(2), k).berry_curvature()[0, 2, 3]
     )(points)
     return 2 * jnp.pi * jnp.sum(weights * omega)
 

@@ -9,9 +9,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
+from .._guards import (
+    check_finite_parameters,
+    check_manifold,
+    check_model,
+    check_output_shape,
+    check_point,
+    is_concrete,
+    remote_bands,
+)
 from .._types import Array, Complex, Float
-from ..geometry import GAP_RTOL, _band_geometry
+from ..geometry._kernel import GAP_RTOL, band_geometry_unchecked
 from ._fields import AbstractField, as_field
 from ._vector_fields import (
     join_state,
@@ -58,7 +66,7 @@ class Trajectory(eqx.Module):
 
 
 def _observables(model, field: AbstractField, method, band, x, k, chi):
-    geometry, _, _ = _band_geometry(model, x, k)
+    geometry = band_geometry_unchecked(model, x, k)
     if method == "abelian":
         chi = geometry.states[:, band]
     overlaps = jnp.conj(geometry.states.T) @ chi
@@ -71,7 +79,7 @@ def _breakdown_diagnostics(model, field, method, band, manifold, t, y):
     """(gap to the remote bands, non-adiabaticity eta, spectral scale) at one state."""
     watched = manifold if method == "nonabelian" else (band,)
     x, k, chi = split_state(unpack_state(y, int(model.dim)))
-    geometry, _, _ = _band_geometry(model, x, k)
+    geometry = band_geometry_unchecked(model, x, k)
     dlambda = vector_field(method, band, manifold).phase_space_velocity(
         geometry, chi, field.electric_field(x, t)
     )
@@ -173,7 +181,7 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, config):
 
 
 def _default_state(model, x0, k0, band, manifold) -> Array:
-    geometry, _, _ = _band_geometry(model, x0, k0)
+    geometry = band_geometry_unchecked(model, x0, k0)
     first = band if band is not None else manifold[0]
     return geometry.states[:, first]
 
@@ -225,15 +233,15 @@ def evolve(
     Works under ``jax.jit``, ``jax.vmap`` (over initial conditions, fields, model parameters) and
     ``jax.grad``. Eager calls raise ``ValueError`` / ``RuntimeError`` naming the problem.
     """
-    _checks.check_model(model)
+    check_model(model)
     if method not in ("full", "nonabelian", "abelian"):
         raise ValueError(f"method must be 'full', 'nonabelian' or 'abelian', got {method!r}")
     n_bands, dim = int(model.n_bands), int(model.dim)
-    x0, k0 = _checks.check_point(model, x0, k0)
-    _checks.check_output_shape(model, x0, k0)
-    concrete = _checks.is_concrete(model, x0, k0)
+    x0, k0 = check_point(model, x0, k0)
+    check_output_shape(model, x0, k0)
+    concrete = is_concrete(model, x0, k0)
     if concrete:
-        _checks.check_finite_parameters(model)
+        check_finite_parameters(model)
     if band is not None:
         if (
             isinstance(band, bool)
@@ -243,19 +251,19 @@ def evolve(
             raise ValueError(f"band must be an integer in [0, {n_bands}), got {band!r}")
         band = int(band)
     if manifold is not None:
-        manifold = _checks.check_manifold(manifold, n_bands)
+        manifold = check_manifold(manifold, n_bands)
     if method == "abelian":
         if band is None and manifold is not None and len(manifold) == 1:
             band = manifold[0]
         if band is None:
             raise ValueError("method='abelian' needs band= (the band the wavepacket lives in)")
-        _checks.remote_bands((band,), n_bands, name="band")
+        remote_bands((band,), n_bands, name="band")
     if method == "nonabelian":
         if manifold is None and band is not None:
             manifold = (band,)
         if manifold is None:
             raise ValueError("method='nonabelian' needs manifold= (a sequence of band indices)")
-        _checks.remote_bands(manifold, n_bands)
+        remote_bands(manifold, n_bands)
     if method == "full" and chi0 is None and band is None and manifold is None:
         raise ValueError("method='full' needs chi0=, band= or manifold= to set the initial state")
     watched = (
@@ -264,7 +272,7 @@ def evolve(
     field = as_field(field, dim)
     t0 = jnp.asarray(t0, dtype=float)
     t1 = jnp.asarray(t1, dtype=float)
-    if concrete and _checks.is_concrete(t0, t1) and not float(t1) > float(t0):
+    if concrete and is_concrete(t0, t1) and not float(t1) > float(t0):
         raise ValueError(f"t1 must be later than t0, got t0={float(t0)}, t1={float(t1)}")
     ts = None
     if saveat is not None:
@@ -278,7 +286,7 @@ def evolve(
                 raise ValueError(
                     f"saveat must be an int or a 1-D array of times, got shape {ts.shape}"
                 )
-            if _checks.is_concrete(ts, t0, t1) and (
+            if is_concrete(ts, t0, t1) and (
                 np.any(np.diff(np.asarray(ts)) < 0) or ts[0] < t0 or ts[-1] > t1
             ):
                 raise ValueError("saveat times must be non-decreasing and lie in [t0, t1]")
@@ -291,12 +299,12 @@ def evolve(
         if chi0.shape != (n_bands,):
             raise ValueError(f"chi0 must have shape ({n_bands},), got {chi0.shape}")
         chi0 = chi0.astype(jnp.result_type(chi0.dtype, 1j))
-        if _checks.is_concrete(chi0, model, x0, k0):
+        if is_concrete(chi0, model, x0, k0):
             norm = float(jnp.linalg.norm(chi0))
             if abs(norm - 1.0) > 1e-8:
                 raise ValueError(f"chi0 must be normalised: |chi0| = {norm:.12g}")
             if method != "full":
-                geometry, _, _ = _band_geometry(model, x0, k0)
+                geometry = band_geometry_unchecked(model, x0, k0)
                 ua = geometry.states[:, jnp.array(watched)]
                 leak = float(jnp.linalg.norm(chi0 - ua @ (jnp.conj(ua.T) @ chi0)))
                 if leak > 1e-8:
@@ -323,7 +331,7 @@ def evolve(
 
     if not throw:
         return trajectory
-    if _checks.is_concrete(trajectory):
+    if is_concrete(trajectory):
         if bool(trajectory.gap_closed):
             raise ValueError(
                 f"evolve: the gap of manifold {watched} to the remote bands closed (or became too small "

@@ -38,7 +38,8 @@ import numpy as np
 
 from .._eigh import degeneracy_tolerance
 from .._linalg import levi_civita
-from ..geometry import BandGeometry, _band_geometry, symplectic_solve
+from ..geometry._kernel import BandGeometry, band_geometry_unchecked
+from ..geometry._symplectic import symplectic_solve
 
 State = tuple[Any, Any, Any, Any]
 
@@ -168,7 +169,7 @@ class NonAbelianField(eqx.Module):
     def __call__(self, t, y: State, args):
         model, field = args
         x, k, chi = split_state(y)
-        geometry, _, _ = _band_geometry(model, x, k)
+        geometry = band_geometry_unchecked(model, x, k)
         dlambda = self.phase_space_velocity(geometry, chi, field.electric_field(x, t))
         d_projector = jnp.einsum("lij,l->ij", geometry.projector_derivative(self.manifold), dlambda)
         overlaps = jnp.conj(geometry.states.T) @ chi
@@ -211,7 +212,7 @@ class AbelianField(eqx.Module):
         if int(model.n_bands) == 2:
             dlambda = _two_band_velocity(*_pauli_components(model, x, k), self.band, electric_field)
         else:
-            geometry, _, _ = _band_geometry(model, x, k)
+            geometry = band_geometry_unchecked(model, x, k)
             dlambda = self.phase_space_velocity(geometry, chi, electric_field)
         d = x.shape[0]
         return join_state(dlambda[:d], dlambda[d:], jnp.zeros_like(chi))

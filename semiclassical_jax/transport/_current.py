@@ -15,9 +15,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _checks
+from .._guards import (
+    check_finite_parameters,
+    check_model,
+    check_output_shape,
+    check_partition,
+    is_concrete,
+)
 from .._types import Array, Float
-from ..geometry import _band_geometry
+from ..geometry._kernel import band_geometry_unchecked
 from . import _integrands
 from ._integrate import DEFAULT_CHUNK_POINTS, default_chunk_size, integrate
 
@@ -101,7 +107,7 @@ class _ValueChecks:
 
     def apply(self, result: Array) -> Array:
         for bad, message in self.checks:
-            if _checks.is_concrete(bad):
+            if is_concrete(bad):
                 if bool(bad):
                     raise ValueError(message)
             else:
@@ -144,13 +150,13 @@ def _default_chunk_points(theory: str, manifolds: tuple[tuple[int, ...], ...]) -
 
 
 def _common(model: Any, grid: Any, positions: Any):
-    _checks.check_model(model)
+    check_model(model)
     d = int(model.dim)
     points, weights = _check_grid(grid, d)
     positions = _check_positions(model, positions)
-    _checks.check_output_shape(model, positions[0], points[0])
-    if _checks.is_concrete(model):
-        _checks.check_finite_parameters(model)
+    check_output_shape(model, positions[0], points[0])
+    if is_concrete(model):
+        check_finite_parameters(model)
     return d, points, weights, positions
 
 
@@ -174,7 +180,7 @@ def _current_core(
     def integrand(x, k):
         if theory == "msct":
             return _integrands.msct_current(model, x, k, field, mu, temperature, tau, manifolds)
-        geometry = _band_geometry(model, x, k)[0]
+        geometry = band_geometry_unchecked(model, x, k)
         if theory == "ssct":
             return _integrands.ssct_current(geometry, field, mu, temperature, tau)
         return _integrands.nonabelian_hall_current(geometry, field, mu, temperature, manifolds)
@@ -185,7 +191,7 @@ def _current_core(
 @eqx.filter_jit
 def _response_core(model, positions, points, weights, mu, temperature, tau, quantity, chunk):
     def integrand(x, k):
-        geometry = _band_geometry(model, x, k)[0]
+        geometry = band_geometry_unchecked(model, x, k)
         if quantity == "hall":
             return _integrands.hall_conductivity(geometry, mu, temperature)
         if quantity == "drude":
@@ -220,7 +226,7 @@ def current_map(
     d, points, weights, positions = _common(model, grid, xs)
     if theory not in THEORIES:
         raise ValueError(f"theory must be one of {THEORIES}, got {theory!r}")
-    manifolds = _checks.check_partition(manifolds, int(model.n_bands))
+    manifolds = check_partition(manifolds, int(model.n_bands))
     chunk = _check_chunk_size(
         chunk_size, points.shape[0], positions.shape[0], _default_chunk_points(theory, manifolds)
     )
@@ -336,7 +342,7 @@ def hall_conductivity(
     different occupations contribute, Kubo / TKNN); ``manifolds`` is validated for symmetry with
     :func:`current`. ``temperature`` >= 0 (T = 0: step occupation).
     """
-    _checks.check_partition(manifolds, int(model.n_bands))
+    check_partition(manifolds, int(model.n_bands))
     return _response(model, grid, x, chunk_size, mu, temperature, None, "hall", allow_zero=True)
 
 

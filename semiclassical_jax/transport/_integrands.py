@@ -13,7 +13,7 @@ from .._degenerate import divide_by_gaps, weighted_trace
 from .._eigh import degeneracy_tolerance, eigh
 from .._linalg import matmul_small, unrolled_sum
 from .._types import Array, Float
-from ..geometry import BandGeometry, _band_geometry, _depends_on_position
+from ..geometry._kernel import BandGeometry, band_geometry_unchecked, depends_on_position
 from ._distribution import fermi_dirac, fermi_dirac_derivative
 
 Manifolds = tuple[tuple[int, ...], ...]
@@ -104,7 +104,7 @@ def msct_current(
     d = x.shape[0]
 
     def hybridised(point):
-        geometry, _, _ = _band_geometry(model, point[:d], point[d:])
+        geometry = band_geometry_unchecked(model, point[:d], point[d:])
         parts = [_hybridised_manifold(geometry, manifold, field) for manifold in manifolds]
         energies, velocity, force = (jnp.concatenate(p, axis=0) for p in zip(*parts))
         return energies, (energies, velocity, force, geometry)
@@ -116,7 +116,7 @@ def msct_current(
         gradient = jnp.real(jnp.diagonal(geometry.dH, axis1=-2, axis2=-1)).T[
             order
         ]  # d eps_n / d lambda
-    elif _depends_on_position(model, x, k):
+    elif depends_on_position(model, x, k):
         gradient, (energies, velocity, force, _) = jax.jacfwd(hybridised, has_aux=True)(point)
     else:  # x-independent H: d E_i / dx = 0, so only the k tangents
         gradient_k, (energies, velocity, force, _) = jax.jacfwd(
@@ -157,7 +157,7 @@ def hall_conductivity(geometry: BandGeometry, mu: Array, temperature: Array) -> 
     d = geometry.dim
     # Omega_n^{ab} is the diagonal of the Hermitian -i [Q_a, Q_b] (geometry.BandGeometry.berry_curvature);
     # the whole matrix enters the derivative where a degeneracy splits (_degenerate.weighted_trace).
-    quotients = geometry._gap_quotients(slice(d, None))
+    quotients = geometry.gap_quotients(slice(d, None))
     product = jnp.einsum("anm,bml->abnl", quotients, quotients)
     curvature = -1j * (product - jnp.swapaxes(product, 0, 1))  # (d, d, N, N)
     eps = geometry.energies

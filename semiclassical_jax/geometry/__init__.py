@@ -1,0 +1,34 @@
+"""Band geometry at a phase-space point, from autodiff (PHYSICS.md section 1), and band topology.
+
+Layers: :mod:`._kernel` (the per-point kernel and :class:`BandGeometry`), :mod:`._public` (the
+checked public functions), :mod:`._topology` (Chern numbers), :mod:`._symplectic` (the linear
+system of the equations of motion).
+"""
+
+from ._kernel import BandGeometry as BandGeometry
+from ._public import band_force as band_force
+from ._public import band_geometry as band_geometry
+from ._public import band_velocity as band_velocity
+from ._public import berry_connection as berry_connection
+from ._public import berry_curvature as berry_curvature
+from ._public import eigensystem as eigensystem
+from ._public import manifold_berry_curvature as manifold_berry_curvature
+from ._public import nonabelian_curvature as nonabelian_curvature
+from ._public import projector_derivative as projector_derivative
+from ._symplectic import symplectic_solve as symplectic_solve
+from ._topology import chern_number as chern_number
+
+__all__ = [
+    "BandGeometry",
+    "band_force",
+    "band_geometry",
+    "band_velocity",
+    "berry_connection",
+    "berry_curvature",
+    "chern_number",
+    "eigensystem",
+    "manifold_berry_curvature",
+    "nonabelian_curvature",
+    "projector_derivative",
+    "symplectic_solve",
+]

@@ -1,0 +1,274 @@
+"""The per-point geometry kernel (PHYSICS.md section 1): one evaluation at lambda = (x, k).
+
+:func:`geometry_with_diagnostics` diagonalises H(x, k) and rotates dH/dlambda (forward-mode
+autodiff) into the band basis; :class:`BandGeometry` holds the result, and every band quantity is a
+contraction of it:
+
+* velocity v_n = (dH_k)_nn, force F_n = -(dH_x)_nn (Hellmann-Feynman);
+* inter-band Berry connection R_lambda,nm = i (dH_lambda)_nm / (eps_m - eps_n);
+* Abelian curvature (paper Eq. 44), all four blocks of the 2d x 2d phase-space tensor,
+  Omega_n^{ab} = -2 Im sum_{m != n} (dH_a)_nm (dH_b)_mn / (eps_n - eps_m)^2;
+* projector derivative of a manifold a with remote bands r,
+  dP_lambda = sum_{n in a, l in r} (|u_l> (dH_lambda)_ln <u_n| + h.c.) / (eps_n - eps_l);
+* non-Abelian curvature (paper Eqs. 40-41) F^{ab} = i P [dP_a, dP_b] P, in the band basis of a:
+  F^{ab}_nm = i sum_{l in r} [G_a,nl conj(G_b,ml) - G_b,nl conj(G_a,ml)],
+  G_lambda,nl = (dH_lambda)_nl / (eps_n - eps_l).
+
+Only energy differences between a manifold and its remote bands appear in dP and F, so crossings
+inside a manifold are harmless; eigenvectors are never differentiated. Units: natural (hbar = e =
+1); Omega^{kk} has units of length^2, Omega^{xk} is dimensionless, Omega^{xx} has units of
+1/length^2. Index order everywhere: lambda = (x_1..x_d, k_1..k_d).
+
+This module is the package's internal API for the layers above (dynamics, transport, grids): they
+call :func:`band_geometry_unchecked` (or :func:`geometry_with_diagnostics`) inside their own
+compiled code and do their checks through ``_guards``.
+"""
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.extend.core import Var
+
+from .._degenerate import degenerate_splitting, divide_by_gaps
+from .._eigh import degeneracy_tolerance, eigh
+from .._linalg import UNROLLED_MAX, matmul_small, unrolled_max, unrolled_sum
+from .._types import Array, Complex, Float
+from ._symplectic import symplectic_solve
+
+# A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
+# the spectral scale max|eps|.
+GAP_RTOL = 1e-8
+
+
+def complement(manifold: tuple[int, ...], n_bands: int) -> tuple[int, ...]:
+    """The band indices of an n_bands-band model that are not in ``manifold``."""
+    return tuple(n for n in range(n_bands) if n not in manifold)
+
+
+class BandGeometry(eqx.Module):
+    """Everything the geometry needs at one phase-space point.
+
+    ``energies``: (N,) ascending. ``states``: (N, N), column n is u_n in the orbital basis.
+    ``dH``: (2d, N, N), ``dH[a, n, m]`` = <u_n| dH/dlambda_a |u_m>, lambda = (x, k).
+    ``splitting``: (N, N) zeros whose derivative is P dH P on degenerate pairs (``_degenerate.py``):
+    it makes derivatives of gauge-invariant outputs exact when a perturbation splits a degeneracy.
+    ``None`` (a geometry built by hand) leaves that correction out.
+    ``uniform`` (static): H does not depend on x, so the x blocks of dH are zero and the
+    contractions skip them.
+    """
+
+    energies: Float[Array, " n"]
+    states: Complex[Array, "n n"]
+    dH: Complex[Array, "2d n n"]
+    splitting: Complex[Array, "n n"] | None = None
+    uniform: bool = eqx.field(static=True, default=False)
+
+    @property
+    def dim(self) -> int:
+        return self.dH.shape[0] // 2
+
+    @property
+    def n_bands(self) -> int:
+        return self.energies.shape[0]
+
+    def velocity(self) -> Float[Array, "n d"]:
+        """v_n = <u_n| dH/dk |u_n> (units energy x length)."""
+        return jnp.real(jnp.diagonal(self.dH[self.dim :], axis1=-2, axis2=-1)).T
+
+    def force(self) -> Float[Array, "n d"]:
+        """F_n = -<u_n| dH/dx |u_n> (units energy / length)."""
+        return -jnp.real(jnp.diagonal(self.dH[: self.dim], axis1=-2, axis2=-1)).T
+
+    def gradient(self) -> Float[Array, "n 2d"]:
+        """d eps_n / dlambda = <u_n| dH/dlambda |u_n> (Hellmann-Feynman), lambda = (x, k)."""
+        return jnp.real(jnp.diagonal(self.dH, axis1=-2, axis2=-1)).T
+
+    def gap_quotients(self, components: slice = slice(None)) -> Complex[Array, "c n n"]:
+        """Q_lambda,nm = (dH_lambda)_nm / (eps_n - eps_m) for the lambda in ``components``.
+
+        Zero on the diagonal and between degenerate bands.
+        """
+        e, s = self.energies, self.splitting
+        return divide_by_gaps(self.dH[components], e, e, s, s, degeneracy_tolerance(e))
+
+    def berry_connection(self) -> Complex[Array, "2d n n"]:
+        """Inter-band Berry connection R_lambda,nm = i <u_n|d_lambda u_m> = i dH_nm / (eps_m - eps_n).
+
+        Zero on the diagonal (the intra-band connection is gauge dependent and not returned) and
+        between degenerate bands.
+        """
+        return -1j * self.gap_quotients()
+
+    def berry_curvature(self) -> Float[Array, "n 2d 2d"]:
+        """Abelian curvature Omega_n^{ab} of every band, paper Eq. 44.
+
+        At an exact degeneracy the terms between the degenerate bands are dropped: each band's
+        value is then gauge dependent, but their sum over the degenerate set is the
+        gauge-invariant trace of the non-Abelian curvature (use :meth:`nonabelian_curvature`).
+        """
+        # -2 Im dH_a,nm dH_b,mn / (eps_n - eps_m)^2 = 2 Im Q_a,nm Q_b,mn. For a uniform H only the
+        # k-k block is non-zero.
+        n2d = self.dH.shape[0]
+        first = self.dim if self.uniform else 0
+        quotients = self.gap_quotients(slice(first, None))
+        if self.n_bands > UNROLLED_MAX:
+            live = 2.0 * jnp.imag(jnp.einsum("anm,bmn->nab", quotients, quotients))
+            return jnp.zeros((self.n_bands, n2d, n2d), live.dtype).at[:, first:, first:].set(live)
+        # Small N: unrolled products and sums, a < b only (Omega^{ba} = -Omega^{ab}). Q_b is
+        # anti-Hermitian, so Im(Q_a,nm Q_b,mn) = Re Q_a,nm Im Q_b,nm - Im Q_a,nm Re Q_b,nm.
+        re, im = jnp.real(quotients), jnp.imag(quotients)
+        zero = jnp.zeros(self.energies.shape, re.dtype)
+        upper = {}
+        for a in range(n2d):
+            for b in range(a + 1, n2d):
+                if a < first:
+                    upper[a, b] = zero
+                else:
+                    i, j = a - first, b - first
+                    upper[a, b] = 2.0 * unrolled_sum(
+                        [
+                            re[i][:, m] * im[j][:, m] - im[i][:, m] * re[j][:, m]
+                            for m in range(self.n_bands)
+                        ]
+                    )
+        rows = [
+            jnp.stack(
+                [zero if a == b else upper[a, b] if a < b else -upper[b, a] for b in range(n2d)],
+                axis=-1,
+            )
+            for a in range(n2d)
+        ]
+        return jnp.stack(rows, axis=-2)
+
+    def phase_space_velocity(self, electric_field: Float[Array, " d"]) -> Float[Array, "n 2d"]:
+        """(dx/dt, dk/dt) of every band from the Abelian EOM (PHYSICS.md section 2, paper Eq. 43).
+
+        Uniform field E, carrier charge -1; each band with its own four-block curvature.
+        """
+        omega = self.berry_curvature()
+        return jax.vmap(symplectic_solve, in_axes=(0, 0, None))(
+            omega, self.gradient(), electric_field
+        )
+
+    def manifold_gap(self, manifold: tuple[int, ...]) -> Float[Array, ""]:
+        """min |eps_n - eps_l| over n in the manifold and l in the remote bands."""
+        remote = complement(manifold, self.n_bands)
+        e = self.energies
+        return jnp.min(jnp.abs(e[jnp.array(manifold)][:, None] - e[jnp.array(remote)][None, :]))
+
+    def remote_couplings(self, manifold: tuple[int, ...]) -> Complex[Array, "2d na nr"]:
+        """G_lambda,nl = (dH_lambda)_nl / (eps_n - eps_l), n in the manifold, l in the remote bands."""
+        a, r = jnp.array(manifold), jnp.array(complement(manifold, self.n_bands))
+        e = self.energies
+        return divide_by_gaps(
+            self.dH[:, a][:, :, r], e[a], e[r], self.splitting_block(a), self.splitting_block(r)
+        )
+
+    def splitting_block(self, bands: Array) -> Complex[Array, "b b"] | None:
+        """``splitting`` restricted to the given bands (rows and columns); None if it is None."""
+        return None if self.splitting is None else self.splitting[bands][:, bands]
+
+    def projector_derivative(self, manifold: tuple[int, ...]) -> Complex[Array, "2d n n"]:
+        """dP/dlambda of the manifold's projector, in the orbital basis."""
+        a, r = jnp.array(manifold), jnp.array(complement(manifold, self.n_bands))
+        g = self.remote_couplings(manifold)  # (2d, na, nr)
+        ua, ur = self.states[:, a], self.states[:, r]
+        half = jnp.einsum(
+            "il,anl,jn->aij", ur, jnp.conj(g), jnp.conj(ua)
+        )  # |u_l> dH_ln <u_n| / (e_n - e_l)
+        return half + jnp.conj(jnp.swapaxes(half, -1, -2))
+
+    def nonabelian_curvature(self, manifold: tuple[int, ...]) -> Complex[Array, "2d 2d na na"]:
+        """F^{ab}_nm = <u_n| i P [dP_a, dP_b] P |u_m>, n, m in the manifold (paper Eqs. 40-41)."""
+        g = self.remote_couplings(manifold)
+        # (P dP_a dP_b P)_nm = (G_a G_b^dagger)_nm
+        gg = matmul_small(g[:, None], jnp.conj(jnp.swapaxes(g, -1, -2))[None, :])
+        return 1j * (gg - jnp.swapaxes(gg, 0, 1))
+
+
+def depends_on_position(model: Any, x: Array, k: Array) -> bool:
+    """Whether model(x, k) depends on x: read at trace time from the jaxpr of x -> model(x, k).
+
+    Conservative (an operation with any x-dependent input counts as x-dependent); True if the
+    model cannot be traced on its own.
+    """
+    try:
+        closed = jax.make_jaxpr(lambda xx: jnp.asarray(model(xx, k)))(x)
+    except Exception:  # noqa: BLE001 - fall back to the general path, which reports real errors
+        return True
+    dependent = set(closed.jaxpr.invars)
+    for equation in closed.jaxpr.eqns:
+        if any(isinstance(v, Var) and v in dependent for v in equation.invars):
+            dependent.update(equation.outvars)
+    return any(isinstance(v, Var) and v in dependent for v in closed.jaxpr.outvars)
+
+
+def hamiltonian_and_derivative(model: Any, x: Array, k: Array) -> tuple[Array, Array, bool]:
+    """H(x, k) (N, N), dH/dlambda and whether H is uniform (independent of x).
+
+    dH has shape (2d, N, N), lambda = (x, k), or (d, N, N) (k only) for a uniform H, whose x blocks
+    are zero. Two forward-mode Jacobians, over x and over k (jacfwd also traces inside shard_map).
+    """
+
+    def hamiltonian(xx, kk):
+        h = jnp.asarray(model(xx, kk))
+        return h.astype(jnp.result_type(h.dtype, 1j))
+
+    dh_k, h = jax.jacfwd(lambda kk: (hamiltonian(x, kk),) * 2, has_aux=True)(k)
+    dh_k = jnp.moveaxis(dh_k, -1, 0)
+    if not depends_on_position(model, x, k):
+        return h, dh_k, True
+    dh_x = jnp.moveaxis(jax.jacfwd(lambda xx: hamiltonian(xx, k))(x), -1, 0)
+    return h, jnp.concatenate([dh_x, dh_k], axis=0), False
+
+
+def _to_band_basis(
+    states: Complex[Array, "n n"], dh: Complex[Array, "2d n n"]
+) -> Complex[Array, "2d n n"]:
+    """dH'_a = U^dagger dH_a U."""
+    return matmul_small(jnp.conj(states).T, matmul_small(dh, states))
+
+
+def _entry_sum(a: Complex[Array, "... n n"]) -> Float[Array, ""]:
+    """Sum of the real and imaginary parts of all entries: finite iff every entry is (short of
+    overflow at ~1e308)."""
+    re, im = jnp.real(a).reshape(-1), jnp.imag(a).reshape(-1)
+    if a.shape[-1] > UNROLLED_MAX:
+        return jnp.sum(re) + jnp.sum(im)
+    return unrolled_sum([re[i] + im[i] for i in range(re.shape[0])])
+
+
+def max_norm(a: Complex[Array, "n n"]) -> Float[Array, ""]:
+    """max_ij max(|Re a_ij|, |Im a_ij|) (within sqrt 2 of max |a_ij|, without a complex abs)."""
+    re, im = jnp.abs(jnp.real(a)), jnp.abs(jnp.imag(a))
+    n = a.shape[0]
+    if n > UNROLLED_MAX:
+        return jnp.maximum(jnp.max(re), jnp.max(im))
+    return unrolled_max([jnp.maximum(re[i, j], im[i, j]) for i in range(n) for j in range(n)])
+
+
+def geometry_with_diagnostics(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array, Array]:
+    """The kernel: (geometry, relative non-Hermiticity, whether H and dH are finite) at (x, k).
+
+    The non-Hermiticity is max|H - H^dagger| / max|H| (over real and imaginary parts); the geometry
+    is that of the Hermitian part of H. No Python checks: ``x``, ``k`` are (d,) arrays.
+    """
+    h, dh, uniform = hamiltonian_and_derivative(model, x, k)
+    size = max_norm(h)
+    scale = jnp.maximum(size, jnp.finfo(jnp.real(h).dtype).tiny)
+    non_hermiticity = max_norm(h - jnp.conj(h.T)) / scale
+    finite = jnp.isfinite(size + _entry_sum(dh))
+    h = 0.5 * (h + jnp.conj(h.T))
+    energies, states = eigh(h)
+    splitting = degenerate_splitting(energies, states, h)
+    rotated = _to_band_basis(states, dh)
+    if uniform:
+        rotated = jnp.concatenate([jnp.zeros_like(rotated), rotated], axis=0)
+    return BandGeometry(energies, states, rotated, splitting, uniform), non_hermiticity, finite
+
+
+def band_geometry_unchecked(model: Any, x: Array, k: Array) -> BandGeometry:
+    """The :class:`BandGeometry` at (x, k), without checks (for use inside compiled code)."""
+    return geometry_with_diagnostics(model, x, k)[0]
