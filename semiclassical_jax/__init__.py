@@ -5,10 +5,14 @@ Conventions, equations and limits: PHYSICS.md (natural units hbar = e = k_B = 1,
 phase-space order lambda = (x, k)).
 """
 
+from importlib.metadata import version as _installed_version
+
 from ._precision import _set_default_precision
 
 _set_default_precision()
 
+from . import dynamics as dynamics  # noqa: E402
+from . import geometry as geometry  # noqa: E402
 from . import grids as grids  # noqa: E402
 from . import models as models  # noqa: E402
 from . import plotting as plotting  # noqa: E402
@@ -46,4 +50,45 @@ from .transport import fermi_dirac as fermi_dirac  # noqa: E402
 from .transport import hall_conductivity as hall_conductivity  # noqa: E402
 from .transport import nonlinear_hall_current as nonlinear_hall_current  # noqa: E402
 
-__version__ = "0.1.0"
+__version__: str = _installed_version("semiclassical_jax")
+
+__all__ = [
+    "dynamics",
+    "geometry",
+    "band_force",
+    "band_geometry",
+    "band_velocity",
+    "BandGeometry",
+    "berry_connection",
+    "berry_curvature",
+    "berry_curvature_dipole",
+    "check_partition",
+    "chern_number",
+    "current",
+    "current_map",
+    "drude_conductivity",
+    "eigensystem",
+    "eigh",
+    "evolve",
+    "fermi_dirac",
+    "FieldFunction",
+    "fit",
+    "FitResult",
+    "grids",
+    "hall_conductivity",
+    "manifold_berry_curvature",
+    "models",
+    "nonabelian_curvature",
+    "nonlinear_hall_current",
+    "plotting",
+    "projector_derivative",
+    "ScalarPotential",
+    "set_precision",
+    "sweep",
+    "SweepResult",
+    "textures",
+    "Trajectory",
+    "transport",
+    "UniformField",
+    "units",
+]

@@ -145,3 +145,6 @@ def plot_result(result: SweepResult, path: str | os.PathLike | None = None) -> A
     if path is not None:
         figure.savefig(os.fspath(path), dpi=110)
     return figure
+
+
+__all__ = ["LABELS", "plot_result"]

@@ -89,3 +89,6 @@ class HexagonalMoire(eqx.Module):
         return self.offset + self.amplitude / 3 * jnp.sum(
             jnp.cos(self.reciprocal_vectors @ x + self.phase)
         )
+
+
+__all__ = ["CosineModulation", "DomainWall", "HexagonalMoire"]

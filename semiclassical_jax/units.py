@@ -58,3 +58,5 @@ class UnitSystem:
 
 
 EV_NM = UnitSystem(1.0, 1.0)
+
+__all__ = ["BOLTZMANN_EV_PER_K", "ELEMENTARY_CHARGE_C", "EV_NM", "HBAR_EV_S", "UnitSystem"]

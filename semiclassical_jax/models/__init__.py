@@ -9,3 +9,15 @@ from ._lattice import QWZ as QWZ
 from ._lattice import Haldane as Haldane
 from ._lattice import KaneMele as KaneMele
 from ._tight_binding import TightBinding as TightBinding
+
+__all__ = [
+    "AbstractLatticeModel",
+    "AbstractModel",
+    "DiracWithRemoteBand",
+    "FunctionModel",
+    "Haldane",
+    "KaneMele",
+    "MassiveDirac",
+    "QWZ",
+    "TightBinding",
+]
