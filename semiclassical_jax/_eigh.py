@@ -5,8 +5,7 @@
 
 * N = 2 uses the closed form of H = d0 + d.sigma in pure jnp.
 * 3 <= N <= ``JACOBI_MAX_SIZE`` uses a batched solver in pure jnp (below): under ``vmap`` on CPU
-  it is faster than the batched LAPACK call (per matrix, N = 4: ~2.3x, N = 8: ~1.1x wall time and
-  ~1.7x CPU time; benchmarks/berry_curvature.py, benchmarks/RESULTS.md), and it avoids the LAPACK
+  it is faster than the batched LAPACK call (benchmarks/RESULTS.md), and it avoids the LAPACK
   custom call, whose batched CPU form can deadlock when two such calls run concurrently inside a
   long ``lax.scan`` / ``lax.map`` (jaxlib 0.10.2, see the developers' guide).
 * Larger N calls LAPACK (cuSOLVER on GPU), ``jnp.linalg.eigh``. ``eigh(h, method="lapack")``
@@ -57,13 +56,9 @@ from ._types import Array, Complex, Float
 
 # Eigenvalues closer than this (relative to the spectral scale) count as degenerate.
 DEGENERACY_RTOL = 1e-10
-# eigh uses the pure-jnp solver for 3 <= N <= JACOBI_MAX_SIZE and LAPACK / cuSOLVER above. Measured
-# per matrix under jit(vmap) on 1e5 random matrices (benchmarks/RESULTS.md, 2-core CPU), LAPACK time
-# / ours: N = 4: 2.3x wall (2.5x CPU time), N = 6: 1.4x (1.7x), N = 8: 1.07x (1.7x); jax's batched
-# LAPACK call spreads over both cores, this solver runs on one. On one core N = 10 gives ~1.1x and
-# N = 12 ~0.95x: the cost grows like N^3 x sweeps while LAPACK's per-call overhead dominates at small
-# N. The compile time (one-off per shape, mostly the unrolled Householder steps) grows from ~2 s at
-# N = 4 to ~5 s at N = 8. Hence 8.
+# eigh uses the pure-jnp solver for 3 <= N <= JACOBI_MAX_SIZE and LAPACK / cuSOLVER above: its
+# cost grows like N^3 x sweeps while LAPACK's per-call overhead dominates at small N, and on a CPU
+# the two cross between N = 8 and 12 (benchmarks/berry_curvature.py, benchmarks/RESULTS.md).
 JACOBI_MAX_SIZE = 8
 JACOBI_MAX_SWEEPS = 16
 # Matrices per vectorised chunk on CPU: the working set (about 4 N^2 doubles per matrix) stays in
@@ -208,10 +203,8 @@ def _householder(
     ok = sub > 0
     safe = jnp.where(ok, sub, 1.0)
     phase_r, phase_i = jnp.where(ok, sub_r / safe, 1.0), jnp.where(ok, sub_i / safe, 0.0)
-    dr, di = (
-        [jnp.ones_like(diagonal[0])],
-        [jnp.zeros_like(diagonal[0])],
-    )  # D_0 = 1, D_i+1 = D_i phase_i
+    # D_0 = 1, D_i+1 = D_i phase_i
+    dr, di = [jnp.ones_like(diagonal[0])], [jnp.zeros_like(diagonal[0])]
     for i in range(n - 1):
         dr.append(dr[i] * phase_r[i] - di[i] * phase_i[i])
         di.append(dr[i] * phase_i[i] + di[i] * phase_r[i])
@@ -321,9 +314,10 @@ def _ascending(energies: Float[Array, "n b"], v: Float[Array, "n n b"]) -> tuple
     """Sort eigenvalues ascending (ties by index) and permute the columns of v alike, elementwise."""
     n = energies.shape[0]
     index = np.arange(n)
+    # [i, j]: eigenvalue j goes before eigenvalue i
     before = (energies[None, :] < energies[:, None]) | (
         (energies[None, :] == energies[:, None]) & (index[None, :, None] < index[:, None, None])
-    )  # [i, j]: eigenvalue j goes before eigenvalue i
+    )
     rank = sum(before[:, j].astype(jnp.int32) for j in range(n))  # (n, b)
     sorted_energies, sorted_v = 0.0, 0.0
     for i in range(n):

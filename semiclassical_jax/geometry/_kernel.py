@@ -175,9 +175,8 @@ class BandGeometry(eqx.Module):
         a, r = jnp.array(manifold), jnp.array(complement(manifold, self.n_bands))
         g = self.remote_couplings(manifold)  # (2d, na, nr)
         ua, ur = self.states[:, a], self.states[:, r]
-        half = jnp.einsum(
-            "il,anl,jn->aij", ur, jnp.conj(g), jnp.conj(ua)
-        )  # |u_l> dH_ln <u_n| / (e_n - e_l)
+        # |u_l> dH_ln <u_n| / (e_n - e_l)
+        half = jnp.einsum("il,anl,jn->aij", ur, jnp.conj(g), jnp.conj(ua))
         return half + jnp.conj(jnp.swapaxes(half, -1, -2))
 
     def nonabelian_curvature(self, manifold: tuple[int, ...]) -> Complex[Array, "2d 2d na na"]:

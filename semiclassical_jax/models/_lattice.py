@@ -11,9 +11,8 @@ from .._types import Array, Complex, Float, ParameterLike
 from ._base import AbstractLatticeModel, as_parameter, bond_hamiltonian, evaluate
 
 _SQUARE = np.eye(2)
-_HONEYCOMB = np.array(
-    [[1.0, 0.0], [0.5, np.sqrt(3.0) / 2.0]]
-)  # nearest-neighbour distance 1/sqrt(3)
+# nearest-neighbour distance 1/sqrt(3)
+_HONEYCOMB = np.array([[1.0, 0.0], [0.5, np.sqrt(3.0) / 2.0]])
 _HONEYCOMB_SITES = np.array([[1.0 / 3.0, 1.0 / 3.0], [2.0 / 3.0, 2.0 / 3.0]])  # A, B (reduced)
 
 # Honeycomb bonds as (i, j, R) with R reduced; amplitude t_ij(R) goes to H_ij, conj to H_ji(-R).
