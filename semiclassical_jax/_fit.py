@@ -56,6 +56,8 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from ._guards import fail, integer
+
 # gradient="auto" uses forward mode up to this many fitted scalars, reverse mode beyond.
 FORWARD_MODE_MAX_PARAMETERS = 4
 # Stop (not converged) when the best loss has not improved for this many consecutive steps, or
@@ -136,33 +138,29 @@ def _is_real_float_array(leaf: Any) -> bool:
     return eqx.is_inexact_array(leaf) and not jnp.iscomplexobj(leaf)
 
 
-def _fail(message: str) -> None:
-    raise ValueError(message)
-
-
 def _diagnose_path(model: Any, path: str, names: list[str], fittable: list[str]) -> None:
     """Raise a ValueError that says why ``path`` does not name a fittable real scalar."""
     owner = type(model).__name__
     obj = model
     for part in path.split("."):
         if not part or not hasattr(obj, part):
-            _fail(
+            fail(
                 f"parameters: unknown parameter path {path!r}: {type(obj).__name__} has no attribute "
                 f"{part!r}; the fittable parameters of {owner} are {', '.join(fittable) or 'none'}"
             )
         obj = getattr(obj, part)
     inner = [name for name in fittable if name.startswith(path + ".")]
     if inner:
-        _fail(
+        fail(
             f"parameters: {path!r} is a {type(obj).__name__} (a texture or sub-module), not a real "
             f"scalar; fit its parameters instead, e.g. {', '.join(repr(n) for n in inner)}"
         )
     if isinstance(obj, (float, int)) and not isinstance(obj, bool) and path not in names:
-        _fail(
+        fail(
             f"parameters: {path!r} of {owner} is a static field ({obj!r}), not a differentiable "
             "parameter"
         )
-    _fail(f"parameters: {path!r} of {owner} is not a real floating-point parameter (got {obj!r})")
+    fail(f"parameters: {path!r} of {owner} is not a real floating-point parameter (got {obj!r})")
 
 
 def _select(model: Any, parameters: Any) -> tuple[list[int], list[str]]:
@@ -179,7 +177,7 @@ def _select(model: Any, parameters: Any) -> tuple[list[int], list[str]]:
     ):
         paths = [parameters] if isinstance(parameters, str) else list(parameters)
         if len(set(paths)) != len(paths):
-            _fail(f"parameters: a path is listed twice: {paths}")
+            fail(f"parameters: a path is listed twice: {paths}")
         indices = []
         for path in paths:
             if path not in names:
@@ -187,14 +185,14 @@ def _select(model: Any, parameters: Any) -> tuple[list[int], list[str]]:
             i = names.index(path)
             leaf = leaves[i]
             if not eqx.is_inexact_array(leaf):
-                _fail(
+                fail(
                     f"parameters: {path!r} is not a floating-point array (got {type(leaf).__name__} "
                     f"{leaf!r}); model parameters are arrays (see models.as_parameter)"
                 )
             if jnp.iscomplexobj(leaf):
-                _fail(f"parameters: {path!r} is complex; only real parameters can be fitted")
+                fail(f"parameters: {path!r} is complex; only real parameters can be fitted")
             if jnp.shape(leaf) != ():
-                _fail(
+                fail(
                     f"parameters: {path!r} has shape {jnp.shape(leaf)}, not a real scalar; select array "
                     "parameters with a filter instead, e.g. parameters=lambda leaf: ..."
                 )
@@ -202,21 +200,21 @@ def _select(model: Any, parameters: Any) -> tuple[list[int], list[str]]:
     else:
         try:
             selected = eqx.filter(model, parameters)
-        except Exception as error:  # an ill-formed filter spec
-            raise ValueError(
+        except Exception:  # an ill-formed filter spec (its error stays attached as the context)
+            fail(
                 "parameters must be None, a dotted path, a list of dotted paths, or an equinox filter "
                 f"(a callable leaf -> bool or a pytree of bools matching the model); got {parameters!r}"
-            ) from error
+            )
         chosen = {_path_name(path) for path, _ in jax.tree_util.tree_flatten_with_path(selected)[0]}
         indices = [i for i, name in enumerate(names) if name in chosen]
         for i in indices:
             if not _is_real_float_array(leaves[i]):
-                _fail(
+                fail(
                     f"parameters: the filter selects {names[i]!r}, which is not a real floating-point "
                     f"array (got {leaves[i]!r})"
                 )
     if not indices:
-        _fail(
+        fail(
             f"parameters selects nothing to fit in {type(model).__name__}; its fittable parameters are "
             f"{', '.join(fittable) or 'none'}"
         )
@@ -233,17 +231,17 @@ def _bounds(name: str, spec: Any) -> Bounds:
             return (0.0, None)
         if spec == "negative":
             return (None, 0.0)
-        _fail(f"constraints[{name!r}] must be 'positive', 'negative' or (low, high), got {spec!r}")
+        fail(f"constraints[{name!r}] must be 'positive', 'negative' or (low, high), got {spec!r}")
     if not isinstance(spec, (tuple, list)) or len(spec) != 2:
-        _fail(f"constraints[{name!r}] must be 'positive', 'negative' or (low, high), got {spec!r}")
+        fail(f"constraints[{name!r}] must be 'positive', 'negative' or (low, high), got {spec!r}")
     low, high = (None if b is None else float(b) for b in spec)
     if low is None and high is None:
-        _fail(f"constraints[{name!r}]: give at least one finite bound, got {spec!r}")
+        fail(f"constraints[{name!r}]: give at least one finite bound, got {spec!r}")
     for bound in (low, high):
         if bound is not None and not math.isfinite(bound):
-            _fail(f"constraints[{name!r}]: bounds must be finite numbers or None, got {spec!r}")
+            fail(f"constraints[{name!r}]: bounds must be finite numbers or None, got {spec!r}")
     if low is not None and high is not None and not low < high:
-        _fail(f"constraints[{name!r}]: need low < high, got {spec!r}")
+        fail(f"constraints[{name!r}]: need low < high, got {spec!r}")
     return (low, high)
 
 
@@ -322,16 +320,16 @@ class _Problem(eqx.Module):
         """The loss (scalar) or the flattened residual vector at u; checks the output when traced."""
         out = jnp.asarray(self.function(self.build(u, rest), data))
         if not jnp.issubdtype(out.dtype, jnp.floating):
-            _fail(f"{self.kind} must return real floating-point values, got dtype {out.dtype}")
+            fail(f"{self.kind} must return real floating-point values, got dtype {out.dtype}")
         if self.kind == "loss":
             if out.shape != ():
-                _fail(
+                fail(
                     f"loss must return a scalar, got shape {out.shape}; for a vector of residuals pass "
                     "residuals= instead"
                 )
             return out
         if out.size == 0:
-            _fail("residuals returned an empty array")
+            fail("residuals returned an empty array")
         return out.ravel()
 
     def objective(self, u: list, rest: list, data: Any) -> jax.Array:
@@ -487,30 +485,29 @@ def _is_forward_mode_error(error: Exception) -> bool:
 
 def _check_arguments(loss, residuals, steps, tolerance, gradient, errors, progress, optimizer):
     if (loss is None) == (residuals is None):
-        _fail("give exactly one of loss (loss(model, data) -> scalar) and residuals= (-> vector)")
+        fail("give exactly one of loss (loss(model, data) -> scalar) and residuals= (-> vector)")
     function, kind = (loss, "loss") if residuals is None else (residuals, "residuals")
     if not callable(function):
-        _fail(f"{kind} must be a callable {kind}(model, data), got {function!r}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        _fail(f"steps must be an integer >= 1, got {steps!r}")
+        fail(f"{kind} must be a callable {kind}(model, data), got {function!r}")
+    integer(steps, "steps")
     if tolerance is not None and not (isinstance(tolerance, (int, float)) and tolerance >= 0):
-        _fail(f"tolerance must be a number >= 0 or None, got {tolerance!r}")
+        fail(f"tolerance must be a number >= 0 or None, got {tolerance!r}")
     if gradient not in ("auto", "forward", "reverse"):
-        _fail(f"gradient must be 'auto', 'forward' or 'reverse', got {gradient!r}")
+        fail(f"gradient must be 'auto', 'forward' or 'reverse', got {gradient!r}")
     if errors not in ("auto", "gauss-newton", "hessian", None):
-        _fail(f"errors must be 'auto', 'gauss-newton', 'hessian' or None, got {errors!r}")
+        fail(f"errors must be 'auto', 'gauss-newton', 'hessian' or None, got {errors!r}")
     if errors == "gauss-newton" and kind != "residuals":
-        _fail(
+        fail(
             "errors='gauss-newton' needs residuals= (a loss alone has no Jacobian); use errors='hessian'"
         )
     if isinstance(progress, bool) or progress is None:
         pass
     elif not isinstance(progress, (int, np.integer)) or progress < 0:
-        _fail(
+        fail(
             f"progress must be True, False or a number of steps between progress lines, got {progress!r}"
         )
     if not isinstance(optimizer, optax.GradientTransformation):
-        _fail(
+        fail(
             f"optimizer must be an optax GradientTransformation (e.g. optax.lbfgs()), got {optimizer!r}"
         )
     return function, kind
@@ -606,12 +603,12 @@ def fit(
     start = [leaves[i] for i in indices]
     constraints = {} if constraints is None else constraints
     if not isinstance(constraints, Mapping):
-        _fail(
+        fail(
             f"constraints must be a dict {{parameter: 'positive' | (low, high)}}, got {constraints!r}"
         )
     for name in constraints:
         if name not in names:
-            _fail(f"constraints: {name!r} is not a fitted parameter (fitted: {', '.join(names)})")
+            fail(f"constraints: {name!r} is not a fitted parameter (fitted: {', '.join(names)})")
     bounds = tuple(
         _bounds(name, constraints[name]) if name in constraints else (None, None) for name in names
     )
@@ -621,7 +618,7 @@ def fit(
         if (low is not None and not np.all(value > low)) or (
             high is not None and not np.all(value < high)
         ):
-            _fail(f"constraints[{name!r}]: the starting value {value} is not {_describe(b)}")
+            fail(f"constraints[{name!r}]: the starting value {value} is not {_describe(b)}")
     rest = _strong([None if i in indices else leaf for i, leaf in enumerate(leaves)])
     data = _strong(data)
     problem = _Problem(function, kind, treedef, tuple(indices), bounds)
@@ -649,7 +646,7 @@ def fit(
     n_outputs = 1 if residual_values is None else int(residual_values.size)
     loss_value = float(value)  # host copy; the device value goes back into the compiled step
     if not math.isfinite(loss_value):
-        _fail(
+        fail(
             f"{kind}(model, data) is not finite at the starting parameters ({loss_value}); check the model and data"
         )
     state = _strong(optimizer.init(u))
