@@ -57,6 +57,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from ._guards import fail, integer
+from ._pytree import named_leaves
 
 # gradient="auto" uses forward mode up to this many fitted scalars, reverse mode beyond.
 FORWARD_MODE_MAX_PARAMETERS = 4
@@ -118,22 +119,6 @@ class FitResult(eqx.Module):
 # parameter selection
 
 
-def _key_name(key: Any) -> str:
-    if isinstance(key, jax.tree_util.GetAttrKey):
-        return "." + key.name
-    if isinstance(key, jax.tree_util.SequenceKey):
-        return f"[{key.idx}]"
-    if isinstance(key, jax.tree_util.DictKey):
-        return f"[{key.key!r}]"
-    if isinstance(key, jax.tree_util.FlattenedIndexKey):
-        return f"[{key.key}]"
-    return str(key)
-
-
-def _path_name(path: tuple) -> str:
-    return "".join(_key_name(key) for key in path).lstrip(".") or "<root>"
-
-
 def _is_real_float_array(leaf: Any) -> bool:
     return eqx.is_inexact_array(leaf) and not jnp.iscomplexobj(leaf)
 
@@ -163,62 +148,85 @@ def _diagnose_path(model: Any, path: str, names: list[str], fittable: list[str])
     fail(f"parameters: {path!r} of {owner} is not a real floating-point parameter (got {obj!r})")
 
 
-def _select(model: Any, parameters: Any) -> tuple[list[int], list[str]]:
-    """Indices (into the model's leaves) and names of the fitted leaves."""
-    flat = jax.tree_util.tree_flatten_with_path(model)[0]
-    names = [_path_name(path) for path, _ in flat]
-    leaves = [leaf for _, leaf in flat]
-    fittable = [name for name, leaf in zip(names, leaves) if _is_real_float_array(leaf)]
-
-    if parameters is None:
-        indices = [i for i, leaf in enumerate(leaves) if _is_real_float_array(leaf)]
-    elif isinstance(parameters, str) or (
+def _is_path_list(parameters: Any) -> bool:
+    """True for a dotted path or a sequence of them (else ``parameters`` is an equinox filter)."""
+    return isinstance(parameters, str) or (
         isinstance(parameters, Sequence) and all(isinstance(p, str) for p in parameters)
-    ):
-        paths = [parameters] if isinstance(parameters, str) else list(parameters)
-        if len(set(paths)) != len(paths):
-            fail(f"parameters: a path is listed twice: {paths}")
-        indices = []
-        for path in paths:
-            if path not in names:
-                _diagnose_path(model, path, names, fittable)
-            i = names.index(path)
-            leaf = leaves[i]
-            if not eqx.is_inexact_array(leaf):
-                fail(
-                    f"parameters: {path!r} is not a floating-point array (got {type(leaf).__name__} "
-                    f"{leaf!r}); model parameters are arrays (see models.as_parameter)"
-                )
-            if jnp.iscomplexobj(leaf):
-                fail(f"parameters: {path!r} is complex; only real parameters can be fitted")
-            if jnp.shape(leaf) != ():
-                fail(
-                    f"parameters: {path!r} has shape {jnp.shape(leaf)}, not a real scalar; select array "
-                    "parameters with a filter instead, e.g. parameters=lambda leaf: ..."
-                )
-            indices.append(i)
-    else:
-        try:
-            selected = eqx.filter(model, parameters)
-        except Exception:  # an ill-formed filter spec (its error stays attached as the context)
+    )
+
+
+def _select_paths(
+    model: Any, parameters: str | Sequence[str], named: list[tuple[str, Any]], fittable: list[str]
+) -> list[int]:
+    """Indices of the leaves named by dotted paths; each must be a real floating-point scalar."""
+    names = [name for name, _ in named]
+    paths = [parameters] if isinstance(parameters, str) else list(parameters)
+    if len(set(paths)) != len(paths):
+        fail(f"parameters: a path is listed twice: {paths}")
+    indices = []
+    for path in paths:
+        if path not in names:
+            _diagnose_path(model, path, names, fittable)
+        i = names.index(path)
+        leaf = named[i][1]
+        if not eqx.is_inexact_array(leaf):
             fail(
-                "parameters must be None, a dotted path, a list of dotted paths, or an equinox filter "
-                f"(a callable leaf -> bool or a pytree of bools matching the model); got {parameters!r}"
+                f"parameters: {path!r} is not a floating-point array (got {type(leaf).__name__} "
+                f"{leaf!r}); model parameters are arrays (see models.as_parameter)"
             )
-        chosen = {_path_name(path) for path, _ in jax.tree_util.tree_flatten_with_path(selected)[0]}
-        indices = [i for i, name in enumerate(names) if name in chosen]
-        for i in indices:
-            if not _is_real_float_array(leaves[i]):
-                fail(
-                    f"parameters: the filter selects {names[i]!r}, which is not a real floating-point "
-                    f"array (got {leaves[i]!r})"
-                )
+        if jnp.iscomplexobj(leaf):
+            fail(f"parameters: {path!r} is complex; only real parameters can be fitted")
+        if jnp.shape(leaf) != ():
+            fail(
+                f"parameters: {path!r} has shape {jnp.shape(leaf)}, not a real scalar; select "
+                "array parameters with a filter instead, e.g. parameters=lambda leaf: ..."
+            )
+        indices.append(i)
+    return indices
+
+
+def _select_filter(model: Any, parameters: Any, named: list[tuple[str, Any]]) -> list[int]:
+    """Indices of the leaves an equinox filter selects; each must be a real floating-point array."""
+    try:
+        selected = eqx.filter(model, parameters)
+    except Exception:  # an ill-formed filter spec (its error stays attached as the context)
+        fail(
+            "parameters must be None, a dotted path, a list of dotted paths, or an equinox filter "
+            "(a callable leaf -> bool or a pytree of bools matching the model); "
+            f"got {parameters!r}"
+        )
+    chosen = {name for name, _ in named_leaves(selected)}
+    indices = [i for i, (name, _) in enumerate(named) if name in chosen]
+    for i in indices:
+        name, leaf = named[i]
+        if not _is_real_float_array(leaf):
+            fail(
+                f"parameters: the filter selects {name!r}, which is not a real floating-point "
+                f"array (got {leaf!r})"
+            )
+    return indices
+
+
+def _select(model: Any, parameters: Any) -> tuple[list[int], list[str]]:
+    """Indices (into the model's leaves, in flattening order) and names of the fitted leaves.
+
+    ``parameters``: None (every real floating-point leaf), a dotted path or a list of them, or an
+    equinox filter; names are :func:`semiclassical_jax._pytree.leaf_name` of the leaves' paths.
+    """
+    named = named_leaves(model)
+    fittable = [name for name, leaf in named if _is_real_float_array(leaf)]
+    if parameters is None:
+        indices = [i for i, (_, leaf) in enumerate(named) if _is_real_float_array(leaf)]
+    elif _is_path_list(parameters):
+        indices = _select_paths(model, parameters, named, fittable)
+    else:
+        indices = _select_filter(model, parameters, named)
     if not indices:
         fail(
-            f"parameters selects nothing to fit in {type(model).__name__}; its fittable parameters are "
-            f"{', '.join(fittable) or 'none'}"
+            f"parameters selects nothing to fit in {type(model).__name__}; its fittable "
+            f"parameters are {', '.join(fittable) or 'none'}"
         )
-    return indices, [names[i] for i in indices]
+    return indices, [named[i][0] for i in indices]
 
 
 # ---------------------------------------------------------------------------------------------
