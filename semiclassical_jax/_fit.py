@@ -47,7 +47,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -491,13 +491,27 @@ def _is_forward_mode_error(error: Exception) -> bool:
 # argument checks
 
 
-def _check_arguments(loss, residuals, steps, tolerance, gradient, errors, progress, optimizer):
+def _check_arguments(
+    loss: Callable | None,
+    residuals: Callable | None,
+    steps: Any,
+    tolerance: Any,
+    gradient: Any,
+    errors: Any,
+    progress: Any,
+    optimizer: Any,
+) -> tuple[Callable, str, int, str | None]:
+    """The static checks of :func:`fit`'s arguments: (function, kind, steps, errors).
+
+    ``kind`` is "loss" or "residuals" (whichever was given); ``errors="auto"`` resolves to
+    "gauss-newton" for residuals and None for a loss.
+    """
     if (loss is None) == (residuals is None):
         fail("give exactly one of loss (loss(model, data) -> scalar) and residuals= (-> vector)")
     function, kind = (loss, "loss") if residuals is None else (residuals, "residuals")
     if not callable(function):
         fail(f"{kind} must be a callable {kind}(model, data), got {function!r}")
-    integer(steps, "steps")
+    steps = integer(steps, "steps")
     if tolerance is not None and not (isinstance(tolerance, (int, float)) and tolerance >= 0):
         fail(f"tolerance must be a number >= 0 or None, got {tolerance!r}")
     if gradient not in ("auto", "forward", "reverse"):
@@ -518,7 +532,271 @@ def _check_arguments(loss, residuals, steps, tolerance, gradient, errors, progre
         fail(
             f"optimizer must be an optax GradientTransformation (e.g. optax.lbfgs()), got {optimizer!r}"
         )
-    return function, kind
+    if errors == "auto":
+        errors = "gauss-newton" if kind == "residuals" else None
+    return function, kind, steps, errors
+
+
+# ---------------------------------------------------------------------------------------------
+# setting up: fitted parameters, bounds, starting point
+
+
+def _check_constraints(
+    constraints: Mapping[str, Any] | None, names: list[str], start: list[Any]
+) -> tuple[Bounds, ...]:
+    """The bounds of every fitted parameter ((None, None): free); the start must lie inside."""
+    constraints = {} if constraints is None else constraints
+    if not isinstance(constraints, Mapping):
+        fail(
+            f"constraints must be a dict {{parameter: 'positive' | (low, high)}}, got {constraints!r}"
+        )
+    for name in constraints:
+        if name not in names:
+            fail(f"constraints: {name!r} is not a fitted parameter (fitted: {', '.join(names)})")
+    bounds = tuple(
+        _bounds(name, constraints[name]) if name in constraints else (None, None) for name in names
+    )
+    for name, b, value in zip(names, bounds, start):
+        low, high = b
+        value = np.asarray(value)
+        if (low is not None and not np.all(value > low)) or (
+            high is not None and not np.all(value < high)
+        ):
+            fail(f"constraints[{name!r}]: the starting value {value} is not {_describe(b)}")
+    return bounds
+
+
+class _Setup(NamedTuple):
+    """A fit ready to run.
+
+    ``problem``: the compiled pieces' static description; ``names``: the fitted parameters;
+    ``u``: their unconstrained starting values; ``rest``: the model's leaves with the fitted ones
+    replaced by None; ``data``: as passed (weak types dropped); ``n_parameters``: fitted scalars.
+    """
+
+    problem: _Problem
+    names: list[str]
+    u: list
+    rest: list
+    data: Any
+    n_parameters: int
+
+
+def _setup(
+    model: Any,
+    function: Callable,
+    kind: str,
+    data: Any,
+    parameters: Any,
+    constraints: Mapping[str, Any] | None,
+) -> _Setup:
+    """Select the fitted parameters, check the constraints and map the start to u = T^-1(p)."""
+    indices, names = _select(model, parameters)
+    leaves, treedef = jax.tree_util.tree_flatten(model)
+    start = [leaves[i] for i in indices]
+    bounds = _check_constraints(constraints, names, start)
+    rest = _strong([None if i in indices else leaf for i, leaf in enumerate(leaves)])
+    data = _strong(data)
+    problem = _Problem(function, kind, treedef, tuple(indices), bounds)
+    u = _strong([_to_unconstrained(b, jnp.asarray(x)) for b, x in zip(bounds, start)])
+    n_parameters = sum(int(np.size(x)) for x in start)
+    return _Setup(problem, names, u, rest, data, n_parameters)
+
+
+def _first_evaluation(setup: _Setup, gradient: str) -> tuple[str, Any, Any, Any]:
+    """(gradient mode, value, grad, residuals or None) at the start.
+
+    ``gradient="auto"`` means forward mode up to FORWARD_MODE_MAX_PARAMETERS fitted scalars and
+    reverse mode where JAX cannot push the loss forward. This first call traces the loss, so its
+    output is checked here (_Problem.raw).
+    """
+    problem, u, rest, data = setup.problem, setup.u, setup.rest, setup.data
+    mode = gradient
+    if mode == "auto":
+        mode = "forward" if setup.n_parameters <= FORWARD_MODE_MAX_PARAMETERS else "reverse"
+    try:
+        value, grad, residual_values, _ = _evaluate(problem, mode, u, rest, data)
+    except TypeError as error:
+        if gradient != "auto" or mode != "forward" or not _is_forward_mode_error(error):
+            raise
+        mode = "reverse"
+        value, grad, residual_values, _ = _evaluate(problem, mode, u, rest, data)
+    return mode, value, grad, residual_values
+
+
+# ---------------------------------------------------------------------------------------------
+# the optimizer loop and its progress lines
+
+
+class _Progress:
+    """Progress lines on stderr: the start, every ``every`` steps and the last step, the stop.
+
+    ``progress``: True (about 20 lines over ``steps``), an int N (every N steps) or False / 0.
+    """
+
+    def __init__(self, progress: bool | int | None, steps: int) -> None:
+        if progress is False or progress is None:
+            self.every = 0
+        else:
+            self.every = max(1, round(steps / 20)) if progress is True else int(progress)
+        self.steps = steps
+        self.stream = sys.stderr
+        self.clock = time.perf_counter()
+
+    def _print(self, text: str) -> None:
+        print(f"{text}  {time.perf_counter() - self.clock:.1f} s", file=self.stream, flush=True)
+
+    def start(self, setup: _Setup, mode: str, loss: float, gradient_norm: float) -> None:
+        if self.every:
+            n = setup.n_parameters
+            self._print(
+                f"fit: {', '.join(setup.names)} ({n} parameter{'s' if n != 1 else ''}, "
+                f"{setup.problem.kind}, {mode}-mode gradient): step 0/{self.steps}  "
+                f"loss {loss:.6e}  |grad| {gradient_norm:.3e}"
+            )
+
+    def step(self, taken: int, loss: float, gradient_norm: float, last: bool) -> None:
+        if self.every and (taken % self.every == 0 or last or taken == self.steps):
+            self._print(
+                f"fit: step {taken}/{self.steps}  loss {loss:.6e}  |grad| {gradient_norm:.3e}"
+            )
+
+    def stop(self, converged: bool, message: str) -> None:
+        if self.every:
+            print(
+                f"fit: {'converged' if converged else 'stopped'}: {message}",
+                file=self.stream,
+                flush=True,
+            )
+
+
+class _Iterate(NamedTuple):
+    """Where the optimizer stands: u, its state, the objective and its gradient (on the device)."""
+
+    u: list
+    state: Any
+    value: Any
+    grad: Any
+
+
+class _Run(NamedTuple):
+    """What the optimizer loop did: the final u, the loss before and after each step, why it
+    stopped."""
+
+    u: list
+    history: list[float]
+    gradient_norm: float
+    converged: bool
+    steps: int
+    message: str
+
+
+def _advance(setup: _Setup, optimizer: Any, mode: str, current: _Iterate) -> _Iterate:
+    """One optimizer step (compiled); a non-finite value from it (e.g. a line search that gave up)
+    is replaced by a direct evaluation at the new u."""
+    problem, rest, data = setup.problem, setup.rest, setup.data
+    u, state, value, grad = _step(
+        problem, optimizer, mode, current.u, current.state, current.value, current.grad, rest, data
+    )
+    if not math.isfinite(float(value)):
+        value, grad, _, _ = _evaluate(problem, mode, u, rest, data)
+    return _Iterate(u, state, value, grad)
+
+
+def _gradient_test(gradient_norm: float, threshold: float | None) -> str:
+    """Why the fit has converged (|dloss/du| <= threshold), or "" if it has not."""
+    if threshold is not None and gradient_norm <= threshold:
+        return f"gradient norm {gradient_norm:.3e} <= {threshold:.3e}"
+    return ""
+
+
+def _stall_test(unchanged: int, since_best: int, gradient_norm: float, threshold: float) -> str:
+    """Why the optimizer stalled (u did not move for STALL_UNCHANGED steps, or the best loss has
+    not improved for STALL_STEPS steps), or "" if it has not."""
+    if unchanged >= STALL_UNCHANGED:
+        reason = f"the parameters did not move for {STALL_UNCHANGED} steps"
+    elif since_best >= STALL_STEPS:
+        reason = f"the loss has not improved for {STALL_STEPS} steps"
+    else:
+        return ""
+    return (
+        f"{reason} (gradient norm {gradient_norm:.3e} > {threshold:.3e}): the optimizer "
+        "stalled (a flat optimum, rounding noise in the loss, or a too-large learning rate)"
+    )
+
+
+def _minimise(
+    setup: _Setup,
+    optimizer: Any,
+    mode: str,
+    current: _Iterate,
+    steps: int,
+    tolerance: float | None,
+    report: _Progress,
+) -> _Run:
+    """Take optimizer steps until the gradient test passes, the optimizer stalls (both only with
+    a ``tolerance``), the loss turns non-finite (the step before it is kept) or ``steps`` run out."""
+    loss = float(current.value)  # host copy; the device value goes back into the compiled step
+    history = [loss]
+    gradient_norm = float(optax.tree.norm(current.grad))
+    threshold = None if tolerance is None else max(tolerance * abs(loss), tolerance**2)
+    report.start(setup, mode, loss, gradient_norm)
+    message = _gradient_test(gradient_norm, threshold)
+    converged = bool(message)
+    best, since_best, unchanged, taken = loss, 0, 0, 0
+    while not converged and taken < steps:
+        new = _advance(setup, optimizer, mode, current)
+        taken += 1
+        if not math.isfinite(float(new.value)):
+            message = (
+                f"the loss became non-finite at step {taken}; returning the parameters before it"
+            )
+            break
+        moved = any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(new.u, current.u))
+        current = new
+        loss = float(current.value)
+        history.append(loss)
+        gradient_norm = float(optax.tree.norm(current.grad))
+        unchanged = 0 if moved else unchanged + 1
+        since_best = 0 if loss < best else since_best + 1
+        best = min(best, loss)
+        message = _gradient_test(gradient_norm, threshold)
+        converged = bool(message)
+        if not converged and tolerance is not None:
+            message = _stall_test(unchanged, since_best, gradient_norm, threshold)
+        report.step(taken, loss, gradient_norm, last=bool(message))
+        if message:
+            break
+    if not message:
+        message = f"reached steps = {steps} (gradient norm {gradient_norm:.3e})"
+    report.stop(converged, message)
+    return _Run(current.u, history, gradient_norm, converged, taken, message)
+
+
+def _result(setup: _Setup, mode: str, errors: str | None, run: _Run, n_outputs: int) -> FitResult:
+    """The FitResult of a run: the fitted model and parameters, with standard errors if asked."""
+    theta = setup.problem.physical(run.u)
+    covariance, standard_errors, variance = None, None, None
+    if errors is not None:
+        covariance, variance = _covariance(setup, mode, errors, run.u, theta, n_outputs)
+        if covariance is not None:
+            sigma = np.sqrt(np.diag(covariance))
+            _, unravel = ravel_pytree(theta)
+            standard_errors = dict(zip(setup.names, unravel(jnp.asarray(sigma))))
+    return FitResult(
+        model=setup.problem.build(run.u, setup.rest),
+        parameters=dict(zip(setup.names, theta)),
+        standard_errors=standard_errors,
+        covariance=covariance,
+        loss_history=np.asarray(run.history),
+        loss=run.history[-1],
+        gradient_norm=run.gradient_norm,
+        residual_variance=variance,
+        names=tuple(setup.names),
+        converged=bool(run.converged),
+        steps=run.steps,
+        message=run.message,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -598,157 +876,22 @@ def fit(
         result.parameters["mass"]          # 0.1 (to 1e-12)
     """
     optimizer = _DEFAULT_OPTIMIZER if optimizer is None else optimizer
-    function, kind = _check_arguments(
+    function, kind, steps, errors = _check_arguments(
         loss, residuals, steps, tolerance, gradient, errors, progress, optimizer
     )
     optimizer = _with_extra_args(optimizer)
-    steps = int(steps)
-    if errors == "auto":
-        errors = "gauss-newton" if kind == "residuals" else None
-
-    indices, names = _select(model, parameters)
-    leaves, treedef = jax.tree_util.tree_flatten(model)
-    start = [leaves[i] for i in indices]
-    constraints = {} if constraints is None else constraints
-    if not isinstance(constraints, Mapping):
+    setup = _setup(model, function, kind, data, parameters, constraints)
+    report = _Progress(progress, steps)  # its clock counts the first evaluation (compilation)
+    mode, value, grad, residual_values = _first_evaluation(setup, gradient)
+    if not math.isfinite(float(value)):
         fail(
-            f"constraints must be a dict {{parameter: 'positive' | (low, high)}}, got {constraints!r}"
+            f"{kind}(model, data) is not finite at the starting parameters ({float(value)}); "
+            "check the model and data"
         )
-    for name in constraints:
-        if name not in names:
-            fail(f"constraints: {name!r} is not a fitted parameter (fitted: {', '.join(names)})")
-    bounds = tuple(
-        _bounds(name, constraints[name]) if name in constraints else (None, None) for name in names
-    )
-    for name, b, value in zip(names, bounds, start):
-        low, high = b
-        value = np.asarray(value)
-        if (low is not None and not np.all(value > low)) or (
-            high is not None and not np.all(value < high)
-        ):
-            fail(f"constraints[{name!r}]: the starting value {value} is not {_describe(b)}")
-    rest = _strong([None if i in indices else leaf for i, leaf in enumerate(leaves)])
-    data = _strong(data)
-    problem = _Problem(function, kind, treedef, tuple(indices), bounds)
-    u = _strong([_to_unconstrained(b, jnp.asarray(x)) for b, x in zip(bounds, start)])
-    n_parameters = sum(int(np.size(x)) for x in start)
-
-    mode = gradient
-    if mode == "auto":
-        mode = "forward" if n_parameters <= FORWARD_MODE_MAX_PARAMETERS else "reverse"
-    every = (
-        0
-        if progress is False or progress is None
-        else (max(1, round(steps / 20)) if progress is True else int(progress))
-    )
-    stream = sys.stderr
-    clock = time.perf_counter()
-
-    try:  # the first call traces the loss: its output is checked then (Problem.raw)
-        value, grad, residual_values, _ = _evaluate(problem, mode, u, rest, data)
-    except TypeError as error:
-        if gradient != "auto" or mode != "forward" or not _is_forward_mode_error(error):
-            raise
-        mode = "reverse"
-        value, grad, residual_values, _ = _evaluate(problem, mode, u, rest, data)
+    start = _Iterate(setup.u, _strong(optimizer.init(setup.u)), value, grad)
+    run = _minimise(setup, optimizer, mode, start, steps, tolerance, report)
     n_outputs = 1 if residual_values is None else int(residual_values.size)
-    loss_value = float(value)  # host copy; the device value goes back into the compiled step
-    if not math.isfinite(loss_value):
-        fail(
-            f"{kind}(model, data) is not finite at the starting parameters ({loss_value}); check the model and data"
-        )
-    state = _strong(optimizer.init(u))
-    history = [loss_value]
-    gradient_norm = float(optax.tree.norm(grad))
-    threshold = None if tolerance is None else max(tolerance * abs(loss_value), tolerance**2)
-    if every:
-        print(
-            f"fit: {', '.join(names)} ({n_parameters} parameter{'s' if n_parameters != 1 else ''}, {kind}, "
-            f"{mode}-mode gradient): "
-            f"step 0/{steps}  loss {loss_value:.6e}  |grad| {gradient_norm:.3e}  "
-            f"{time.perf_counter() - clock:.1f} s",
-            file=stream,
-            flush=True,
-        )
-
-    converged = threshold is not None and gradient_norm <= threshold
-    message = f"gradient norm {gradient_norm:.3e} <= {threshold:.3e}" if converged else ""
-    best, since_best, unchanged, taken = loss_value, 0, 0, 0
-    while not converged and taken < steps:
-        new_u, new_state, new_value, new_grad = _step(
-            problem, optimizer, mode, u, state, value, grad, rest, data
-        )
-        if not math.isfinite(
-            float(new_value)
-        ):  # e.g. a line search that gave up: evaluate directly
-            new_value, new_grad, _, _ = _evaluate(problem, mode, new_u, rest, data)
-        taken += 1
-        if not math.isfinite(float(new_value)):
-            message = (
-                f"the loss became non-finite at step {taken}; returning the parameters before it"
-            )
-            break
-        moved = any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(new_u, u))
-        u, state, value, grad = new_u, new_state, new_value, new_grad
-        loss_value = float(value)
-        history.append(loss_value)
-        gradient_norm = float(optax.tree.norm(grad))
-        unchanged = 0 if moved else unchanged + 1
-        since_best = 0 if loss_value < best else since_best + 1
-        best = min(best, loss_value)
-        if threshold is not None and gradient_norm <= threshold:
-            converged = True
-            message = f"gradient norm {gradient_norm:.3e} <= {threshold:.3e}"
-        elif tolerance is not None and (unchanged >= STALL_UNCHANGED or since_best >= STALL_STEPS):
-            reason = (
-                f"the parameters did not move for {STALL_UNCHANGED} steps"
-                if unchanged >= STALL_UNCHANGED
-                else f"the loss has not improved for {STALL_STEPS} steps"
-            )
-            message = (
-                f"{reason} (gradient norm {gradient_norm:.3e} > {threshold:.3e}): the optimizer "
-                "stalled (a flat optimum, rounding noise in the loss, or a too-large learning rate)"
-            )
-        if every and (taken % every == 0 or converged or message or taken == steps):
-            print(
-                f"fit: step {taken}/{steps}  loss {loss_value:.6e}  |grad| {gradient_norm:.3e}  "
-                f"{time.perf_counter() - clock:.1f} s",
-                file=stream,
-                flush=True,
-            )
-        if message:
-            break
-    if not message:
-        message = f"reached steps = {steps} (gradient norm {gradient_norm:.3e})"
-    if every:
-        print(f"fit: {'converged' if converged else 'stopped'}: {message}", file=stream, flush=True)
-
-    theta = problem.physical(u)
-    fitted = problem.build(u, rest)
-    values = {name: x for name, x in zip(names, theta)}
-    covariance, standard_errors, variance = None, None, None
-    if errors is not None:
-        covariance, variance = _covariance(
-            problem, mode, errors, u, theta, rest, data, n_outputs, n_parameters, names
-        )
-        if covariance is not None:
-            sigma = np.sqrt(np.diag(covariance))
-            _, unravel = ravel_pytree(theta)
-            standard_errors = {name: x for name, x in zip(names, unravel(jnp.asarray(sigma)))}
-    return FitResult(
-        model=fitted,
-        parameters=values,
-        standard_errors=standard_errors,
-        covariance=covariance,
-        loss_history=np.asarray(history),
-        loss=history[-1],
-        gradient_norm=gradient_norm,
-        residual_variance=variance,
-        names=tuple(names),
-        converged=bool(converged),
-        steps=taken,
-        message=message,
-    )
+    return _result(setup, mode, errors, run, n_outputs)
 
 
 def _invert(matrix: np.ndarray, what: str, names: list[str]) -> np.ndarray:
@@ -763,14 +906,18 @@ def _invert(matrix: np.ndarray, what: str, names: list[str]) -> np.ndarray:
             f"{eigenvalues}): some of {', '.join(names)} are not determined by the data; standard "
             "errors are NaN",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return np.full_like(matrix, np.nan)
     return np.linalg.inv(matrix)
 
 
-def _covariance(problem, mode, errors, u, theta, rest, data, n_outputs, n_parameters, names):
+def _covariance(
+    setup: _Setup, mode: str, errors: str, u: list, theta: list, n_outputs: int
+) -> tuple[np.ndarray | None, float | None]:
     """(covariance of the flat physical parameters, s^2 or None)."""
+    problem, rest, data = setup.problem, setup.rest, setup.data
+    n_parameters, names = setup.n_parameters, setup.names
     variance, jacobian_t = None, None
     if problem.kind == "residuals":
         if n_outputs <= n_parameters:
@@ -778,7 +925,7 @@ def _covariance(problem, mode, errors, u, theta, rest, data, n_outputs, n_parame
                 f"fit: {n_outputs} residuals for {n_parameters} parameters leave no degrees of freedom to "
                 "estimate the noise; no standard errors",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             return None, None
         value, _, r, jacobian_t = _evaluate(problem, mode, u, rest, data)
