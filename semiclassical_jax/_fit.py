@@ -22,13 +22,12 @@ How it works:
   and the stopping test live.
 * **Gradient mode.** With few fitted parameters (``gradient="auto"``: at most
   ``FORWARD_MODE_MAX_PARAMETERS``) the gradient comes from forward-mode autodiff (one ``jvp`` per
-  parameter, batched with ``vmap``). Per evaluation it costs about 1.5 forward passes per parameter
-  for MSCT with a two-band manifold, against about 3 for one reverse-mode gradient
-  (benchmarks/gradients.py), but it compiles faster (the gapped-Dirac fit of tests/test_fit.py
-  takes 16 s in forward mode, 24 s in reverse mode, mostly compilation), and for residual problems
-  the same pass gives the Jacobian for the error bars. For large grids and many steps,
-  ``gradient="reverse"`` may be faster. Code that JAX cannot push forward (``custom_vjp``, e.g.
-  ``evolve`` with diffrax's default adjoint) falls back to reverse mode automatically.
+  parameter, batched with ``vmap``). Its cost per evaluation grows with the number of parameters,
+  a reverse-mode gradient's does not; but forward mode compiles faster, and for residual problems
+  the same pass gives the Jacobian for the error bars, so it is the choice for a few parameters
+  (measurements: benchmarks/gradients.py). For large grids and many steps, ``gradient="reverse"``
+  may be faster. Code that JAX cannot push forward (``custom_vjp``, e.g. ``evolve`` with
+  diffrax's default adjoint) falls back to reverse mode automatically.
 
 Standard errors (``residuals=`` problems): with r the residual vector (n entries) and
 J = dr/dtheta at the optimum (physical parameters, p of them),
