@@ -1,4 +1,6 @@
-"""Fitting: recover model parameters from data with any optax optimizer (the last stage of the data flow).
+"""Fitting: recover model parameters from data with any optax optimizer.
+
+The last stage of the data flow.
 
 ``fit(model, loss, data)`` minimises ``loss(model, data)`` over the model's parameters and returns
 the fitted model (an equinox Module like the one passed in), the loss history and, for
@@ -75,7 +77,8 @@ class FitResult(eqx.Module):
     ``parameters``: {name: fitted value} for every fitted parameter, in fitting order.
     ``standard_errors``: {name: one-sigma error} (same shapes), or None when not computed
     (``loss=`` problems without ``errors="hessian"``, or no degrees of freedom left).
-    ``covariance``: (p, p) covariance of the flattened parameters in the order of ``names``, or None.
+    ``covariance``: (p, p) covariance of the flattened parameters in the order of ``names``, or
+    None.
     ``loss_history``: (steps + 1,) loss before the first step and after every step.
     ``loss``: the final loss. ``gradient_norm``: |dloss/du| at the end (u: the unconstrained
     coordinates the optimizer sees). ``residual_variance``: s^2 = RSS / (n - p) for residual
@@ -129,8 +132,9 @@ def _diagnose_path(model: Any, path: str, names: list[str], fittable: list[str])
     for part in path.split("."):
         if not part or not hasattr(obj, part):
             fail(
-                f"parameters: unknown parameter path {path!r}: {type(obj).__name__} has no attribute "
-                f"{part!r}; the fittable parameters of {owner} are {', '.join(fittable) or 'none'}"
+                f"parameters: unknown parameter path {path!r}: {type(obj).__name__} has no "
+                f"attribute {part!r}; the fittable parameters of {owner} are "
+                f"{', '.join(fittable) or 'none'}"
             )
         obj = getattr(obj, part)
     inner = [name for name in fittable if name.startswith(path + ".")]
@@ -324,15 +328,18 @@ class _Problem(eqx.Module):
         return jax.tree_util.tree_unflatten(self.treedef, leaves)
 
     def raw(self, u: list, rest: list, data: Any) -> jax.Array:
-        """The loss (scalar) or the flattened residual vector at u; checks the output when traced."""
+        """The loss (scalar) or the flattened residual vector at u.
+
+        Its dtype and shape are checked when it is traced.
+        """
         out = jnp.asarray(self.function(self.build(u, rest), data))
         if not jnp.issubdtype(out.dtype, jnp.floating):
             fail(f"{self.kind} must return real floating-point values, got dtype {out.dtype}")
         if self.kind == "loss":
             if out.shape != ():
                 fail(
-                    f"loss must return a scalar, got shape {out.shape}; for a vector of residuals pass "
-                    "residuals= instead"
+                    f"loss must return a scalar, got shape {out.shape}; for a vector of residuals "
+                    "pass residuals= instead"
                 )
             return out
         if out.size == 0:
@@ -345,7 +352,10 @@ class _Problem(eqx.Module):
 
 
 def _forward_pass(problem: _Problem, u: list, rest: list, data: Any):
-    """(value, grad, residuals or None, jacobian (p, n) w.r.t. flat u or None): one jvp per parameter."""
+    """(value, grad, residuals or None, jacobian (p, n) w.r.t. flat u or None).
+
+    One jvp per parameter, batched with vmap.
+    """
     flat, unravel = ravel_pytree(u)
 
     def function(x):
@@ -372,7 +382,10 @@ def _reverse_pass(problem: _Problem, u: list, rest: list, data: Any):
 
 @eqx.filter_jit
 def _evaluate(problem: _Problem, mode: str, u: list, rest: list, data: Any):
-    """(value, grad, residuals, jacobian): the jacobian only in forward mode for residual problems."""
+    """(value, grad, residuals, jacobian).
+
+    The jacobian only in forward mode for residual problems.
+    """
     if mode == "forward":
         return _strong(_forward_pass(problem, u, rest, data))
     return _strong(_reverse_pass(problem, u, rest, data))
@@ -380,7 +393,8 @@ def _evaluate(problem: _Problem, mode: str, u: list, rest: list, data: Any):
 
 @eqx.filter_custom_vjp
 def _forward_objective(u: list, problem: _Problem, rest: list, data: Any) -> jax.Array:
-    """The objective, whose reverse-mode rule is the forward pass (so line searches use forward mode)."""
+    """The objective, with the forward pass as its reverse-mode rule (so that the line search's
+    gradients are computed in forward mode)."""
     return problem.objective(u, rest, data)
 
 
@@ -408,7 +422,9 @@ _LINE_SEARCH_STATES = (optax.ScaleByZoomLinesearchState, optax.ScaleByBacktracki
 
 
 def _stored(state: Any) -> tuple[Any, Any]:
-    """(value, grad) that optax's line search stored at the new parameters, or Nones (then we evaluate).
+    """(value, grad) that optax's line search stored at the new parameters, or (None, None).
+
+    Nones (then the caller evaluates) without exactly one line search in the state.
 
     The backtracking search stores grad only with ``store_grad=True``.
     """
@@ -519,17 +535,20 @@ def _check_arguments(
         fail(f"errors must be 'auto', 'gauss-newton', 'hessian' or None, got {errors!r}")
     if errors == "gauss-newton" and kind != "residuals":
         fail(
-            "errors='gauss-newton' needs residuals= (a loss alone has no Jacobian); use errors='hessian'"
+            "errors='gauss-newton' needs residuals= (a loss alone has no Jacobian); "
+            "use errors='hessian'"
         )
     if isinstance(progress, bool) or progress is None:
         pass
     elif not isinstance(progress, (int, np.integer)) or progress < 0:
         fail(
-            f"progress must be True, False or a number of steps between progress lines, got {progress!r}"
+            "progress must be True, False or a number of steps between progress lines, "
+            f"got {progress!r}"
         )
     if not isinstance(optimizer, optax.GradientTransformation):
         fail(
-            f"optimizer must be an optax GradientTransformation (e.g. optax.lbfgs()), got {optimizer!r}"
+            "optimizer must be an optax GradientTransformation (e.g. optax.lbfgs()), "
+            f"got {optimizer!r}"
         )
     if errors == "auto":
         errors = "gauss-newton" if kind == "residuals" else None
@@ -547,7 +566,8 @@ def _check_constraints(
     constraints = {} if constraints is None else constraints
     if not isinstance(constraints, Mapping):
         fail(
-            f"constraints must be a dict {{parameter: 'positive' | (low, high)}}, got {constraints!r}"
+            "constraints must be a dict {parameter: 'positive' | (low, high)}, "
+            f"got {constraints!r}"
         )
     for name in constraints:
         if name not in names:
@@ -734,7 +754,8 @@ def _minimise(
     report: _Progress,
 ) -> _Run:
     """Take optimizer steps until the gradient test passes, the optimizer stalls (both only with
-    a ``tolerance``), the loss turns non-finite (the step before it is kept) or ``steps`` run out."""
+    a ``tolerance``), the loss turns non-finite (the step before it is kept) or ``steps`` run
+    out."""
     loss = float(current.value)  # host copy; the device value goes back into the compiled step
     history = [loss]
     gradient_norm = float(optax.tree.norm(current.grad))
@@ -863,7 +884,10 @@ def fit(
         mus = jnp.array([0.0, 0.15, 0.3])
 
         def sigma(model, mus):
-            return jax.vmap(lambda mu: sj.hall_conductivity(model, grid, mu=mu, temperature=0.02)[0, 1])(mus)
+            def hall(mu):
+                return sj.hall_conductivity(model, grid, mu=mu, temperature=0.02)[0, 1]
+
+            return jax.vmap(hall)(mus)
 
         def residuals(model, data):  # in units of e^2/2h = 1/(4 pi)
             mus, measured = data
@@ -894,7 +918,10 @@ def fit(
 
 
 def _invert(matrix: np.ndarray, what: str, names: list[str]) -> np.ndarray:
-    """Inverse of a symmetric curvature matrix; NaN (with a warning) when it is not positive definite."""
+    """Inverse of a symmetric curvature matrix.
+
+    NaN (with a warning) when it is not positive definite.
+    """
     matrix = 0.5 * (matrix + matrix.T)
     eigenvalues = np.linalg.eigvalsh(matrix)
     if not np.all(np.isfinite(matrix)) or eigenvalues[0] <= 1e-14 * max(
@@ -921,8 +948,8 @@ def _covariance(
     if problem.kind == "residuals":
         if n_outputs <= n_parameters:
             warnings.warn(
-                f"fit: {n_outputs} residuals for {n_parameters} parameters leave no degrees of freedom to "
-                "estimate the noise; no standard errors",
+                f"fit: {n_outputs} residuals for {n_parameters} parameters leave no degrees of "
+                "freedom to estimate the noise; no standard errors",
                 RuntimeWarning,
                 stacklevel=4,
             )
