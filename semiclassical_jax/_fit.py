@@ -59,6 +59,7 @@ from jax.flatten_util import ravel_pytree
 
 from ._guards import fail, integer
 from ._pytree import named_leaves
+from ._types import Array, ArrayLike, Float, PyTree, RealScalarLike
 
 # gradient="auto" uses forward mode up to this many fitted scalars, reverse mode beyond.
 FORWARD_MODE_MAX_PARAMETERS = 4
@@ -68,12 +69,17 @@ STALL_STEPS = 25
 STALL_UNCHANGED = 3
 
 Bounds = tuple[float | None, float | None]
+# What ``parameters`` may be: None, a dotted path, a list of them, or an equinox filter (a
+# callable leaf -> bool or a pytree of bools shaped like the model).
+Selection = str | Sequence[str] | Callable[[Any], bool] | PyTree[bool] | None
+# A constraint: "positive", "negative" or (low, high) with None for an open side.
+Constraint = Literal["positive", "negative"] | tuple[float | None, float | None]
 
 
 class FitResult(eqx.Module):
     """The outcome of :func:`fit`.
 
-    ``model``: the fitted model (same type and structure as the one passed in).
+    ``model``: the fitted model (a pytree of the same type and structure as the one passed in).
     ``parameters``: {name: fitted value} for every fitted parameter, in fitting order.
     ``standard_errors``: {name: one-sigma error} (same shapes), or None when not computed
     (``loss=`` problems without ``errors="hessian"``, or no degrees of freedom left).
@@ -86,11 +92,11 @@ class FitResult(eqx.Module):
     ``message``: why it stopped.
     """
 
-    model: Any
-    parameters: dict[str, Any]
-    standard_errors: dict[str, Any] | None
-    covariance: Any
-    loss_history: np.ndarray
+    model: PyTree
+    parameters: dict[str, Float[Array, "..."]]
+    standard_errors: dict[str, Float[Array, "..."]] | None
+    covariance: Float[np.ndarray, "p p"] | None
+    loss_history: Float[np.ndarray, " history"]
     loss: float
     gradient_norm: float
     residual_variance: float | None
@@ -125,7 +131,7 @@ def _is_real_float_array(leaf: Any) -> bool:
     return eqx.is_inexact_array(leaf) and not jnp.iscomplexobj(leaf)
 
 
-def _diagnose_path(model: Any, path: str, names: list[str], fittable: list[str]) -> None:
+def _diagnose_path(model: PyTree, path: str, names: list[str], fittable: list[str]) -> None:
     """Raise a ValueError that says why ``path`` does not name a fittable real scalar."""
     owner = type(model).__name__
     obj = model
@@ -159,7 +165,10 @@ def _is_path_list(parameters: Any) -> bool:
 
 
 def _select_paths(
-    model: Any, parameters: str | Sequence[str], named: list[tuple[str, Any]], fittable: list[str]
+    model: PyTree,
+    parameters: str | Sequence[str],
+    named: list[tuple[str, Any]],
+    fittable: list[str],
 ) -> list[int]:
     """Indices of the leaves named by dotted paths; each must be a real floating-point scalar."""
     names = [name for name, _ in named]
@@ -188,7 +197,7 @@ def _select_paths(
     return indices
 
 
-def _select_filter(model: Any, parameters: Any, named: list[tuple[str, Any]]) -> list[int]:
+def _select_filter(model: PyTree, parameters: Selection, named: list[tuple[str, Any]]) -> list[int]:
     """Indices of the leaves an equinox filter selects; each must be a real floating-point array."""
     try:
         selected = eqx.filter(model, parameters)
@@ -210,7 +219,7 @@ def _select_filter(model: Any, parameters: Any, named: list[tuple[str, Any]]) ->
     return indices
 
 
-def _select(model: Any, parameters: Any) -> tuple[list[int], list[str]]:
+def _select(model: PyTree, parameters: Selection) -> tuple[list[int], list[str]]:
     """Indices (into the model's leaves, in flattening order) and names of the fitted leaves.
 
     ``parameters``: None (every real floating-point leaf), a dotted path or a list of them, or an
@@ -602,12 +611,12 @@ class _Setup(NamedTuple):
 
 
 def _setup(
-    model: Any,
+    model: PyTree,
     function: Callable,
     kind: str,
     data: Any,
-    parameters: Any,
-    constraints: Mapping[str, Any] | None,
+    parameters: Selection,
+    constraints: Mapping[str, Constraint] | None,
 ) -> _Setup:
     """Select the fitted parameters, check the constraints and map the start to u = T^-1(p)."""
     indices, names = _select(model, parameters)
@@ -827,15 +836,15 @@ _DEFAULT_OPTIMIZER = optax.lbfgs()
 
 
 def fit(
-    model: Any,
-    loss: Callable[[Any, Any], Any] | None = None,
+    model: PyTree,
+    loss: Callable[[PyTree, Any], RealScalarLike] | None = None,
     data: Any = None,
     *,
-    residuals: Callable[[Any, Any], Any] | None = None,
+    residuals: Callable[[PyTree, Any], Float[ArrayLike, "..."]] | None = None,
     optimizer: optax.GradientTransformation | None = None,
     steps: int = 200,
-    parameters: Any = None,
-    constraints: Mapping[str, Any] | None = None,
+    parameters: Selection = None,
+    constraints: Mapping[str, Constraint] | None = None,
     tolerance: float | None = 1e-10,
     gradient: Literal["auto", "forward", "reverse"] = "auto",
     errors: Literal["auto", "gauss-newton", "hessian"] | None = "auto",
@@ -844,8 +853,8 @@ def fit(
     """Fit model parameters to data by minimising a loss with an optax optimizer.
 
     **Arguments:**
-    - ``model``: the starting point, any equinox Module (a model of :mod:`semiclassical_jax.models`,
-      whose parameters may be textures, or any pytree of arrays).
+    - ``model``: the starting point: any pytree, typically an equinox Module (a model of
+      :mod:`semiclassical_jax.models`, whose parameters may be textures, or any pytree of arrays).
     - ``loss``: ``loss(model, data) -> scalar`` to minimise; or instead
     - ``residuals``: ``residuals(model, data) -> array`` (any shape); the loss is then the sum of
       squares sum_i r_i^2, and standard errors come from the Gauss-Newton curvature J^T J. Scale
