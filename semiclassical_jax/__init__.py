@@ -29,8 +29,8 @@ from .dynamics import ScalarPotential as ScalarPotential  # noqa: E402
 from .dynamics import Trajectory as Trajectory  # noqa: E402
 from .dynamics import UniformField as UniformField  # noqa: E402
 from .dynamics import evolve as evolve  # noqa: E402
-from .fit import FitResult as FitResult  # noqa: E402
-from .fit import fit as fit  # noqa: E402
+from ._fit import FitResult as FitResult  # noqa: E402
+from ._fit import fit as fit  # noqa: E402
 from .geometry import BandGeometry as BandGeometry  # noqa: E402
 from .geometry import band_force as band_force  # noqa: E402
 from .geometry import band_geometry as band_geometry  # noqa: E402

@@ -1,4 +1,6 @@
-"""Fitting: recover model parameters from data with any optax optimizer (the last stage of the data flow).
+"""Fitting: recover model parameters from data with any optax optimizer.
+
+The last stage of the data flow.
 
 ``fit(model, loss, data)`` minimises ``loss(model, data)`` over the model's parameters and returns
 the fitted model (an equinox Module like the one passed in), the loss history and, for
@@ -22,13 +24,12 @@ How it works:
   and the stopping test live.
 * **Gradient mode.** With few fitted parameters (``gradient="auto"``: at most
   ``FORWARD_MODE_MAX_PARAMETERS``) the gradient comes from forward-mode autodiff (one ``jvp`` per
-  parameter, batched with ``vmap``). Per evaluation it costs about 1.5 forward passes per parameter
-  for MSCT with a two-band manifold, against about 3 for one reverse-mode gradient
-  (benchmarks/gradients.py), but it compiles faster (the gapped-Dirac fit of tests/test_fit.py
-  takes 16 s in forward mode, 24 s in reverse mode, mostly compilation), and for residual problems
-  the same pass gives the Jacobian for the error bars. For large grids and many steps,
-  ``gradient="reverse"`` may be faster. Code that JAX cannot push forward (``custom_vjp``, e.g.
-  ``evolve`` with diffrax's default adjoint) falls back to reverse mode automatically.
+  parameter, batched with ``vmap``). Its cost per evaluation grows with the number of parameters,
+  a reverse-mode gradient's does not; but forward mode compiles faster, and for residual problems
+  the same pass gives the Jacobian for the error bars, so it is the choice for a few parameters
+  (measurements: benchmarks/gradients.py). For large grids and many steps, ``gradient="reverse"``
+  may be faster. Code that JAX cannot push forward (``custom_vjp``, e.g. ``evolve`` with
+  diffrax's default adjoint) falls back to reverse mode automatically.
 
 Standard errors (``residuals=`` problems): with r the residual vector (n entries) and
 J = dr/dtheta at the optimum (physical parameters, p of them),
@@ -47,7 +48,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import equinox as eqx
 import jax
@@ -55,6 +56,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
+
+from ._guards import fail, integer
+from ._pytree import named_leaves
+from ._types import Array, ArrayLike, Float, PyTree, RealScalarLike
 
 # gradient="auto" uses forward mode up to this many fitted scalars, reverse mode beyond.
 FORWARD_MODE_MAX_PARAMETERS = 4
@@ -64,16 +69,22 @@ STALL_STEPS = 25
 STALL_UNCHANGED = 3
 
 Bounds = tuple[float | None, float | None]
+# What ``parameters`` may be: None, a dotted path, a list of them, or an equinox filter (a
+# callable leaf -> bool or a pytree of bools shaped like the model).
+Selection = str | Sequence[str] | Callable[[Any], bool] | PyTree[bool] | None
+# A constraint: "positive", "negative" or (low, high) with None for an open side.
+Constraint = Literal["positive", "negative"] | tuple[float | None, float | None]
 
 
 class FitResult(eqx.Module):
     """The outcome of :func:`fit`.
 
-    ``model``: the fitted model (same type and structure as the one passed in).
+    ``model``: the fitted model (a pytree of the same type and structure as the one passed in).
     ``parameters``: {name: fitted value} for every fitted parameter, in fitting order.
     ``standard_errors``: {name: one-sigma error} (same shapes), or None when not computed
     (``loss=`` problems without ``errors="hessian"``, or no degrees of freedom left).
-    ``covariance``: (p, p) covariance of the flattened parameters in the order of ``names``, or None.
+    ``covariance``: (p, p) covariance of the flattened parameters in the order of ``names``, or
+    None.
     ``loss_history``: (steps + 1,) loss before the first step and after every step.
     ``loss``: the final loss. ``gradient_norm``: |dloss/du| at the end (u: the unconstrained
     coordinates the optimizer sees). ``residual_variance``: s^2 = RSS / (n - p) for residual
@@ -81,11 +92,11 @@ class FitResult(eqx.Module):
     ``message``: why it stopped.
     """
 
-    model: Any
-    parameters: dict[str, Any]
-    standard_errors: dict[str, Any] | None
-    covariance: Any
-    loss_history: np.ndarray
+    model: PyTree
+    parameters: dict[str, Float[Array, "..."]]
+    standard_errors: dict[str, Float[Array, "..."]] | None
+    covariance: Float[np.ndarray, "p p"] | None
+    loss_history: Float[np.ndarray, " history"]
     loss: float
     gradient_norm: float
     residual_variance: float | None
@@ -116,111 +127,118 @@ class FitResult(eqx.Module):
 # parameter selection
 
 
-def _key_name(key: Any) -> str:
-    if isinstance(key, jax.tree_util.GetAttrKey):
-        return "." + key.name
-    if isinstance(key, jax.tree_util.SequenceKey):
-        return f"[{key.idx}]"
-    if isinstance(key, jax.tree_util.DictKey):
-        return f"[{key.key!r}]"
-    if isinstance(key, jax.tree_util.FlattenedIndexKey):
-        return f"[{key.key}]"
-    return str(key)
-
-
-def _path_name(path: tuple) -> str:
-    return "".join(_key_name(key) for key in path).lstrip(".") or "<root>"
-
-
 def _is_real_float_array(leaf: Any) -> bool:
     return eqx.is_inexact_array(leaf) and not jnp.iscomplexobj(leaf)
 
 
-def _fail(message: str) -> None:
-    raise ValueError(message)
-
-
-def _diagnose_path(model: Any, path: str, names: list[str], fittable: list[str]) -> None:
+def _diagnose_path(model: PyTree, path: str, names: list[str], fittable: list[str]) -> None:
     """Raise a ValueError that says why ``path`` does not name a fittable real scalar."""
     owner = type(model).__name__
     obj = model
     for part in path.split("."):
         if not part or not hasattr(obj, part):
-            _fail(
-                f"parameters: unknown parameter path {path!r}: {type(obj).__name__} has no attribute "
-                f"{part!r}; the fittable parameters of {owner} are {', '.join(fittable) or 'none'}"
+            fail(
+                f"parameters: unknown parameter path {path!r}: {type(obj).__name__} has no "
+                f"attribute {part!r}; the fittable parameters of {owner} are "
+                f"{', '.join(fittable) or 'none'}"
             )
         obj = getattr(obj, part)
     inner = [name for name in fittable if name.startswith(path + ".")]
     if inner:
-        _fail(
+        fail(
             f"parameters: {path!r} is a {type(obj).__name__} (a texture or sub-module), not a real "
             f"scalar; fit its parameters instead, e.g. {', '.join(repr(n) for n in inner)}"
         )
     if isinstance(obj, (float, int)) and not isinstance(obj, bool) and path not in names:
-        _fail(
+        fail(
             f"parameters: {path!r} of {owner} is a static field ({obj!r}), not a differentiable "
             "parameter"
         )
-    _fail(f"parameters: {path!r} of {owner} is not a real floating-point parameter (got {obj!r})")
+    fail(f"parameters: {path!r} of {owner} is not a real floating-point parameter (got {obj!r})")
 
 
-def _select(model: Any, parameters: Any) -> tuple[list[int], list[str]]:
-    """Indices (into the model's leaves) and names of the fitted leaves."""
-    flat = jax.tree_util.tree_flatten_with_path(model)[0]
-    names = [_path_name(path) for path, _ in flat]
-    leaves = [leaf for _, leaf in flat]
-    fittable = [name for name, leaf in zip(names, leaves) if _is_real_float_array(leaf)]
-
-    if parameters is None:
-        indices = [i for i, leaf in enumerate(leaves) if _is_real_float_array(leaf)]
-    elif isinstance(parameters, str) or (
+def _is_path_list(parameters: Any) -> bool:
+    """True for a dotted path or a sequence of them (else ``parameters`` is an equinox filter)."""
+    return isinstance(parameters, str) or (
         isinstance(parameters, Sequence) and all(isinstance(p, str) for p in parameters)
-    ):
-        paths = [parameters] if isinstance(parameters, str) else list(parameters)
-        if len(set(paths)) != len(paths):
-            _fail(f"parameters: a path is listed twice: {paths}")
-        indices = []
-        for path in paths:
-            if path not in names:
-                _diagnose_path(model, path, names, fittable)
-            i = names.index(path)
-            leaf = leaves[i]
-            if not eqx.is_inexact_array(leaf):
-                _fail(
-                    f"parameters: {path!r} is not a floating-point array (got {type(leaf).__name__} "
-                    f"{leaf!r}); model parameters are arrays (see models.as_parameter)"
-                )
-            if jnp.iscomplexobj(leaf):
-                _fail(f"parameters: {path!r} is complex; only real parameters can be fitted")
-            if jnp.shape(leaf) != ():
-                _fail(
-                    f"parameters: {path!r} has shape {jnp.shape(leaf)}, not a real scalar; select array "
-                    "parameters with a filter instead, e.g. parameters=lambda leaf: ..."
-                )
-            indices.append(i)
-    else:
-        try:
-            selected = eqx.filter(model, parameters)
-        except Exception as error:  # an ill-formed filter spec
-            raise ValueError(
-                "parameters must be None, a dotted path, a list of dotted paths, or an equinox filter "
-                f"(a callable leaf -> bool or a pytree of bools matching the model); got {parameters!r}"
-            ) from error
-        chosen = {_path_name(path) for path, _ in jax.tree_util.tree_flatten_with_path(selected)[0]}
-        indices = [i for i, name in enumerate(names) if name in chosen]
-        for i in indices:
-            if not _is_real_float_array(leaves[i]):
-                _fail(
-                    f"parameters: the filter selects {names[i]!r}, which is not a real floating-point "
-                    f"array (got {leaves[i]!r})"
-                )
-    if not indices:
-        _fail(
-            f"parameters selects nothing to fit in {type(model).__name__}; its fittable parameters are "
-            f"{', '.join(fittable) or 'none'}"
+    )
+
+
+def _select_paths(
+    model: PyTree,
+    parameters: str | Sequence[str],
+    named: list[tuple[str, Any]],
+    fittable: list[str],
+) -> list[int]:
+    """Indices of the leaves named by dotted paths; each must be a real floating-point scalar."""
+    names = [name for name, _ in named]
+    paths = [parameters] if isinstance(parameters, str) else list(parameters)
+    if len(set(paths)) != len(paths):
+        fail(f"parameters: a path is listed twice: {paths}")
+    indices = []
+    for path in paths:
+        if path not in names:
+            _diagnose_path(model, path, names, fittable)
+        i = names.index(path)
+        leaf = named[i][1]
+        if not eqx.is_inexact_array(leaf):
+            fail(
+                f"parameters: {path!r} is not a floating-point array (got {type(leaf).__name__} "
+                f"{leaf!r}); model parameters are arrays (see models.as_parameter)"
+            )
+        if jnp.iscomplexobj(leaf):
+            fail(f"parameters: {path!r} is complex; only real parameters can be fitted")
+        if jnp.shape(leaf) != ():
+            fail(
+                f"parameters: {path!r} has shape {jnp.shape(leaf)}, not a real scalar; select "
+                "array parameters with a filter instead, e.g. parameters=lambda leaf: ..."
+            )
+        indices.append(i)
+    return indices
+
+
+def _select_filter(model: PyTree, parameters: Selection, named: list[tuple[str, Any]]) -> list[int]:
+    """Indices of the leaves an equinox filter selects; each must be a real floating-point array."""
+    try:
+        selected = eqx.filter(model, parameters)
+    except Exception:  # an ill-formed filter spec (its error stays attached as the context)
+        fail(
+            "parameters must be None, a dotted path, a list of dotted paths, or an equinox filter "
+            "(a callable leaf -> bool or a pytree of bools matching the model); "
+            f"got {parameters!r}"
         )
-    return indices, [names[i] for i in indices]
+    chosen = {name for name, _ in named_leaves(selected)}
+    indices = [i for i, (name, _) in enumerate(named) if name in chosen]
+    for i in indices:
+        name, leaf = named[i]
+        if not _is_real_float_array(leaf):
+            fail(
+                f"parameters: the filter selects {name!r}, which is not a real floating-point "
+                f"array (got {leaf!r})"
+            )
+    return indices
+
+
+def _select(model: PyTree, parameters: Selection) -> tuple[list[int], list[str]]:
+    """Indices (into the model's leaves, in flattening order) and names of the fitted leaves.
+
+    ``parameters``: None (every real floating-point leaf), a dotted path or a list of them, or an
+    equinox filter; names are :func:`semiclassical_jax._pytree.leaf_name` of the leaves' paths.
+    """
+    named = named_leaves(model)
+    fittable = [name for name, leaf in named if _is_real_float_array(leaf)]
+    if parameters is None:
+        indices = [i for i, (_, leaf) in enumerate(named) if _is_real_float_array(leaf)]
+    elif _is_path_list(parameters):
+        indices = _select_paths(model, parameters, named, fittable)
+    else:
+        indices = _select_filter(model, parameters, named)
+    if not indices:
+        fail(
+            f"parameters selects nothing to fit in {type(model).__name__}; its fittable "
+            f"parameters are {', '.join(fittable) or 'none'}"
+        )
+    return indices, [named[i][0] for i in indices]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,17 +251,17 @@ def _bounds(name: str, spec: Any) -> Bounds:
             return (0.0, None)
         if spec == "negative":
             return (None, 0.0)
-        _fail(f"constraints[{name!r}] must be 'positive', 'negative' or (low, high), got {spec!r}")
+        fail(f"constraints[{name!r}] must be 'positive', 'negative' or (low, high), got {spec!r}")
     if not isinstance(spec, (tuple, list)) or len(spec) != 2:
-        _fail(f"constraints[{name!r}] must be 'positive', 'negative' or (low, high), got {spec!r}")
+        fail(f"constraints[{name!r}] must be 'positive', 'negative' or (low, high), got {spec!r}")
     low, high = (None if b is None else float(b) for b in spec)
     if low is None and high is None:
-        _fail(f"constraints[{name!r}]: give at least one finite bound, got {spec!r}")
+        fail(f"constraints[{name!r}]: give at least one finite bound, got {spec!r}")
     for bound in (low, high):
         if bound is not None and not math.isfinite(bound):
-            _fail(f"constraints[{name!r}]: bounds must be finite numbers or None, got {spec!r}")
+            fail(f"constraints[{name!r}]: bounds must be finite numbers or None, got {spec!r}")
     if low is not None and high is not None and not low < high:
-        _fail(f"constraints[{name!r}]: need low < high, got {spec!r}")
+        fail(f"constraints[{name!r}]: need low < high, got {spec!r}")
     return (low, high)
 
 
@@ -319,19 +337,22 @@ class _Problem(eqx.Module):
         return jax.tree_util.tree_unflatten(self.treedef, leaves)
 
     def raw(self, u: list, rest: list, data: Any) -> jax.Array:
-        """The loss (scalar) or the flattened residual vector at u; checks the output when traced."""
+        """The loss (scalar) or the flattened residual vector at u.
+
+        Its dtype and shape are checked when it is traced.
+        """
         out = jnp.asarray(self.function(self.build(u, rest), data))
         if not jnp.issubdtype(out.dtype, jnp.floating):
-            _fail(f"{self.kind} must return real floating-point values, got dtype {out.dtype}")
+            fail(f"{self.kind} must return real floating-point values, got dtype {out.dtype}")
         if self.kind == "loss":
             if out.shape != ():
-                _fail(
-                    f"loss must return a scalar, got shape {out.shape}; for a vector of residuals pass "
-                    "residuals= instead"
+                fail(
+                    f"loss must return a scalar, got shape {out.shape}; for a vector of residuals "
+                    "pass residuals= instead"
                 )
             return out
         if out.size == 0:
-            _fail("residuals returned an empty array")
+            fail("residuals returned an empty array")
         return out.ravel()
 
     def objective(self, u: list, rest: list, data: Any) -> jax.Array:
@@ -340,7 +361,10 @@ class _Problem(eqx.Module):
 
 
 def _forward_pass(problem: _Problem, u: list, rest: list, data: Any):
-    """(value, grad, residuals or None, jacobian (p, n) w.r.t. flat u or None): one jvp per parameter."""
+    """(value, grad, residuals or None, jacobian (p, n) w.r.t. flat u or None).
+
+    One jvp per parameter, batched with vmap.
+    """
     flat, unravel = ravel_pytree(u)
 
     def function(x):
@@ -367,7 +391,10 @@ def _reverse_pass(problem: _Problem, u: list, rest: list, data: Any):
 
 @eqx.filter_jit
 def _evaluate(problem: _Problem, mode: str, u: list, rest: list, data: Any):
-    """(value, grad, residuals, jacobian): the jacobian only in forward mode for residual problems."""
+    """(value, grad, residuals, jacobian).
+
+    The jacobian only in forward mode for residual problems.
+    """
     if mode == "forward":
         return _strong(_forward_pass(problem, u, rest, data))
     return _strong(_reverse_pass(problem, u, rest, data))
@@ -375,7 +402,8 @@ def _evaluate(problem: _Problem, mode: str, u: list, rest: list, data: Any):
 
 @eqx.filter_custom_vjp
 def _forward_objective(u: list, problem: _Problem, rest: list, data: Any) -> jax.Array:
-    """The objective, whose reverse-mode rule is the forward pass (so line searches use forward mode)."""
+    """The objective, with the forward pass as its reverse-mode rule (so that the line search's
+    gradients are computed in forward mode)."""
     return problem.objective(u, rest, data)
 
 
@@ -403,7 +431,9 @@ _LINE_SEARCH_STATES = (optax.ScaleByZoomLinesearchState, optax.ScaleByBacktracki
 
 
 def _stored(state: Any) -> tuple[Any, Any]:
-    """(value, grad) that optax's line search stored at the new parameters, or Nones (then we evaluate).
+    """(value, grad) that optax's line search stored at the new parameters, or (None, None).
+
+    Nones (then the caller evaluates) without exactly one line search in the state.
 
     The backtracking search stores grad only with ``store_grad=True``.
     """
@@ -485,35 +515,317 @@ def _is_forward_mode_error(error: Exception) -> bool:
 # argument checks
 
 
-def _check_arguments(loss, residuals, steps, tolerance, gradient, errors, progress, optimizer):
+def _check_arguments(
+    loss: Callable | None,
+    residuals: Callable | None,
+    steps: Any,
+    tolerance: Any,
+    gradient: Any,
+    errors: Any,
+    progress: Any,
+    optimizer: Any,
+) -> tuple[Callable, str, int, str | None]:
+    """The static checks of :func:`fit`'s arguments: (function, kind, steps, errors).
+
+    ``kind`` is "loss" or "residuals" (whichever was given); ``errors="auto"`` resolves to
+    "gauss-newton" for residuals and None for a loss.
+    """
     if (loss is None) == (residuals is None):
-        _fail("give exactly one of loss (loss(model, data) -> scalar) and residuals= (-> vector)")
+        fail("give exactly one of loss (loss(model, data) -> scalar) and residuals= (-> vector)")
     function, kind = (loss, "loss") if residuals is None else (residuals, "residuals")
     if not callable(function):
-        _fail(f"{kind} must be a callable {kind}(model, data), got {function!r}")
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        _fail(f"steps must be an integer >= 1, got {steps!r}")
+        fail(f"{kind} must be a callable {kind}(model, data), got {function!r}")
+    steps = integer(steps, "steps")
     if tolerance is not None and not (isinstance(tolerance, (int, float)) and tolerance >= 0):
-        _fail(f"tolerance must be a number >= 0 or None, got {tolerance!r}")
+        fail(f"tolerance must be a number >= 0 or None, got {tolerance!r}")
     if gradient not in ("auto", "forward", "reverse"):
-        _fail(f"gradient must be 'auto', 'forward' or 'reverse', got {gradient!r}")
+        fail(f"gradient must be 'auto', 'forward' or 'reverse', got {gradient!r}")
     if errors not in ("auto", "gauss-newton", "hessian", None):
-        _fail(f"errors must be 'auto', 'gauss-newton', 'hessian' or None, got {errors!r}")
+        fail(f"errors must be 'auto', 'gauss-newton', 'hessian' or None, got {errors!r}")
     if errors == "gauss-newton" and kind != "residuals":
-        _fail(
-            "errors='gauss-newton' needs residuals= (a loss alone has no Jacobian); use errors='hessian'"
+        fail(
+            "errors='gauss-newton' needs residuals= (a loss alone has no Jacobian); "
+            "use errors='hessian'"
         )
     if isinstance(progress, bool) or progress is None:
         pass
     elif not isinstance(progress, (int, np.integer)) or progress < 0:
-        _fail(
-            f"progress must be True, False or a number of steps between progress lines, got {progress!r}"
+        fail(
+            "progress must be True, False or a number of steps between progress lines, "
+            f"got {progress!r}"
         )
     if not isinstance(optimizer, optax.GradientTransformation):
-        _fail(
-            f"optimizer must be an optax GradientTransformation (e.g. optax.lbfgs()), got {optimizer!r}"
+        fail(
+            "optimizer must be an optax GradientTransformation (e.g. optax.lbfgs()), "
+            f"got {optimizer!r}"
         )
-    return function, kind
+    if errors == "auto":
+        errors = "gauss-newton" if kind == "residuals" else None
+    return function, kind, steps, errors
+
+
+# ---------------------------------------------------------------------------------------------
+# setting up: fitted parameters, bounds, starting point
+
+
+def _check_constraints(
+    constraints: Mapping[str, Any] | None, names: list[str], start: list[Any]
+) -> tuple[Bounds, ...]:
+    """The bounds of every fitted parameter ((None, None): free); the start must lie inside."""
+    constraints = {} if constraints is None else constraints
+    if not isinstance(constraints, Mapping):
+        fail(
+            "constraints must be a dict {parameter: 'positive' | (low, high)}, "
+            f"got {constraints!r}"
+        )
+    for name in constraints:
+        if name not in names:
+            fail(f"constraints: {name!r} is not a fitted parameter (fitted: {', '.join(names)})")
+    bounds = tuple(
+        _bounds(name, constraints[name]) if name in constraints else (None, None) for name in names
+    )
+    for name, b, value in zip(names, bounds, start):
+        low, high = b
+        value = np.asarray(value)
+        if (low is not None and not np.all(value > low)) or (
+            high is not None and not np.all(value < high)
+        ):
+            fail(f"constraints[{name!r}]: the starting value {value} is not {_describe(b)}")
+    return bounds
+
+
+class _Setup(NamedTuple):
+    """A fit ready to run.
+
+    ``problem``: the compiled pieces' static description; ``names``: the fitted parameters;
+    ``u``: their unconstrained starting values; ``rest``: the model's leaves with the fitted ones
+    replaced by None; ``data``: as passed (weak types dropped); ``n_parameters``: fitted scalars.
+    """
+
+    problem: _Problem
+    names: list[str]
+    u: list
+    rest: list
+    data: Any
+    n_parameters: int
+
+
+def _setup(
+    model: PyTree,
+    function: Callable,
+    kind: str,
+    data: Any,
+    parameters: Selection,
+    constraints: Mapping[str, Constraint] | None,
+) -> _Setup:
+    """Select the fitted parameters, check the constraints and map the start to u = T^-1(p)."""
+    indices, names = _select(model, parameters)
+    leaves, treedef = jax.tree_util.tree_flatten(model)
+    start = [leaves[i] for i in indices]
+    bounds = _check_constraints(constraints, names, start)
+    rest = _strong([None if i in indices else leaf for i, leaf in enumerate(leaves)])
+    data = _strong(data)
+    problem = _Problem(function, kind, treedef, tuple(indices), bounds)
+    u = _strong([_to_unconstrained(b, jnp.asarray(x)) for b, x in zip(bounds, start)])
+    n_parameters = sum(int(np.size(x)) for x in start)
+    return _Setup(problem, names, u, rest, data, n_parameters)
+
+
+def _first_evaluation(setup: _Setup, gradient: str) -> tuple[str, Any, Any, Any]:
+    """(gradient mode, value, grad, residuals or None) at the start.
+
+    ``gradient="auto"`` means forward mode up to FORWARD_MODE_MAX_PARAMETERS fitted scalars and
+    reverse mode where JAX cannot push the loss forward. This first call traces the loss, so its
+    output is checked here (_Problem.raw).
+    """
+    problem, u, rest, data = setup.problem, setup.u, setup.rest, setup.data
+    mode = gradient
+    if mode == "auto":
+        mode = "forward" if setup.n_parameters <= FORWARD_MODE_MAX_PARAMETERS else "reverse"
+    try:
+        value, grad, residual_values, _ = _evaluate(problem, mode, u, rest, data)
+    except TypeError as error:
+        if gradient != "auto" or mode != "forward" or not _is_forward_mode_error(error):
+            raise
+        mode = "reverse"
+        value, grad, residual_values, _ = _evaluate(problem, mode, u, rest, data)
+    return mode, value, grad, residual_values
+
+
+# ---------------------------------------------------------------------------------------------
+# the optimizer loop and its progress lines
+
+
+class _Progress:
+    """Progress lines on stderr: the start, every ``every`` steps and the last step, the stop.
+
+    ``progress``: True (about 20 lines over ``steps``), an int N (every N steps) or False / 0.
+    """
+
+    def __init__(self, progress: bool | int | None, steps: int) -> None:
+        if progress is False or progress is None:
+            self.every = 0
+        else:
+            self.every = max(1, round(steps / 20)) if progress is True else int(progress)
+        self.steps = steps
+        self.stream = sys.stderr
+        self.clock = time.perf_counter()
+
+    def _print(self, text: str) -> None:
+        print(f"{text}  {time.perf_counter() - self.clock:.1f} s", file=self.stream, flush=True)
+
+    def start(self, setup: _Setup, mode: str, loss: float, gradient_norm: float) -> None:
+        if self.every:
+            n = setup.n_parameters
+            self._print(
+                f"fit: {', '.join(setup.names)} ({n} parameter{'s' if n != 1 else ''}, "
+                f"{setup.problem.kind}, {mode}-mode gradient): step 0/{self.steps}  "
+                f"loss {loss:.6e}  |grad| {gradient_norm:.3e}"
+            )
+
+    def step(self, taken: int, loss: float, gradient_norm: float, last: bool) -> None:
+        if self.every and (taken % self.every == 0 or last or taken == self.steps):
+            self._print(
+                f"fit: step {taken}/{self.steps}  loss {loss:.6e}  |grad| {gradient_norm:.3e}"
+            )
+
+    def stop(self, converged: bool, message: str) -> None:
+        if self.every:
+            print(
+                f"fit: {'converged' if converged else 'stopped'}: {message}",
+                file=self.stream,
+                flush=True,
+            )
+
+
+class _Iterate(NamedTuple):
+    """Where the optimizer stands: u, its state, the objective and its gradient (on the device)."""
+
+    u: list
+    state: Any
+    value: Any
+    grad: Any
+
+
+class _Run(NamedTuple):
+    """What the optimizer loop did: the final u, the loss before and after each step, why it
+    stopped."""
+
+    u: list
+    history: list[float]
+    gradient_norm: float
+    converged: bool
+    steps: int
+    message: str
+
+
+def _advance(setup: _Setup, optimizer: Any, mode: str, current: _Iterate) -> _Iterate:
+    """One optimizer step (compiled); a non-finite value from it (e.g. a line search that gave up)
+    is replaced by a direct evaluation at the new u."""
+    problem, rest, data = setup.problem, setup.rest, setup.data
+    u, state, value, grad = _step(
+        problem, optimizer, mode, current.u, current.state, current.value, current.grad, rest, data
+    )
+    if not math.isfinite(float(value)):
+        value, grad, _, _ = _evaluate(problem, mode, u, rest, data)
+    return _Iterate(u, state, value, grad)
+
+
+def _gradient_test(gradient_norm: float, threshold: float | None) -> str:
+    """Why the fit has converged (|dloss/du| <= threshold), or "" if it has not."""
+    if threshold is not None and gradient_norm <= threshold:
+        return f"gradient norm {gradient_norm:.3e} <= {threshold:.3e}"
+    return ""
+
+
+def _stall_test(unchanged: int, since_best: int, gradient_norm: float, threshold: float) -> str:
+    """Why the optimizer stalled (u did not move for STALL_UNCHANGED steps, or the best loss has
+    not improved for STALL_STEPS steps), or "" if it has not."""
+    if unchanged >= STALL_UNCHANGED:
+        reason = f"the parameters did not move for {STALL_UNCHANGED} steps"
+    elif since_best >= STALL_STEPS:
+        reason = f"the loss has not improved for {STALL_STEPS} steps"
+    else:
+        return ""
+    return (
+        f"{reason} (gradient norm {gradient_norm:.3e} > {threshold:.3e}): the optimizer "
+        "stalled (a flat optimum, rounding noise in the loss, or a too-large learning rate)"
+    )
+
+
+def _minimise(
+    setup: _Setup,
+    optimizer: Any,
+    mode: str,
+    current: _Iterate,
+    steps: int,
+    tolerance: float | None,
+    report: _Progress,
+) -> _Run:
+    """Take optimizer steps until the gradient test passes, the optimizer stalls (both only with
+    a ``tolerance``), the loss turns non-finite (the step before it is kept) or ``steps`` run
+    out."""
+    loss = float(current.value)  # host copy; the device value goes back into the compiled step
+    history = [loss]
+    gradient_norm = float(optax.tree.norm(current.grad))
+    threshold = None if tolerance is None else max(tolerance * abs(loss), tolerance**2)
+    report.start(setup, mode, loss, gradient_norm)
+    message = _gradient_test(gradient_norm, threshold)
+    converged = bool(message)
+    best, since_best, unchanged, taken = loss, 0, 0, 0
+    while not converged and taken < steps:
+        new = _advance(setup, optimizer, mode, current)
+        taken += 1
+        if not math.isfinite(float(new.value)):
+            message = (
+                f"the loss became non-finite at step {taken}; returning the parameters before it"
+            )
+            break
+        moved = any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(new.u, current.u))
+        current = new
+        loss = float(current.value)
+        history.append(loss)
+        gradient_norm = float(optax.tree.norm(current.grad))
+        unchanged = 0 if moved else unchanged + 1
+        since_best = 0 if loss < best else since_best + 1
+        best = min(best, loss)
+        message = _gradient_test(gradient_norm, threshold)
+        converged = bool(message)
+        if not converged and tolerance is not None:
+            message = _stall_test(unchanged, since_best, gradient_norm, threshold)
+        report.step(taken, loss, gradient_norm, last=bool(message))
+        if message:
+            break
+    if not message:
+        message = f"reached steps = {steps} (gradient norm {gradient_norm:.3e})"
+    report.stop(converged, message)
+    return _Run(current.u, history, gradient_norm, converged, taken, message)
+
+
+def _result(setup: _Setup, mode: str, errors: str | None, run: _Run, n_outputs: int) -> FitResult:
+    """The FitResult of a run: the fitted model and parameters, with standard errors if asked."""
+    theta = setup.problem.physical(run.u)
+    covariance, standard_errors, variance = None, None, None
+    if errors is not None:
+        covariance, variance = _covariance(setup, mode, errors, run.u, theta, n_outputs)
+        if covariance is not None:
+            sigma = np.sqrt(np.diag(covariance))
+            _, unravel = ravel_pytree(theta)
+            standard_errors = dict(zip(setup.names, unravel(jnp.asarray(sigma))))
+    return FitResult(
+        model=setup.problem.build(run.u, setup.rest),
+        parameters=dict(zip(setup.names, theta)),
+        standard_errors=standard_errors,
+        covariance=covariance,
+        loss_history=np.asarray(run.history),
+        loss=run.history[-1],
+        gradient_norm=run.gradient_norm,
+        residual_variance=variance,
+        names=tuple(setup.names),
+        converged=bool(run.converged),
+        steps=run.steps,
+        message=run.message,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -524,15 +836,15 @@ _DEFAULT_OPTIMIZER = optax.lbfgs()
 
 
 def fit(
-    model: Any,
-    loss: Callable[[Any, Any], Any] | None = None,
+    model: PyTree,
+    loss: Callable[[PyTree, Any], RealScalarLike] | None = None,
     data: Any = None,
     *,
-    residuals: Callable[[Any, Any], Any] | None = None,
+    residuals: Callable[[PyTree, Any], Float[ArrayLike, "..."]] | None = None,
     optimizer: optax.GradientTransformation | None = None,
     steps: int = 200,
-    parameters: Any = None,
-    constraints: Mapping[str, Any] | None = None,
+    parameters: Selection = None,
+    constraints: Mapping[str, Constraint] | None = None,
     tolerance: float | None = 1e-10,
     gradient: Literal["auto", "forward", "reverse"] = "auto",
     errors: Literal["auto", "gauss-newton", "hessian"] | None = "auto",
@@ -541,8 +853,8 @@ def fit(
     """Fit model parameters to data by minimising a loss with an optax optimizer.
 
     **Arguments:**
-    - ``model``: the starting point, any equinox Module (a model of :mod:`semiclassical_jax.models`,
-      whose parameters may be textures, or any pytree of arrays).
+    - ``model``: the starting point: any pytree, typically an equinox Module (a model of
+      :mod:`semiclassical_jax.models`, whose parameters may be textures, or any pytree of arrays).
     - ``loss``: ``loss(model, data) -> scalar`` to minimise; or instead
     - ``residuals``: ``residuals(model, data) -> array`` (any shape); the loss is then the sum of
       squares sum_i r_i^2, and standard errors come from the Gauss-Newton curvature J^T J. Scale
@@ -581,7 +893,10 @@ def fit(
         mus = jnp.array([0.0, 0.15, 0.3])
 
         def sigma(model, mus):
-            return jax.vmap(lambda mu: sj.hall_conductivity(model, grid, mu=mu, temperature=0.02)[0, 1])(mus)
+            def hall(mu):
+                return sj.hall_conductivity(model, grid, mu=mu, temperature=0.02)[0, 1]
+
+            return jax.vmap(hall)(mus)
 
         def residuals(model, data):  # in units of e^2/2h = 1/(4 pi)
             mus, measured = data
@@ -593,161 +908,29 @@ def fit(
         result.parameters["mass"]          # 0.1 (to 1e-12)
     """
     optimizer = _DEFAULT_OPTIMIZER if optimizer is None else optimizer
-    function, kind = _check_arguments(
+    function, kind, steps, errors = _check_arguments(
         loss, residuals, steps, tolerance, gradient, errors, progress, optimizer
     )
     optimizer = _with_extra_args(optimizer)
-    steps = int(steps)
-    if errors == "auto":
-        errors = "gauss-newton" if kind == "residuals" else None
-
-    indices, names = _select(model, parameters)
-    leaves, treedef = jax.tree_util.tree_flatten(model)
-    start = [leaves[i] for i in indices]
-    constraints = {} if constraints is None else constraints
-    if not isinstance(constraints, Mapping):
-        _fail(
-            f"constraints must be a dict {{parameter: 'positive' | (low, high)}}, got {constraints!r}"
+    setup = _setup(model, function, kind, data, parameters, constraints)
+    report = _Progress(progress, steps)  # its clock counts the first evaluation (compilation)
+    mode, value, grad, residual_values = _first_evaluation(setup, gradient)
+    if not math.isfinite(float(value)):
+        fail(
+            f"{kind}(model, data) is not finite at the starting parameters ({float(value)}); "
+            "check the model and data"
         )
-    for name in constraints:
-        if name not in names:
-            _fail(f"constraints: {name!r} is not a fitted parameter (fitted: {', '.join(names)})")
-    bounds = tuple(
-        _bounds(name, constraints[name]) if name in constraints else (None, None) for name in names
-    )
-    for name, b, value in zip(names, bounds, start):
-        low, high = b
-        value = np.asarray(value)
-        if (low is not None and not np.all(value > low)) or (
-            high is not None and not np.all(value < high)
-        ):
-            _fail(f"constraints[{name!r}]: the starting value {value} is not {_describe(b)}")
-    rest = _strong([None if i in indices else leaf for i, leaf in enumerate(leaves)])
-    data = _strong(data)
-    problem = _Problem(function, kind, treedef, tuple(indices), bounds)
-    u = _strong([_to_unconstrained(b, jnp.asarray(x)) for b, x in zip(bounds, start)])
-    n_parameters = sum(int(np.size(x)) for x in start)
-
-    mode = gradient
-    if mode == "auto":
-        mode = "forward" if n_parameters <= FORWARD_MODE_MAX_PARAMETERS else "reverse"
-    every = (
-        0
-        if progress is False or progress is None
-        else (max(1, round(steps / 20)) if progress is True else int(progress))
-    )
-    stream = sys.stderr
-    clock = time.perf_counter()
-
-    try:  # the first call traces the loss: its output is checked then (Problem.raw)
-        value, grad, residual_values, _ = _evaluate(problem, mode, u, rest, data)
-    except TypeError as error:
-        if gradient != "auto" or mode != "forward" or not _is_forward_mode_error(error):
-            raise
-        mode = "reverse"
-        value, grad, residual_values, _ = _evaluate(problem, mode, u, rest, data)
+    start = _Iterate(setup.u, _strong(optimizer.init(setup.u)), value, grad)
+    run = _minimise(setup, optimizer, mode, start, steps, tolerance, report)
     n_outputs = 1 if residual_values is None else int(residual_values.size)
-    loss_value = float(value)  # host copy; the device value goes back into the compiled step
-    if not math.isfinite(loss_value):
-        _fail(
-            f"{kind}(model, data) is not finite at the starting parameters ({loss_value}); check the model and data"
-        )
-    state = _strong(optimizer.init(u))
-    history = [loss_value]
-    gradient_norm = float(optax.tree.norm(grad))
-    threshold = None if tolerance is None else max(tolerance * abs(loss_value), tolerance**2)
-    if every:
-        print(
-            f"fit: {', '.join(names)} ({n_parameters} parameter{'s' if n_parameters != 1 else ''}, {kind}, "
-            f"{mode}-mode gradient): "
-            f"step 0/{steps}  loss {loss_value:.6e}  |grad| {gradient_norm:.3e}  "
-            f"{time.perf_counter() - clock:.1f} s",
-            file=stream,
-            flush=True,
-        )
-
-    converged = threshold is not None and gradient_norm <= threshold
-    message = f"gradient norm {gradient_norm:.3e} <= {threshold:.3e}" if converged else ""
-    best, since_best, unchanged, taken = loss_value, 0, 0, 0
-    while not converged and taken < steps:
-        new_u, new_state, new_value, new_grad = _step(
-            problem, optimizer, mode, u, state, value, grad, rest, data
-        )
-        if not math.isfinite(
-            float(new_value)
-        ):  # e.g. a line search that gave up: evaluate directly
-            new_value, new_grad, _, _ = _evaluate(problem, mode, new_u, rest, data)
-        taken += 1
-        if not math.isfinite(float(new_value)):
-            message = (
-                f"the loss became non-finite at step {taken}; returning the parameters before it"
-            )
-            break
-        moved = any(np.any(np.asarray(a) != np.asarray(b)) for a, b in zip(new_u, u))
-        u, state, value, grad = new_u, new_state, new_value, new_grad
-        loss_value = float(value)
-        history.append(loss_value)
-        gradient_norm = float(optax.tree.norm(grad))
-        unchanged = 0 if moved else unchanged + 1
-        since_best = 0 if loss_value < best else since_best + 1
-        best = min(best, loss_value)
-        if threshold is not None and gradient_norm <= threshold:
-            converged = True
-            message = f"gradient norm {gradient_norm:.3e} <= {threshold:.3e}"
-        elif tolerance is not None and (unchanged >= STALL_UNCHANGED or since_best >= STALL_STEPS):
-            reason = (
-                f"the parameters did not move for {STALL_UNCHANGED} steps"
-                if unchanged >= STALL_UNCHANGED
-                else f"the loss has not improved for {STALL_STEPS} steps"
-            )
-            message = (
-                f"{reason} (gradient norm {gradient_norm:.3e} > {threshold:.3e}): the optimizer "
-                "stalled (a flat optimum, rounding noise in the loss, or a too-large learning rate)"
-            )
-        if every and (taken % every == 0 or converged or message or taken == steps):
-            print(
-                f"fit: step {taken}/{steps}  loss {loss_value:.6e}  |grad| {gradient_norm:.3e}  "
-                f"{time.perf_counter() - clock:.1f} s",
-                file=stream,
-                flush=True,
-            )
-        if message:
-            break
-    if not message:
-        message = f"reached steps = {steps} (gradient norm {gradient_norm:.3e})"
-    if every:
-        print(f"fit: {'converged' if converged else 'stopped'}: {message}", file=stream, flush=True)
-
-    theta = problem.physical(u)
-    fitted = problem.build(u, rest)
-    values = {name: x for name, x in zip(names, theta)}
-    covariance, standard_errors, variance = None, None, None
-    if errors is not None:
-        covariance, variance = _covariance(
-            problem, mode, errors, u, theta, rest, data, n_outputs, n_parameters, names
-        )
-        if covariance is not None:
-            sigma = np.sqrt(np.diag(covariance))
-            _, unravel = ravel_pytree(theta)
-            standard_errors = {name: x for name, x in zip(names, unravel(jnp.asarray(sigma)))}
-    return FitResult(
-        model=fitted,
-        parameters=values,
-        standard_errors=standard_errors,
-        covariance=covariance,
-        loss_history=np.asarray(history),
-        loss=history[-1],
-        gradient_norm=gradient_norm,
-        residual_variance=variance,
-        names=tuple(names),
-        converged=bool(converged),
-        steps=taken,
-        message=message,
-    )
+    return _result(setup, mode, errors, run, n_outputs)
 
 
 def _invert(matrix: np.ndarray, what: str, names: list[str]) -> np.ndarray:
-    """Inverse of a symmetric curvature matrix; NaN (with a warning) when it is not positive definite."""
+    """Inverse of a symmetric curvature matrix.
+
+    NaN (with a warning) when it is not positive definite.
+    """
     matrix = 0.5 * (matrix + matrix.T)
     eigenvalues = np.linalg.eigvalsh(matrix)
     if not np.all(np.isfinite(matrix)) or eigenvalues[0] <= 1e-14 * max(
@@ -758,22 +941,26 @@ def _invert(matrix: np.ndarray, what: str, names: list[str]) -> np.ndarray:
             f"{eigenvalues}): some of {', '.join(names)} are not determined by the data; standard "
             "errors are NaN",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
         return np.full_like(matrix, np.nan)
     return np.linalg.inv(matrix)
 
 
-def _covariance(problem, mode, errors, u, theta, rest, data, n_outputs, n_parameters, names):
+def _covariance(
+    setup: _Setup, mode: str, errors: str, u: list, theta: list, n_outputs: int
+) -> tuple[np.ndarray | None, float | None]:
     """(covariance of the flat physical parameters, s^2 or None)."""
+    problem, rest, data = setup.problem, setup.rest, setup.data
+    n_parameters, names = setup.n_parameters, setup.names
     variance, jacobian_t = None, None
     if problem.kind == "residuals":
         if n_outputs <= n_parameters:
             warnings.warn(
-                f"fit: {n_outputs} residuals for {n_parameters} parameters leave no degrees of freedom to "
-                "estimate the noise; no standard errors",
+                f"fit: {n_outputs} residuals for {n_parameters} parameters leave no degrees of "
+                "freedom to estimate the noise; no standard errors",
                 RuntimeWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             return None, None
         value, _, r, jacobian_t = _evaluate(problem, mode, u, rest, data)
