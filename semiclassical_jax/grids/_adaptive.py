@@ -1,17 +1,7 @@
-"""k-space grids with quadrature weights for the kinetic theory (PHYSICS.md section 3).
-
-A grid holds points k_i (shape (n, d), Cartesian) and weights w_i such that
-    sum_i w_i f(k_i) ~ int d^dk / (2 pi)^d f(k),
-the package's k-integral convention. Integrands are evaluated per point and summed with the weights.
-
-Fixed rules: :func:`brillouin_zone` (Monkhorst-Pack), :func:`disk` (polar), :func:`box` (Gauss-Legendre
-product). Adaptive rule (d = 2): :func:`adaptive` refines cells where a Berry-curvature hot-spot
-indicator is under-resolved (small gaps), then returns an ordinary, fixed :class:`KGrid`.
-:func:`map_points` evaluates any per-point function over many points in chunks.
-"""
+"""Adaptive k-grids (d = 2): h-adaptive cubature driven by a Berry-curvature hot-spot indicator."""
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import equinox as eqx
@@ -19,159 +9,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._guards import is_concrete
-from ._types import Array, Float
-from .geometry._kernel import band_geometry_unchecked
-
-
-class KGrid(eqx.Module):
-    """Points (n, d) and weights (n,), with sum(w f) ~ int d^dk/(2 pi)^d f.
-
-    ``evaluations``: how many integrand (indicator) evaluations it took to *build* the grid. It is
-    0 for the fixed rules (:func:`brillouin_zone`, :func:`disk`, :func:`box`), whose only cost is
-    the n points themselves; :func:`adaptive` sets it to the total number of indicator evaluations
-    during refinement (starting cells plus every set of children), which exceeds n.
-    """
-
-    points: Float[Array, "n d"]
-    weights: Float[Array, " n"]
-    evaluations: int = eqx.field(static=True, default=0)
-
-    @property
-    def dim(self) -> int:
-        return self.points.shape[1]
-
-    def integrate(self, values: Array) -> Array:
-        """sum_i w_i values_i over the leading axis."""
-        return jnp.tensordot(self.weights, values, axes=(0, 0))
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _positive_real(value: Any, name: str) -> float:
-    number = float(value)
-    if not np.isfinite(number) or number <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    return number
-
-
-def brillouin_zone(model: Any, n: int) -> KGrid:
-    """n^d Monkhorst-Pack grid over the Brillouin zone of a lattice model (``model.lattice``).
-
-    Points sit at the cell centres k = sum_i (m_i + 1/2) / n b_i; each weight is
-    |det B| / (n^d (2 pi)^d) = 1 / (n^d A_cell), so a constant integrates to 1 / A_cell.
-    Exponentially accurate for smooth periodic integrands.
-    """
-    lattice = getattr(model, "lattice", None)
-    if lattice is None:
-        raise ValueError(
-            f"brillouin_zone needs a lattice model (model.lattice is missing on {type(model).__name__}); "
-            "use grids.disk or grids.box for a continuum model"
-        )
-    n = _positive_int(n, "n")
-    lattice = np.asarray(lattice, dtype=float)
-    dim = lattice.shape[0]
-    reciprocal = 2 * np.pi * np.linalg.inv(lattice).T
-    fractions = (np.arange(n) + 0.5) / n
-    reduced = np.stack(np.meshgrid(*([fractions] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
-    weight = abs(np.linalg.det(reciprocal)) / (n**dim * (2 * np.pi) ** dim)
-    return KGrid(jnp.asarray(reduced @ reciprocal), jnp.full(n**dim, weight))
-
-
-def disk(radius: float, n_radial: int, n_angle: int, *, breaks: Sequence[float] = ()) -> KGrid:
-    """Polar grid on |k| <= radius (d = 2): Gauss-Legendre in |k|, uniform in angle.
-
-    ``breaks``: radii 0 < b_1 < ... < radius that split [0, radius] into panels, each with its own
-    n_radial-node Gauss-Legendre rule (a composite rule). Put breaks where the integrand has
-    structure: geometric panels from the gap scale Delta / v out to the cutoff, and one at the
-    Fermi momentum (an exact node boundary for the T = 0 step). Weights carry the polar measure
-    |k| d|k| dtheta and 1/(2 pi)^2; each panel is exact for polynomials in |k| up to degree
-    2 n_radial - 2 times trigonometric polynomials of degree < n_angle.
-
-    Cutoff convergence: a continuum model needs the k-integral to converge in ``radius``, checked
-    by repeating it at larger radius. For the massive Dirac Hall conductivity the cutoff error is
-    |Delta| / sqrt(v^2 R^2 + Delta^2) (a closed form, tested), so 1e-3 needs R ~ 10^3 |Delta| / v:
-    cheap with geometric panels, expensive with one panel.
-    """
-    radius = _positive_real(radius, "radius")
-    n_radial = _positive_int(n_radial, "n_radial")
-    n_angle = _positive_int(n_angle, "n_angle")
-    edges = np.concatenate([[0.0], np.asarray(breaks, dtype=float).reshape(-1), [radius]])
-    if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
-        raise ValueError(
-            f"breaks must increase strictly inside (0, radius = {radius}), got {list(breaks)!r}"
-        )
-    nodes, weights = np.polynomial.legendre.leggauss(n_radial)
-    lower, width = edges[:-1, None], np.diff(edges)[:, None]
-    k = (lower + 0.5 * width * (nodes + 1)).ravel()
-    w_k = (0.5 * width * weights).ravel() * k
-    theta = 2 * np.pi * np.arange(n_angle) / n_angle
-    points = np.stack(
-        [np.outer(k, np.cos(theta)).ravel(), np.outer(k, np.sin(theta)).ravel()], axis=-1
-    )
-    w = np.repeat(w_k, n_angle) * (2 * np.pi / n_angle) / (2 * np.pi) ** 2
-    return KGrid(jnp.asarray(points), jnp.asarray(w))
-
-
-def box(half_width: float, n: int, dim: int = 2) -> KGrid:
-    """Gauss-Legendre product grid on [-half_width, half_width]^dim (n nodes per direction)."""
-    half_width = _positive_real(half_width, "half_width")
-    n = _positive_int(n, "n")
-    dim = _positive_int(dim, "dim")
-    nodes, weights = np.polynomial.legendre.leggauss(n)
-    nodes, weights = half_width * nodes, half_width * weights
-    points = np.stack(np.meshgrid(*([nodes] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
-    w = np.prod(
-        np.stack(np.meshgrid(*([weights] * dim), indexing="ij"), axis=-1).reshape(-1, dim), axis=-1
-    )
-    return KGrid(jnp.asarray(points), jnp.asarray(w / (2 * np.pi) ** dim))
-
-
-# Points per chunk of map_points: on a 2-core CPU the two-band Berry curvature ran fastest at
-# 2^15 (2^13 and 2^17 slower; benchmarks/berry_curvature.py); a GPU may want larger chunks.
-DEFAULT_MAP_CHUNK = 2**15
-
-
-def map_points(fn: Callable[[Any], Any], points: Any, *, chunk_size: int | None = None) -> Any:
-    """``jax.vmap(fn)(points)``, evaluated ``chunk_size`` points at a time.
-
-    ``points``: an array (n, ...) or a pytree of arrays sharing the leading axis n (e.g. ``(xs, ks)``).
-    The points are padded to whole chunks (repeating the first point) and ``lax.map`` walks over the
-    chunks, vmapping ``fn`` inside each. Same values as the plain vmap, but each chunk's intermediates
-    stay cache-sized and peak memory is set by the chunk: on CPU the generic Berry curvature of a
-    Haldane grid runs ~1.3-1.5x faster at 10^5-10^6 points (benchmarks/RESULTS.md). Differentiable
-    in forward and reverse mode; usable under jit (``chunk_size`` is static).
-    """
-    leaves = jax.tree_util.tree_leaves(points)
-    if not leaves:
-        raise ValueError("points must hold at least one array (got an empty pytree)")
-    leaves = [jnp.asarray(leaf) for leaf in leaves]
-    sizes = {leaf.shape[0] if leaf.ndim else None for leaf in leaves}
-    if len(sizes) != 1 or None in sizes or 0 in sizes:
-        shapes = [leaf.shape for leaf in leaves]
-        raise ValueError(
-            f"points must share a non-empty leading axis (one row per point), got shapes {shapes}"
-        )
-    n_points = sizes.pop()
-    chunk = DEFAULT_MAP_CHUNK if chunk_size is None else _positive_int(chunk_size, "chunk_size")
-    chunk = min(chunk, n_points)
-    n_chunks = -(-n_points // chunk)
-    padding = n_chunks * chunk - n_points
-
-    def to_chunks(leaf: Array) -> Array:
-        padded = jnp.concatenate([leaf, jnp.broadcast_to(leaf[:1], (padding, *leaf.shape[1:]))])
-        return padded.reshape(n_chunks, chunk, *leaf.shape[1:])
-
-    treedef = jax.tree_util.tree_structure(points)
-    chunks = jax.tree_util.tree_unflatten(treedef, [to_chunks(leaf) for leaf in leaves])
-    values = jax.lax.map(jax.vmap(fn), chunks)
-    return jax.tree_util.tree_map(
-        lambda v: v.reshape(n_chunks * chunk, *v.shape[2:])[:n_points], values
-    )
+from .._guards import fail, integer, is_concrete, positive
+from .._types import Array
+from ..geometry._kernel import band_geometry_unchecked
+from ._grid import KGrid
 
 
 def _hotspot_indicator(model: Any, x: Array, k: Array) -> Array:
@@ -258,25 +99,23 @@ def adaptive(
     to model parameters; the grid itself (the refinement decisions) is not differentiated.
     """
     if getattr(model, "dim", None) != 2:
-        raise ValueError(
+        fail(
             f"adaptive supports d = 2 models only; {type(model).__name__} has dim = "
             f"{getattr(model, 'dim', None)!r}"
         )
-    tolerance = _positive_real(tolerance, "tolerance")
-    n_start = _positive_int(n_start, "n_start")
-    order = _positive_int(order, "order")
-    max_level = _positive_int(max_level, "max_level", minimum=0)
-    max_points = _positive_int(max_points, "max_points")
+    tolerance = positive(tolerance, "tolerance")
+    n_start = integer(n_start, "n_start")
+    order = integer(order, "order")
+    max_level = integer(max_level, "max_level", minimum=0)
+    max_points = integer(max_points, "max_points")
     if indicator is not None and not callable(indicator):
-        raise ValueError(
+        fail(
             f"indicator must be a callable k (2,) -> real scalar or (m,) vector, got {indicator!r}"
         )
     if indicator is not None and x is not None:
-        raise ValueError(
-            "x is used only by the default indicator; close it over your indicator instead"
-        )
+        fail("x is used only by the default indicator; close it over your indicator instead")
     if not is_concrete(model, x):
-        raise ValueError(
+        fail(
             "adaptive builds a fixed grid from concrete values: call it outside jit/grad/vmap "
             "(integrals over the returned grid stay differentiable)"
         )
@@ -284,17 +123,17 @@ def adaptive(
     if half_width is None:
         lattice = getattr(model, "lattice", None)
         if lattice is None:
-            raise ValueError(
+            fail(
                 f"adaptive needs a lattice model for the Brillouin zone (model.lattice is missing on "
                 f"{type(model).__name__}); pass half_width for the square [-half_width, half_width]^2"
             )
         lattice = np.asarray(lattice, dtype=float)
         if lattice.shape != (2, 2):
-            raise ValueError(f"model.lattice must have shape (2, 2), got {lattice.shape}")
+            fail(f"model.lattice must have shape (2, 2), got {lattice.shape}")
         basis = 2 * np.pi * np.linalg.inv(lattice).T
         origin = np.zeros(2)
     else:
-        half_width = _positive_real(half_width, "half_width")
+        half_width = positive(half_width, "half_width")
         basis = 2 * half_width * np.eye(2)
         origin = np.full(2, -half_width)
     jacobian = abs(np.linalg.det(basis)) / (2 * np.pi) ** 2
@@ -302,7 +141,7 @@ def adaptive(
     if indicator is None:
         x = jnp.zeros(2) if x is None else jnp.asarray(x, dtype=float)
         if x.shape != (2,):
-            raise ValueError(f"x must have shape (2,), got {x.shape}")
+            fail(f"x must have shape (2,), got {x.shape}")
 
         def batch(points: Array) -> Array:
             return _hotspot_batch(model, x, points)
@@ -327,14 +166,14 @@ def adaptive(
         )
         values = np.asarray(batch(jnp.asarray(padded)))
         if values.ndim not in (1, 2) or not np.isrealobj(values):
-            raise ValueError(
+            fail(
                 "indicator must return a real scalar or a real 1-d array per k; got output of shape "
                 f"{values.shape[1:]} and dtype {values.dtype}"
             )
         values = values[:n].reshape(n, -1)
         if not np.all(np.isfinite(values)):
             bad = np.argwhere(~np.all(np.isfinite(values), axis=1))[0, 0]
-            raise ValueError(f"indicator is not finite at k = {cartesian[bad]} (check the model)")
+            fail(f"indicator is not finite at k = {cartesian[bad]} (check the model)")
         values = values.reshape(-1, per_cell, values.shape[-1])
         return size**2 * jacobian * np.einsum("cqm,q->cm", values, local_weights)
 
@@ -344,7 +183,7 @@ def adaptive(
         return origin + reduced @ basis, weights.ravel()
 
     if n_start**2 * per_cell > max_points:
-        raise ValueError(
+        fail(
             f"max_points = {max_points} is smaller than the starting grid "
             f"(n_start^2 order^2 = {n_start**2 * per_cell} points)"
         )
