@@ -7,23 +7,31 @@ import jax
 import jax.numpy as jnp
 
 from .._guards import fail, integer
-from .._types import Array
+from .._types import Array, ArrayLike, PyTree
 
 
-# Points per chunk of map_points: on a 2-core CPU the two-band Berry curvature ran fastest at
-# 2^15 (2^13 and 2^17 slower; benchmarks/berry_curvature.py); a GPU may want larger chunks.
+# Points per chunk of map_points: the chunk that ran fastest for the two-band Berry curvature on a
+# CPU (benchmarks/berry_curvature.py); a GPU may want larger chunks.
 DEFAULT_MAP_CHUNK = 2**15
 
 
-def map_points(fn: Callable[[Any], Any], points: Any, *, chunk_size: int | None = None) -> Any:
+def map_points(
+    fn: Callable[[Any], PyTree[Array]],
+    points: PyTree[ArrayLike],
+    *,
+    chunk_size: int | None = None,
+) -> PyTree[Array]:
     """``jax.vmap(fn)(points)``, evaluated ``chunk_size`` points at a time.
 
-    ``points``: an array (n, ...) or a pytree of arrays sharing the leading axis n (e.g. ``(xs, ks)``).
-    The points are padded to whole chunks (repeating the first point) and ``lax.map`` walks over the
-    chunks, vmapping ``fn`` inside each. Same values as the plain vmap, but each chunk's intermediates
-    stay cache-sized and peak memory is set by the chunk: on CPU the generic Berry curvature of a
-    Haldane grid runs ~1.3-1.5x faster at 10^5-10^6 points (benchmarks/RESULTS.md). Differentiable
-    in forward and reverse mode; usable under jit (``chunk_size`` is static).
+    ``points``: an array (n, ...) or a pytree of arrays sharing the leading axis n (e.g.
+    ``(xs, ks)``); ``fn`` maps one point (the leaves without their leading axis) to a pytree of
+    arrays, and the result stacks them along a new leading axis n. Computed by JAX's chunked map,
+    ``jax.lax.map(fn, points, batch_size=chunk_size)``: a scan over whole chunks, each vmapped,
+    and one vmap over the remaining points. Same values as the plain vmap, but each chunk's
+    intermediates stay cache-sized and peak memory is set by the chunk, which is why it can run
+    faster than one vmap over a large grid (benchmarks/RESULTS.md). Default chunk:
+    :data:`DEFAULT_MAP_CHUNK`. Differentiable in forward and reverse mode; usable under jit
+    (``chunk_size`` is static).
     """
     leaves = jax.tree_util.tree_leaves(points)
     if not leaves:
@@ -35,17 +43,5 @@ def map_points(fn: Callable[[Any], Any], points: Any, *, chunk_size: int | None 
         fail(f"points must share a non-empty leading axis (one row per point), got shapes {shapes}")
     n_points = sizes.pop()
     chunk = DEFAULT_MAP_CHUNK if chunk_size is None else integer(chunk_size, "chunk_size")
-    chunk = min(chunk, n_points)
-    n_chunks = -(-n_points // chunk)
-    padding = n_chunks * chunk - n_points
-
-    def to_chunks(leaf: Array) -> Array:
-        padded = jnp.concatenate([leaf, jnp.broadcast_to(leaf[:1], (padding, *leaf.shape[1:]))])
-        return padded.reshape(n_chunks, chunk, *leaf.shape[1:])
-
-    treedef = jax.tree_util.tree_structure(points)
-    chunks = jax.tree_util.tree_unflatten(treedef, [to_chunks(leaf) for leaf in leaves])
-    values = jax.lax.map(jax.vmap(fn), chunks)
-    return jax.tree_util.tree_map(
-        lambda v: v.reshape(n_chunks * chunk, *v.shape[2:])[:n_points], values
-    )
+    points = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(points), leaves)
+    return jax.lax.map(fn, points, batch_size=min(chunk, n_points))
