@@ -17,8 +17,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._guards import fail, integer, is_concrete, positive
-from .._types import Array
+from .._types import Array, Float, PositionLike, Wavevector
 from ..geometry._kernel import band_geometry_unchecked
+from ..models import AbstractModel
 from ._grid import KGrid
 
 # The four children of a cell of reduced side 1, as offsets of their lower-left corners.
@@ -272,7 +273,7 @@ def _warn_max_level(n_cells: int, max_level: int, tolerance: float) -> None:
 
 
 def adaptive(
-    model: Any,
+    model: AbstractModel,
     *,
     half_width: float | None = None,
     tolerance: float = 1e-6,
@@ -280,8 +281,8 @@ def adaptive(
     order: int = 3,
     max_level: int = 12,
     max_points: int = 2**20,
-    x: Any = None,
-    indicator: Callable[[Array], Array] | None = None,
+    x: PositionLike | None = None,
+    indicator: Callable[[Wavevector], Float[Array, "..."]] | None = None,
 ) -> KGrid:
     """Adaptively refined k-grid (d = 2) that resolves Berry-curvature hot spots at small gaps.
 

@@ -2,7 +2,6 @@
 section 3)."""
 
 from collections.abc import Sequence
-from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -10,6 +9,7 @@ import numpy as np
 
 from .._guards import fail, integer, positive
 from .._types import Array, Float
+from ..models import AbstractModel
 
 
 class KGrid(eqx.Module):
@@ -30,11 +30,11 @@ class KGrid(eqx.Module):
         return self.points.shape[1]
 
     def integrate(self, values: Array) -> Array:
-        """sum_i w_i values_i over the leading axis."""
+        """sum_i w_i values_i: the integral of the integrand ``values`` (n, ...) at the points."""
         return jnp.tensordot(self.weights, values, axes=(0, 0))
 
 
-def brillouin_zone(model: Any, n: int) -> KGrid:
+def brillouin_zone(model: AbstractModel, n: int) -> KGrid:
     """n^d Monkhorst-Pack grid over the Brillouin zone of a lattice model (``model.lattice``).
 
     Points sit at the cell centres k = sum_i (m_i + 1/2) / n b_i; each weight is
