@@ -86,16 +86,16 @@ def _displacement_key(vector: np.ndarray) -> tuple[tuple[float, ...], int]:
     return tuple(sign * rounded + 0.0), sign
 
 
-# A plane wave that is a product of two others costs 6 flops instead of a cos and a sin (each ~20
-# ns per float64 element on XLA CPU, the bulk of a small model's H(k)); each product adds ~1 ulp,
-# so chains are kept this short.
+# A plane wave that is a product of two others costs 6 flops instead of a cos and a sin (those are
+# the bulk of a small model's H(k)); each product adds ~1 ulp, so chains are kept this short.
 _MAX_PRODUCT_DEPTH = 3
 
 
 def plane_waves(
     k: Float[Array, " d"], displacements: np.ndarray, lattice: np.ndarray
 ) -> list[tuple[Array, Array]]:
-    """[(cos k.r_u, sin k.r_u)] for r_u = displacements[u] @ lattice (displacements reduced, static).
+    """[(cos k.r_u, sin k.r_u)] for r_u = displacements[u] @ lattice (displacements: reduced,
+    static, shape (u, d); k: Cartesian (d,)).
 
     At trace time each displacement that is a sum or difference of two earlier (shorter) ones,
     e^{i k.(p +- q)} = e^{i k.p} e^{+-i k.q}, is planned as that product; only the others are
@@ -147,6 +147,151 @@ def _total(terms: list) -> Any:
     return sum(terms[1:], terms[0]) if terms else None
 
 
+class _UpperTerms:
+    """The upper triangle (row <= col) of a bond Hamiltonian as terms, collected at trace time.
+
+    ``elements[(row, col)][(id, conjugate, twice_real)] = [(m, phase index or None, sign), ...]``:
+    the element is the sum over groups of f(coefficient) * sum m exp(i sign theta_phase), f = conj
+    if conjugate, and 2 Re(...) of that for a bond on the diagonal (it is its own h.c.'s element).
+    ``coefficients[id]``: (Re, Im) of each distinct coefficient (``alive`` holds the coefficients
+    themselves, so that their ids stay unique); ``directions``: the distinct +-(R + tau_j - tau_i)
+    (reduced), in the order of their phase indices.
+    """
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.coefficients: dict[int, tuple[Array, Array | None]] = {}
+        self.alive: list = []
+        self.elements: dict[tuple[int, int], dict[tuple[int, bool, bool], list]] = {}
+        self.phase_index: dict[tuple[float, ...], int] = {}
+        self.directions: list[np.ndarray] = []
+
+    def add(
+        self, row: int, col: int, coefficient: Any, conjugate: bool, twice: bool, term: tuple
+    ) -> None:
+        """Add the term (m, phase, sign) of ``coefficient`` to the upper element (row, col)."""
+        if id(coefficient) not in self.coefficients:
+            self.alive.append(coefficient)
+            self.coefficients[id(coefficient)] = _real_imag(coefficient, self.real)
+        group = (id(coefficient), conjugate, twice)
+        self.elements.setdefault((row, col), {}).setdefault(group, []).append(term)
+
+    def phase(self, vector: np.ndarray) -> tuple[int | None, int]:
+        """(phase index of +-vector, sign); the index is None for a zero displacement."""
+        key, sign = _displacement_key(vector)
+        if not any(key):  # exp(i k.0) = 1
+            return None, sign
+        phase = self.phase_index.setdefault(key, len(self.directions))
+        if phase == len(self.directions):
+            self.directions.append(sign * vector)
+        return phase, sign
+
+
+def _collect_onsite(terms: _UpperTerms, block: int, onsite: Sequence[Amplitude]) -> None:
+    """The upper-triangle terms of the on-site blocks (only their upper triangles are read)."""
+    for i, amplitude in enumerate(onsite):
+        for coefficient, matrix in amplitude:
+            matrix = np.broadcast_to(np.asarray(matrix, complex), (block, block))
+            for a, b in zip(*np.nonzero(np.triu(matrix))):
+                row, col = block * i + a, block * i + b
+                terms.add(row, col, coefficient, False, False, (matrix[a, b], None, 1))
+
+
+def _collect_bonds(
+    terms: _UpperTerms,
+    block: int,
+    positions: np.ndarray,
+    bonds: Sequence[tuple[int, int, Sequence[int], Amplitude]],
+) -> None:
+    """The upper-triangle terms of the bonds: A_ab exp(i k.d) where it lies in the upper
+    triangle, else its Hermitian conjugate conj(A_ab) exp(-i k.d), which does."""
+    for i, j, r, amplitude in bonds:
+        vector = np.asarray(r, float) + positions[j] - positions[i]  # reduced
+        phase, sign = terms.phase(vector)
+        for coefficient, matrix in amplitude:
+            matrix = np.broadcast_to(np.asarray(matrix, complex), (block, block))
+            for a, b in zip(*np.nonzero(matrix)):
+                row, col = block * i + a, block * j + b
+                if row <= col:  # A_ab exp(i k.d)
+                    terms.add(row, col, coefficient, False, row == col, (matrix[a, b], phase, sign))
+                else:  # its h.c., conj(A_ab) exp(-i k.d), is the upper-triangle element
+                    terms.add(
+                        col, row, coefficient, True, False, (np.conj(matrix[a, b]), phase, -sign)
+                    )
+
+
+def _scaled(constant: Any, value: Array) -> Array:
+    """constant * value, without a multiplication when constant is +-1."""
+    return value if constant == 1 else -value if constant == -1 else constant * value
+
+
+def _phase_sum(terms: list, waves: list[tuple[Array, Array]]) -> tuple[Any, Any]:
+    """(Re, Im) of sum m exp(i sign theta): (mr c - sign mi s, sign mr s + mi c); None if zero.
+
+    ``waves[phase]`` = (cos theta, sin theta) (:func:`plane_waves`); a term without a phase is m.
+    """
+    re, im = [], []
+    for m, phase, sign in terms:
+        if phase is None:  # no phase: m itself
+            re += [m.real] if m.real else []
+            im += [m.imag] if m.imag else []
+            continue
+        c, s = waves[phase]
+        for constant, value, target in (
+            (m.real, c, re),
+            (-sign * m.imag, s, re),
+            (sign * m.real, s, im),
+            (m.imag, c, im),
+        ):
+            if constant:
+                target.append(_scaled(constant, value))
+    return _total(re), _total(im)
+
+
+def _complex_product(c_re: Any, c_im: Any, p_re: Any, p_im: Any) -> tuple[list, list]:
+    """(c_re + i c_im)(p_re + i p_im) as lists of real and imaginary terms (None: a known zero)."""
+    value_re = [c_re * p_re] if p_re is not None else []
+    value_re += [-(c_im * p_im)] if p_im is not None and c_im is not None else []
+    value_im = [c_re * p_im] if p_im is not None else []
+    value_im += [c_im * p_re] if p_re is not None and c_im is not None else []
+    return value_re, value_im
+
+
+def _element_terms(
+    groups: dict[tuple[int, bool, bool], list],
+    coefficients: dict[int, tuple[Array, Array | None]],
+    waves: list[tuple[Array, Array]],
+) -> tuple[list, list]:
+    """The real and imaginary terms of one upper-triangle element (see :class:`_UpperTerms`)."""
+    re, im = [], []
+    for (key, conjugate, twice), terms in groups.items():
+        c_re, c_im = coefficients[key]
+        if c_im is not None and conjugate:
+            c_im = -c_im
+        p_re, p_im = _phase_sum(terms, waves)
+        value_re, value_im = _complex_product(c_re, c_im, p_re, p_im)
+        re += [2.0 * v for v in value_re] if twice else value_re
+        im += [] if twice else value_im
+    return re, im
+
+
+def _hermitian_from_upper(
+    n: int,
+    re_upper: dict[tuple[int, int], Array],
+    im_upper: dict[tuple[int, int], Array],
+    zero: Array,
+) -> Complex[Array, "n n"]:
+    """The (n, n) matrix whose upper triangle is re_upper + i im_upper and lower its conjugate."""
+    rows_re, rows_im = [], []
+    for row in range(n):
+        for col in range(n):
+            upper_element = (row, col) if row <= col else (col, row)
+            rows_re.append(re_upper.get(upper_element, zero))
+            im = im_upper.get(upper_element, zero)
+            rows_im.append(im if row <= col else -im)
+    return lax.complex(jnp.stack(rows_re).reshape(n, n), jnp.stack(rows_im).reshape(n, n))
+
+
 def bond_hamiltonian(
     k: Float[Array, " d"],
     lattice: np.ndarray,
@@ -174,96 +319,14 @@ def bond_hamiltonian(
     n = block * len(onsite)
     lattice = np.asarray(lattice, float)
     positions = np.asarray(site_positions, float)
-    coefficients: dict[int, tuple[Array, Array | None]] = {}  # id -> (Re, Im)
-    alive: list = []  # the coefficients themselves, so that their ids stay unique
-    # upper[(row, col)][(id, conjugate, twice_real)] = [(m, phase index or None, sign), ...], row <= col:
-    # the element is sum over groups of f(coefficient) * sum m exp(i sign theta_phase), f = conj if
-    # conjugate, and 2 Re(...) of that for a bond on the diagonal (it is its own h.c.'s element).
-    upper: dict[tuple[int, int], dict[tuple[int, bool, bool], list]] = {}
-    phase_index: dict[tuple[float, ...], int] = {}
-    directions: list[np.ndarray] = []  # distinct +-(R + tau_j - tau_i), reduced
-
-    def add(
-        row: int, col: int, coefficient: Any, conjugate: bool, twice: bool, term: tuple
-    ) -> None:
-        if id(coefficient) not in coefficients:
-            alive.append(coefficient)
-            coefficients[id(coefficient)] = _real_imag(coefficient, real)
-        upper.setdefault((row, col), {}).setdefault((id(coefficient), conjugate, twice), []).append(
-            term
-        )
-
-    for i, amplitude in enumerate(onsite):
-        for coefficient, matrix in amplitude:
-            matrix = np.broadcast_to(np.asarray(matrix, complex), (block, block))
-            for a, b in zip(*np.nonzero(np.triu(matrix))):
-                add(
-                    block * i + a, block * i + b, coefficient, False, False, (matrix[a, b], None, 1)
-                )
-    for i, j, r, amplitude in bonds:
-        vector = np.asarray(r, float) + positions[j] - positions[i]  # reduced
-        key, sign = _displacement_key(vector)
-        phase = None  # a zero displacement: exp(i k.0) = 1
-        if any(key):
-            phase = phase_index.setdefault(key, len(directions))
-            if phase == len(directions):
-                directions.append(sign * vector)
-        for coefficient, matrix in amplitude:
-            matrix = np.broadcast_to(np.asarray(matrix, complex), (block, block))
-            for a, b in zip(*np.nonzero(matrix)):
-                row, col = block * i + a, block * j + b
-                if row <= col:  # A_ab exp(i k.d)
-                    add(row, col, coefficient, False, row == col, (matrix[a, b], phase, sign))
-                else:  # its h.c., conj(A_ab) exp(-i k.d), is the upper-triangle element
-                    add(col, row, coefficient, True, False, (np.conj(matrix[a, b]), phase, -sign))
-
-    waves = plane_waves(k, np.asarray(directions), lattice) if directions else []
-
-    def phase_sum(terms: list) -> tuple[Any, Any]:
-        """(Re, Im) of sum m exp(i sign theta): (mr c - sign mi s, sign mr s + mi c); None if zero."""
-        re, im = [], []
-        for m, phase, sign in terms:
-            if phase is None:  # no phase: m itself
-                re += [m.real] if m.real else []
-                im += [m.imag] if m.imag else []
-                continue
-            c, s = waves[phase]
-            for constant, value, target in (
-                (m.real, c, re),
-                (-sign * m.imag, s, re),
-                (sign * m.real, s, im),
-                (m.imag, c, im),
-            ):
-                if constant:
-                    target.append(
-                        value if constant == 1 else -value if constant == -1 else constant * value
-                    )
-        return _total(re), _total(im)
-
+    terms = _UpperTerms(real)
+    _collect_onsite(terms, block, onsite)
+    _collect_bonds(terms, block, positions, bonds)
+    waves = plane_waves(k, np.asarray(terms.directions), lattice) if terms.directions else []
     zero = jnp.zeros((), real)
     re_upper, im_upper = {}, {}
-    for element, groups in upper.items():
-        re, im = [], []
-        for (key, conjugate, twice), terms in groups.items():
-            c_re, c_im = coefficients[key]
-            if c_im is not None and conjugate:
-                c_im = -c_im
-            p_re, p_im = phase_sum(terms)
-            # (c_re + i c_im)(p_re + i p_im)
-            value_re = [c_re * p_re] if p_re is not None else []
-            value_re += [-(c_im * p_im)] if p_im is not None and c_im is not None else []
-            value_im = [c_re * p_im] if p_im is not None else []
-            value_im += [c_im * p_re] if p_re is not None and c_im is not None else []
-            re += [2.0 * v for v in value_re] if twice else value_re
-            im += [] if twice else value_im
+    for element, groups in terms.elements.items():
+        re, im = _element_terms(groups, terms.coefficients, waves)
         re_upper[element] = jnp.asarray(_total(re), real) if re else zero
         im_upper[element] = jnp.asarray(_total(im), real) if im else zero
-
-    rows_re, rows_im = [], []
-    for row in range(n):
-        for col in range(n):
-            upper_element = (row, col) if row <= col else (col, row)
-            rows_re.append(re_upper.get(upper_element, zero))
-            im = im_upper.get(upper_element, zero)
-            rows_im.append(im if row <= col else -im)
-    return lax.complex(jnp.stack(rows_re).reshape(n, n), jnp.stack(rows_im).reshape(n, n))
+    return _hermitian_from_upper(n, re_upper, im_upper, zero)
