@@ -146,6 +146,12 @@ def test_functions_are_short(path):
     assert not long, f"{_dotted(path)}: over {MAX_LINES} lines without the docstring: {long}"
 
 
+def _defined_in(value, name: str) -> bool:
+    """Whether ``value`` (a class or function) comes from module ``name`` or a module below it."""
+    module = getattr(value, "__module__", None) or ""
+    return module == name or module.startswith(name + ".")
+
+
 @pytest.mark.parametrize(
     "name",
     [
@@ -168,10 +174,7 @@ def test_public_surface_is_declared(name):
         n for n in declared if not hasattr(module, n)
     )
     defined = {
-        n
-        for n, value in vars(module).items()
-        if not n.startswith("_")
-        and getattr(value, "__module__", "").startswith("semiclassical_jax")
+        n for n, value in vars(module).items() if not n.startswith("_") and _defined_in(value, name)
     }
     assert defined <= declared, f"{name}: public but not in __all__: {sorted(defined - declared)}"
 
