@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._guards import (
+    Guards,
     check_finite_parameters,
     check_manifold,
     check_model,
@@ -394,31 +395,29 @@ def _guard_failure(trajectory: Trajectory, setup: _Setup) -> Trajectory:
     """``trajectory``, or the error of a failed run (``throw=True``).
 
     Eager: ValueError if the manifold description broke down, RuntimeError if the solver stopped
-    early, each with where it stopped. Traced (jit, vmap): equinox's run-time error.
+    early, each with where it stopped. Traced (jit, vmap): the static part of the same message, as
+    equinox's run-time error on every leaf of the returned Trajectory.
     """
-    if is_concrete(trajectory):
-        if bool(trajectory.gap_closed):
-            fail(
-                f"evolve: the gap of manifold {setup.watched} to the remote bands closed (or "
-                f"became too small for the {setup.method} description) at t = "
-                f"{float(trajectory.t_stop):.6g}: gap = {float(trajectory.gap_at_stop):.3e}, "
-                f"non-adiabaticity eta = {float(trajectory.nonadiabaticity_at_stop):.3g} (limit "
-                f"{setup.adiabaticity_limit}); use method='full' or a larger manifold"
-            )
-        if not bool(trajectory.result == diffrax.RESULTS.successful):
-            fail(
-                f"evolve: the solver stopped at t = {float(trajectory.t_stop):.6g} before t1 "
-                f"({trajectory.result}): raise max_steps (now {setup.max_steps}) or loosen "
-                "rtol/atol",
-                RuntimeError,
-            )
-        return trajectory
-    return eqx.error_if(
-        trajectory,
-        ~trajectory.success,
-        "evolve failed (max_steps reached, or the manifold's gap closed / adiabaticity broke down); "
-        "pass throw=False to get a flagged Trajectory",
+    guards = Guards()
+    guards.add(
+        trajectory.gap_closed,
+        f"evolve failed: the gap of manifold {setup.watched} to the remote bands closed (or "
+        f"became too small for the {setup.method} description); use method='full', a larger "
+        "manifold, or throw=False to flag it",
+        detail=lambda: (
+            f" (stopped at t = {float(trajectory.t_stop):.6g}: gap = "
+            f"{float(trajectory.gap_at_stop):.3e}, non-adiabaticity eta = "
+            f"{float(trajectory.nonadiabaticity_at_stop):.3g}, limit {setup.adiabaticity_limit})"
+        ),
     )
+    guards.add(
+        ~(trajectory.result == diffrax.RESULTS.successful),
+        f"evolve failed: the solver stopped before t1; raise max_steps (now {setup.max_steps}), "
+        "loosen rtol/atol, or pass throw=False to flag it",
+        detail=lambda: f" (stopped at t = {float(trajectory.t_stop):.6g}: {trajectory.result})",
+        error=RuntimeError,
+    )
+    return guards(trajectory)
 
 
 def evolve(
