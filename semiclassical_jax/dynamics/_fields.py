@@ -5,13 +5,14 @@ A scalar potential phi(x) gives E = -grad phi, and the conserved total energy is
 """
 
 from collections.abc import Callable
-from typing import Any
+from typing import Union
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._types import Array, Float
+from .._guards import fail, vector
+from .._types import Array, FieldLike, Float
 
 
 class AbstractField(eqx.Module):
@@ -55,8 +56,18 @@ class ScalarPotential(AbstractField):
         return jnp.asarray(self.phi(x), dtype=x.dtype)
 
 
-def as_field(field: Any, dim: int) -> AbstractField:
-    """Accept an AbstractField, a (d,) array (uniform E) or a callable E(x, t)."""
+# What ``evolve`` accepts as a field: an AbstractField, a uniform (d,) E, or a callable E(x, t).
+FieldSpec = Union[
+    AbstractField, FieldLike, Callable[[Float[Array, " d"], Float[Array, ""]], Float[Array, " d"]]
+]
+
+
+def as_field(field: FieldSpec, dim: int) -> AbstractField:
+    """The field as an :class:`AbstractField` whose E(x, t) has shape (dim,).
+
+    An AbstractField is kept, a callable becomes a :class:`FieldFunction`, anything else must be a
+    (dim,) array: a :class:`UniformField`.
+    """
     if isinstance(field, AbstractField):
         out = field
     elif callable(field):
@@ -65,15 +76,13 @@ def as_field(field: Any, dim: int) -> AbstractField:
         try:
             array = jnp.asarray(field, dtype=float)
         except TypeError:
-            raise TypeError(
-                f"field must be a (d,) array, a callable E(x, t) or a ScalarPotential; got {type(field).__name__}"
-            ) from None
-        if array.shape != (dim,):
-            raise ValueError(
-                f"field must have shape ({dim},) for a model of dim = {dim}, got {array.shape}"
+            fail(
+                "field must be a (d,) array, a callable E(x, t) or a ScalarPotential; "
+                f"got {type(field).__name__}",
+                TypeError,
             )
-        out = UniformField(array)
+        out = UniformField(vector(array, "field", dim))
     probe = jax.eval_shape(out.electric_field, jnp.zeros(dim), jnp.zeros(()))
     if probe.shape != (dim,):
-        raise ValueError(f"field E(x, t) must return shape ({dim},), got {probe.shape}")
+        fail(f"field E(x, t) must return shape ({dim},), got {probe.shape}")
     return out

@@ -12,21 +12,11 @@ S = [[0, 1], [-1, 0]] (d x d blocks) and <O> = <chi|O|chi>:
 * Abelian, band n (Eq. 43): the same linear system with <F> -> Omega_n; chi is not evolved (the
   dynamics is phase-space local) and is set to u_n(x, k) on output.
 
-Cost, and why the fields are written as they are. For one trajectory on CPU a Dopri8 step is ~10^3
-XLA kernels on arrays of a few numbers, so both passes are bound by how many kernels run (each pays
-the runtime's dispatch cost), not by arithmetic; ``jax.grad`` through ``evolve`` (diffrax's
-``RecursiveCheckpointAdjoint``) recomputes every step, then every one of its 14 stages, and pulls
-the cotangent back through the vector field. So: the ODE state is one packed array
-(:func:`pack_state`); the linear solve for dlambda/dt is closed form for d <= 2
-(:func:`geometry.symplectic_solve`); and a two-band Abelian field takes Omega_n and d eps_n / dlambda in
-closed form from H = d0 + d.sigma (:func:`_two_band_velocity`) instead of rotating dH into the
-eigenbasis. The Abelian field's VJP went from 163 to 84 kernels, its forward from 41 to 25.
-benchmarks/gradients.py, evolve row (2-core CPU shared with other jobs, old and new code in
-alternating runs): forward solve 1.9-2.1 ms -> 0.85-1.0 ms, reverse-mode gradient 13-14 ms ->
-5.6-6.9 ms, forward mode 9.5-11 ms -> 2.3-2.7 ms, values and gradients unchanged to the
-integration tolerance. Reverse / forward stays at ~5-6x: that is diffrax's own cost here (the
-benchmark's reference row, the same loop on a vector field of a few flops, measures 4.3-6x in the
-same runs), so the 4x target needs a different integrator loop or adjoint, not a cheaper field.
+Why the fields have this shape: one trajectory integrates arrays of a few numbers, so a solver
+step (and its reverse pass under ``jax.grad``) costs in XLA kernels launched, not in arithmetic.
+Hence one packed state array (:func:`pack_state`), a closed-form solve for dlambda/dt when d <= 2
+(:func:`geometry.symplectic_solve`), and a closed-form two-band Abelian field from
+H = d0 + d.sigma (:func:`_two_band_velocity`) instead of rotating dH into the eigenbasis.
 """
 
 from typing import Any
@@ -48,11 +38,13 @@ STABILISATION = 0.05
 
 
 def split_state(y: State):
+    """(x, k, chi) from the state (x, k, Re chi, Im chi); leading axes kept."""
     x, k, chi_re, chi_im = y
     return x, k, chi_re + 1j * chi_im
 
 
 def join_state(x, k, chi) -> State:
+    """The state (x, k, Re chi, Im chi) of (x, k, chi): real leaves for every diffrax solver."""
     return x, k, jnp.real(chi), jnp.imag(chi)
 
 
@@ -60,8 +52,7 @@ def pack_state(y: State):
     """The state as one real array (..., 2d + 2N), the form the solver integrates.
 
     One leaf instead of four: diffrax's per-step work (stage buffers, error norm, dense output,
-    checkpoints) is a few XLA kernels per leaf of the state. Packing cut the kernels of an Abelian
-    step by ~45 % in the forward loop and ~30 % in the reverse loop.
+    checkpoints) is a few XLA kernels per leaf of the state.
     """
     return jnp.concatenate(y, axis=-1)
 
@@ -112,8 +103,8 @@ def _two_band_velocity(q, dq, band: int, electric_field):
     (paper Eq. 44 summed over the one other band; e.g. Omega^{kx ky} = Delta v^2 / (2 r^3) for the
     massive Dirac lower band). Equal to the eigenvector route (``BandGeometry``) to rounding, with
     the same convention at a closed gap (2 r within eigh's degeneracy tolerance): Omega = 0 and the
-    eigenvectors of eigh's closed form (n = -z). Real broadcast products on (2d, 4) arrays: the
-    VJP has about a third of the XLA kernels of the route through eigenvectors.
+    eigenvectors of eigh's closed form (n = -z). Real broadcast products on (2d, 4) arrays: its
+    VJP launches far fewer XLA kernels than the route through eigenvectors.
     """
     sign = -1.0 if band == 0 else 1.0
     d = q * np.array([0.0, 1.0, 1.0, 1.0])
@@ -148,7 +139,7 @@ class FullBandField(eqx.Module):
 
         # <chi|dH/dlambda|chi> = d<chi|H(lambda)|chi>/dlambda at fixed chi: one reverse pass instead
         # of 2d forward ones. Contractions are broadcast-multiply-sums, not matmul/einsum: for these
-        # tiny matrices XLA's CPU dot kernels cost ~20x more (benchmarks/trajectories.py).
+        # tiny matrices XLA's CPU dot kernels are much slower (benchmarks/trajectories.py).
         expectation, (h, h_chi) = jax.grad(energy, has_aux=True)(jnp.concatenate([x, k]))
         dx = expectation[d:]
         dk = -field.electric_field(x, t) - expectation[:d]
@@ -239,6 +230,7 @@ def nonadiabaticity(geometry: BandGeometry, manifold: tuple[int, ...], dlambda) 
 
 
 def vector_field(method: str, band: int | None, manifold: tuple[int, ...] | None):
+    """The equations of motion of ``method``: a callable (t, state, (model, field)) -> d state/dt."""
     if method == "full":
         return FullBandField()
     if method == "nonabelian":
