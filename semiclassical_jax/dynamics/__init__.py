@@ -6,3 +6,12 @@ from ._fields import AbstractField as AbstractField
 from ._fields import FieldFunction as FieldFunction
 from ._fields import ScalarPotential as ScalarPotential
 from ._fields import UniformField as UniformField
+
+__all__ = [
+    "AbstractField",
+    "FieldFunction",
+    "ScalarPotential",
+    "Trajectory",
+    "UniformField",
+    "evolve",
+]
