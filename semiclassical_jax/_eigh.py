@@ -51,6 +51,7 @@ import numpy as np
 from jax import lax
 from jax.custom_batching import custom_vmap
 
+from ._guards import fail
 from ._linalg import UNROLLED_MAX, matmul_small, unrolled_max
 from ._types import Array, Complex, Float
 
@@ -410,9 +411,9 @@ def eigh(
     """
     h = jnp.asarray(h)
     if h.ndim != 2 or h.shape[0] != h.shape[1]:
-        raise ValueError(f"eigh expects one square matrix, got shape {h.shape}")
+        fail(f"eigh expects one square matrix, got shape {h.shape}")
     if method not in ("auto", "jacobi", "lapack"):
-        raise ValueError(f"method must be 'auto', 'jacobi' or 'lapack', got {method!r}")
+        fail(f"method must be 'auto', 'jacobi' or 'lapack', got {method!r}")
     if not jnp.iscomplexobj(h):
         h = h.astype(jnp.result_type(h.dtype, jnp.complex64))
     n = h.shape[0]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ._guards import fail
 from ._files import write_atomically
 
 FORMAT = "semiclassical_jax.SweepResult/1"
@@ -48,14 +49,12 @@ class SweepResult:
             self, "coords", {key: np.asarray(value) for key, value in self.coords.items()}
         )
         if values.ndim != len(self.dims):
-            raise ValueError(
-                f"values has {values.ndim} axes but dims names {len(self.dims)}: {self.dims}"
-            )
+            fail(f"values has {values.ndim} axes but dims names {len(self.dims)}: {self.dims}")
         for axis, dim in enumerate(self.dims):
             if dim not in self.coords:
-                raise ValueError(f"dimension {dim!r} has no coordinate")
+                fail(f"dimension {dim!r} has no coordinate")
             if self.coords[dim].shape[:1] != (values.shape[axis],):
-                raise ValueError(
+                fail(
                     f"coordinate {dim!r} has length {self.coords[dim].shape[:1]}, axis has {values.shape[axis]}"
                 )
 
@@ -117,12 +116,10 @@ class SweepResult:
         """Read a result written by :meth:`save`."""
         with np.load(os.fspath(path), allow_pickle=False) as data:
             if "metadata" not in data.files:
-                raise ValueError(
-                    f"{os.fspath(path)} is not a semiclassical_jax result file (no metadata)"
-                )
+                fail(f"{os.fspath(path)} is not a semiclassical_jax result file (no metadata)")
             metadata = json.loads(str(data["metadata"]))
             if metadata.get("format") != FORMAT:
-                raise ValueError(f"{os.fspath(path)}: unknown format {metadata.get('format')!r}")
+                fail(f"{os.fspath(path)}: unknown format {metadata.get('format')!r}")
             coords = {key: data[f"coord/{key}"] for key in metadata["coords"]}
             values = data["values"]
         return cls(

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from ._guards import fail
 from ._results import SweepResult
 
 LABELS = {
@@ -138,7 +139,7 @@ def plot_result(result: SweepResult, path: str | os.PathLike | None = None) -> A
             figure, axes = _figure(2 if axis == "field_strength" else 1)
             _current_lines(view, axis, axes)
     else:
-        raise ValueError(f"nothing to plot: {result!r} has no swept axis")
+        fail(f"nothing to plot: {result!r} has no swept axis")
     fixed = [f"{dim} = {result.coord(dim)[0]:g}" for dim in swept[1:]]
     title = result.attrs.get("name", result.name) + (f"  ({', '.join(fixed)})" if fixed else "")
     figure.suptitle(title)

@@ -13,6 +13,7 @@ below are differentiable in their amplitudes, periods and widths.
 import equinox as eqx
 import jax.numpy as jnp
 
+from ._guards import fail
 from ._types import Array, Float
 
 
@@ -23,7 +24,7 @@ def _real(value) -> Array:
 def _vector(value) -> Array:
     array = jnp.asarray(value, dtype=float)
     if array.ndim != 1:
-        raise ValueError(f"expected a vector of shape (d,), got shape {array.shape}")
+        fail(f"expected a vector of shape (d,), got shape {array.shape}")
     return array
 
 

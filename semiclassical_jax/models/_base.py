@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from jax import lax
 import numpy as np
 
+from .._guards import fail
 from .._types import Array, Complex, Float, ParameterLike
 
 
@@ -23,7 +24,7 @@ def as_parameter(value: Any) -> Any:
     if callable(value):
         return value
     if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"a model parameter must be a real number or a texture, got {value!r}")
+        fail(f"a model parameter must be a real number or a texture, got {value!r}", TypeError)
     array = jnp.asarray(value)
     if jnp.iscomplexobj(array):
         return array

@@ -5,13 +5,14 @@ from typing import ClassVar
 import equinox as eqx
 import jax.numpy as jnp
 
+from .._guards import fail
 from .._types import Array, Complex, Float, ParameterLike
 from ._base import AbstractModel, as_parameter, evaluate
 
 
 def _check_valley(valley: int) -> int:
     if valley not in (1, -1):
-        raise ValueError(f"valley must be +1 or -1, got {valley!r}")
+        fail(f"valley must be +1 or -1, got {valley!r}")
     return int(valley)
 
 

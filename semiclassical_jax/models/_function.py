@@ -6,6 +6,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
+from .._guards import fail, integer
 from .._types import Array, Complex, Float
 from ._base import AbstractModel
 
@@ -45,28 +46,22 @@ class FunctionModel(AbstractModel):
         orbital_positions: Any = None,
     ):
         if not callable(fn):
-            raise TypeError(f"fn must be a callable fn(params, x, k), got {type(fn).__name__}")
-        if int(dim) not in (1, 2, 3):
-            raise ValueError(f"dim must be 1, 2 or 3, got {dim!r}")
-        if int(n_bands) < 1:
-            raise ValueError(f"n_bands must be a positive integer, got {n_bands!r}")
+            fail(f"fn must be a callable fn(params, x, k), got {type(fn).__name__}", TypeError)
         self.fn = fn
         self.params = params
-        self.dim = int(dim)
-        self.n_bands = int(n_bands)
+        self.dim = integer(dim, "dim", minimum=1, maximum=4)
+        self.n_bands = integer(n_bands, "n_bands")
         if lattice is not None:
             lattice = np.asarray(lattice, dtype=float)
             if lattice.shape != (self.dim, self.dim):
-                raise ValueError(
-                    f"lattice must have shape ({self.dim}, {self.dim}), got {lattice.shape}"
-                )
+                fail(f"lattice must have shape ({self.dim}, {self.dim}), got {lattice.shape}")
             lattice = jnp.asarray(lattice)
             if orbital_positions is None:
                 orbital_positions = np.zeros((self.n_bands, self.dim))
         if orbital_positions is not None:
             orbital_positions = np.asarray(orbital_positions, dtype=float)
             if orbital_positions.shape != (self.n_bands, self.dim):
-                raise ValueError(
+                fail(
                     f"orbital_positions must have shape ({self.n_bands}, {self.dim}), got {orbital_positions.shape}"
                 )
             orbital_positions = jnp.asarray(orbital_positions)

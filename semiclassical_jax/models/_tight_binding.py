@@ -8,6 +8,7 @@ import jax.numpy as jnp
 from jax import lax
 import numpy as np
 
+from .._guards import fail
 from .._types import Array, Complex, Float
 from ._base import AbstractLatticeModel
 
@@ -15,11 +16,11 @@ from ._base import AbstractLatticeModel
 def _as_lattice(lattice: Any, name: str = "lattice") -> np.ndarray:
     lat = np.asarray(lattice, dtype=float)
     if lat.ndim != 2 or lat.shape[0] != lat.shape[1] or lat.shape[0] not in (1, 2, 3):
-        raise ValueError(
+        fail(
             f"{name} must be a (d, d) array of primitive vectors (rows), d = 1, 2 or 3; got shape {lat.shape}"
         )
     if abs(np.linalg.det(lat)) < 1e-12:
-        raise ValueError(f"{name} is singular: its primitive vectors are linearly dependent")
+        fail(f"{name} is singular: its primitive vectors are linearly dependent")
     return lat
 
 
@@ -28,7 +29,7 @@ def _as_positions(positions: Any, dim: int, name: str = "orbital_positions") -> 
     if pos.ndim == 1 and dim == 1:
         pos = pos[:, None]
     if pos.ndim != 2 or pos.shape[1] != dim:
-        raise ValueError(
+        fail(
             f"{name} must have shape (n_orbitals, {dim}) in reduced coordinates; got shape {pos.shape}"
         )
     return pos
@@ -52,11 +53,11 @@ def _hopping_table(
     zero = (0,) * dim
     onsite = np.asarray(onsite, dtype=complex)
     if onsite.shape not in ((n,), (n, n)):
-        raise ValueError(f"onsite must have shape ({n},) or ({n}, {n}); got {onsite.shape}")
+        fail(f"onsite must have shape ({n},) or ({n}, {n}); got {onsite.shape}")
     if onsite.ndim == 1:
         onsite = np.diag(onsite)
     if not np.allclose(onsite, onsite.conj().T, atol=1e-12):
-        raise ValueError("onsite matrix is not Hermitian")
+        fail("onsite matrix is not Hermitian")
     block(zero)[...] += onsite
     for index, hop in enumerate(hoppings):
         try:
@@ -67,13 +68,11 @@ def _hopping_table(
             ) from None
         r = tuple(int(c) for c in np.atleast_1d(r))
         if len(r) != dim:
-            raise ValueError(f"hoppings[{index}]: lattice vector R={r} must have {dim} components")
+            fail(f"hoppings[{index}]: lattice vector R={r} must have {dim} components")
         if not (0 <= i < n and 0 <= j < n):
-            raise ValueError(
-                f"hoppings[{index}]: orbital indices ({i}, {j}) out of range for {n} orbitals"
-            )
+            fail(f"hoppings[{index}]: orbital indices ({i}, {j}) out of range for {n} orbitals")
         if r == zero and i == j:
-            raise ValueError(f"hoppings[{index}]: an on-site term (i = j, R = 0) belongs in onsite")
+            fail(f"hoppings[{index}]: an on-site term (i = j, R = 0) belongs in onsite")
         amp = np.asarray(amplitude, dtype=complex)
         block(r)[i, j] += amp
         block(tuple(-c for c in r))[j, i] += np.conj(amp)
@@ -105,11 +104,11 @@ class TightBinding(AbstractLatticeModel):
         hop = jnp.asarray(hoppings)
         n = pos.shape[0]
         if hop.shape != (vec.shape[0], n, n):
-            raise ValueError(
+            fail(
                 f"hoppings must have shape (n_R, N, N) = ({vec.shape[0]}, {n}, {n}); got {hop.shape}"
             )
         if not np.allclose(vec, np.round(vec)):
-            raise ValueError("vectors must be integer lattice vectors in reduced coordinates")
+            fail("vectors must be integer lattice vectors in reduced coordinates")
         self.lattice = jnp.asarray(lat)
         self.orbital_positions = jnp.asarray(pos)
         self.vectors = jnp.asarray(vec)
@@ -182,9 +181,7 @@ class TightBinding(AbstractLatticeModel):
                 f"model must be a pythtb.tb_model, got {type(model).__name__}"
             ) from None
         if dim_k != dim_r:
-            raise ValueError(
-                f"only fully periodic PythTB models are supported (dim_k={dim_k}, dim_r={dim_r})"
-            )
+            fail(f"only fully periodic PythTB models are supported (dim_k={dim_k}, dim_r={dim_r})")
         n_orb = orb.shape[0]
         if nspin == 1:
             onsite = np.asarray(site_energies, dtype=complex)
@@ -237,9 +234,7 @@ class TightBinding(AbstractLatticeModel):
                 while len(weights) < n_rpts:
                     line = handle.readline()
                     if not line:
-                        raise ValueError(
-                            f"it ends after {len(weights)} of nrpts = {n_rpts} degeneracy weights"
-                        )
+                        fail(f"it ends after {len(weights)} of nrpts = {n_rpts} degeneracy weights")
                     weights.extend(int(w) for w in line.split())
                 rows = np.loadtxt(handle, ndmin=2)
         except (OSError, ValueError, IndexError) as error:
@@ -247,28 +242,26 @@ class TightBinding(AbstractLatticeModel):
                 f"hr_path {os.fspath(hr_path)!r} is not a readable Wannier90 _hr.dat file: {error}"
             ) from None
         if rows.shape != (n_rpts * n_wann * n_wann, 7):
-            raise ValueError(
+            fail(
                 f"hr_path: expected {n_rpts * n_wann * n_wann} rows of 7 columns, got {rows.shape}"
             )
         if len(weights) != n_rpts or any(w <= 0 for w in weights):
-            raise ValueError(
+            fail(
                 f"hr_path: expected nrpts = {n_rpts} positive degeneracy weights, "
                 f"got {len(weights)} with minimum {min(weights, default=None)}"
             )
         if pos.shape[0] != n_wann:
-            raise ValueError(
-                f"positions has {pos.shape[0]} centres but the file has num_wann = {n_wann}"
-            )
+            fail(f"positions has {pos.shape[0]} centres but the file has num_wann = {n_wann}")
         r_all = rows[:, :3].astype(int)
         if np.any(r_all[:, dim:] != 0):
-            raise ValueError(f"hr_path has hoppings along dimensions beyond d = {dim} of lattice")
+            fail(f"hr_path has hoppings along dimensions beyond d = {dim} of lattice")
         values = (rows[:, 5] + 1j * rows[:, 6]) / np.repeat(
             np.asarray(weights, float), n_wann * n_wann
         )
         m = rows[:, 3].astype(int) - 1
         n = rows[:, 4].astype(int) - 1
         if np.any((m < 0) | (m >= n_wann) | (n < 0) | (n >= n_wann)):
-            raise ValueError(f"hr_path has orbital indices (m, n) outside 1..num_wann = {n_wann}")
+            fail(f"hr_path has orbital indices (m, n) outside 1..num_wann = {n_wann}")
         vectors, index = np.unique(r_all[:, :dim], axis=0, return_inverse=True)
         dense = np.zeros((len(vectors), n_wann, n_wann), dtype=complex)
         np.add.at(dense, (index.ravel(), m, n), values)
