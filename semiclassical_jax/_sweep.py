@@ -36,7 +36,7 @@ from ._guards import (
     is_concrete,
 )
 from ._results import SweepResult
-from .transport._current import THEORIES, _check_grid, _current_core, _response_core
+from .transport._cores import THEORIES, check_grid, current_core, response_core
 
 QUANTITIES = ("current", "current_map", "hall_conductivity", "drude_conductivity")
 ARGUMENT_AXES = ("mu", "temperature", "tau")
@@ -148,7 +148,7 @@ def prepare_sweep(
     manifolds = check_partition(manifolds, n_bands)
     if theory == "ssct" and any(len(m) > 1 for m in manifolds):
         _fail(f"theory='ssct' treats every band as its own manifold, got manifolds={manifolds}")
-    points, weights = _check_grid(grid, d)
+    points, weights = check_grid(grid, d)
     is_current = quantity in ("current", "current_map")
 
     names = tuple(axes)
@@ -319,7 +319,7 @@ def _evaluate(plan: _Plan, operands: dict[str, Any], values: Any) -> tuple[Any, 
         for axis, component in enumerate(COMPONENT_NAMES[: field.shape[0]]):
             if f"field_{component}" in swept:
                 field = field.at[axis].set(swept[f"field_{component}"])
-        result, finite = _current_core(
+        result, finite = current_core(
             model,
             positions,
             points,
@@ -334,7 +334,7 @@ def _evaluate(plan: _Plan, operands: dict[str, Any], values: Any) -> tuple[Any, 
         )
         return (result if plan.quantity == "current_map" else result[0]), finite
     kind = "hall" if plan.quantity == "hall_conductivity" else "drude"
-    result, finite = _response_core(
+    result, finite = response_core(
         model,
         positions,
         points,

@@ -1,14 +1,14 @@
 """Public transport API: currents and conductivities over a k-grid (PHYSICS.md section 3).
 
 Thin public functions check their arguments (errors name the argument), then call one jitted
-core per quantity. Physical numbers (field, mu, temperature, tau, model parameters) are traced, so
+core per quantity (:mod:`._cores`). Physical numbers (field, mu, temperature, tau, model parameters) are traced, so
 one compilation serves a whole sweep and every result is differentiable in all of them; the theory,
 the manifold partition and the chunk size are static.
 Units: natural (hbar = e = k_B = 1, carrier charge -1, e^2/h = 1/(2 pi)); J is a current density
 (per length^(d-1)), conductivities are in units of e^2/hbar.
 """
 
-from typing import Any, Literal
+from typing import Any
 
 import equinox as eqx
 import jax
@@ -23,35 +23,12 @@ from .._guards import (
     is_concrete,
 )
 from .._types import Array, Float
-from ..geometry._kernel import band_geometry_unchecked
-from . import _integrands
-from ._integrate import DEFAULT_CHUNK_POINTS, default_chunk_size, integrate
-
-Theory = Literal["msct", "ssct", "nonabelian_hall"]
-THEORIES = ("msct", "ssct", "nonabelian_hall")
+from ._cores import THEORIES, Theory, check_grid, current_core, response_core
+from ._integrate import DEFAULT_CHUNK_POINTS, default_chunk_size
 
 
 # ---------------------------------------------------------------------------------------------
 # argument checks
-
-
-def _check_grid(grid: Any, dim: int) -> tuple[Array, Array]:
-    points = getattr(grid, "points", None)
-    weights = getattr(grid, "weights", None)
-    if points is None or weights is None:
-        raise TypeError(
-            f"grid must be a KGrid (points and weights), e.g. grids.disk(...); got {type(grid).__name__}"
-        )
-    points, weights = jnp.asarray(points, dtype=float), jnp.asarray(weights, dtype=float)
-    if points.ndim != 2 or points.shape[1] != dim:
-        raise ValueError(
-            f"grid points must have shape (n, {dim}) for a model of dim = {dim}, got {points.shape}"
-        )
-    if weights.shape != points.shape[:1]:
-        raise ValueError(f"grid weights must have shape ({points.shape[0]},), got {weights.shape}")
-    if points.shape[0] == 0:
-        raise ValueError("grid has no points")
-    return points, weights
 
 
 def _check_vector(value: Any, name: str, dim: int) -> Array:
@@ -152,7 +129,7 @@ def _default_chunk_points(theory: str, manifolds: tuple[tuple[int, ...], ...]) -
 def _common(model: Any, grid: Any, positions: Any):
     check_model(model)
     d = int(model.dim)
-    points, weights = _check_grid(grid, d)
+    points, weights = check_grid(grid, d)
     positions = _check_positions(model, positions)
     check_output_shape(model, positions[0], points[0])
     if is_concrete(model):
@@ -167,38 +144,6 @@ def _finish(checks: _ValueChecks, result: Array, finite: Array, what: str) -> Ar
         "manifolds (between bands, for one-band manifolds) closes on a grid point",
     )
     return checks.apply(result)
-
-
-# ---------------------------------------------------------------------------------------------
-# jitted cores
-
-
-@eqx.filter_jit
-def _current_core(
-    model, positions, points, weights, field, mu, temperature, tau, theory, manifolds, chunk
-):
-    def integrand(x, k):
-        if theory == "msct":
-            return _integrands.msct_current(model, x, k, field, mu, temperature, tau, manifolds)
-        geometry = band_geometry_unchecked(model, x, k)
-        if theory == "ssct":
-            return _integrands.ssct_current(geometry, field, mu, temperature, tau)
-        return _integrands.nonabelian_hall_current(geometry, field, mu, temperature, manifolds)
-
-    return integrate(integrand, positions, points, weights, chunk)
-
-
-@eqx.filter_jit
-def _response_core(model, positions, points, weights, mu, temperature, tau, quantity, chunk):
-    def integrand(x, k):
-        geometry = band_geometry_unchecked(model, x, k)
-        if quantity == "hall":
-            return _integrands.hall_conductivity(geometry, mu, temperature)
-        if quantity == "drude":
-            return _integrands.drude_conductivity(geometry, mu, temperature, tau)
-        return _integrands.berry_curvature_dipole(geometry, mu, temperature)
-
-    return integrate(integrand, positions, points, weights, chunk)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,7 +194,7 @@ def current_map(
         checks.add(~(tau > 0), f"tau must be > 0 (a relaxation time), got {tau}")
         _check_temperature(checks, temperature, allow_zero=False)
     checks.apply(mu)  # raise on bad arguments before the k-sum when they are concrete
-    result, finite = _current_core(
+    result, finite = current_core(
         model, positions, points, weights, field, mu, temperature, tau, theory, manifolds, chunk
     )
     return _finish(checks, result, finite, "current")
@@ -318,7 +263,7 @@ def _response(model, grid, x, chunk_size, mu, temperature, tau, quantity, allow_
     else:
         tau = jnp.asarray(0.0)
     checks.apply(mu)
-    result, finite = _response_core(
+    result, finite = response_core(
         model, positions, points, weights, mu, temperature, tau, quantity, chunk
     )
     return _finish(checks, result[0], finite, quantity.replace("_", " "))
