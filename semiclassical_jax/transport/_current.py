@@ -26,12 +26,13 @@ from .._guards import (
     scalar,
     vector,
 )
-from .._types import Array, Float
+from .._types import Array, ArrayLike, FieldLike, Float, PositionLike, RealScalarLike
 from ..grids import KGrid
 from ..models import AbstractModel
 from ._cores import (
     THEORIES,
     Manifolds,
+    ManifoldsLike,
     Theory,
     check_grid,
     current_core,
@@ -195,16 +196,16 @@ def _response(
 
 
 def current_map(
-    model: Any,
-    grid: Any,
-    xs: Float[Array, "nx d"],
+    model: AbstractModel,
+    grid: KGrid,
+    xs: Float[ArrayLike, "nx d"],
     *,
-    field: Float[Array, " d"],
-    mu: Any,
-    temperature: Any,
-    tau: Any = None,
+    field: FieldLike,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    tau: RealScalarLike | None = None,
     theory: Theory = "msct",
-    manifolds: Any = None,
+    manifolds: ManifoldsLike = None,
     chunk_size: int | None = None,
 ) -> Float[Array, "nx d"]:
     """Current density J(x) at each position of ``xs`` (n_x, d): the phase-space grid (PHYSICS.md s. 4).
@@ -216,16 +217,16 @@ def current_map(
 
 
 def current(
-    model: Any,
-    grid: Any,
+    model: AbstractModel,
+    grid: KGrid,
     *,
-    field: Float[Array, " d"],
-    mu: Any,
-    temperature: Any,
-    tau: Any = None,
+    field: FieldLike,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    tau: RealScalarLike | None = None,
     theory: Theory = "msct",
-    manifolds: Any = None,
-    x: Any = None,
+    manifolds: ManifoldsLike = None,
+    x: PositionLike | None = None,
     chunk_size: int | None = None,
 ) -> Float[Array, " d"]:
     """Steady-state current density J = q int dk (...) in a uniform field E (PHYSICS.md section 3).
@@ -255,13 +256,13 @@ def current(
 
 
 def hall_conductivity(
-    model: Any,
-    grid: Any,
+    model: AbstractModel,
+    grid: KGrid,
     *,
-    mu: Any,
-    temperature: Any,
-    manifolds: Any = None,
-    x: Any = None,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    manifolds: ManifoldsLike = None,
+    x: PositionLike | None = None,
     chunk_size: int | None = None,
 ) -> Float[Array, "d d"]:
     """Intrinsic Hall conductivity sigma_ab = dJ_a/dE_b = -sum_n int dk f0(eps_n) Omega_n^{k_a k_b}.
@@ -277,13 +278,13 @@ def hall_conductivity(
 
 
 def drude_conductivity(
-    model: Any,
-    grid: Any,
+    model: AbstractModel,
+    grid: KGrid,
     *,
-    mu: Any,
-    temperature: Any,
-    tau: Any,
-    x: Any = None,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    tau: RealScalarLike,
+    x: PositionLike | None = None,
     chunk_size: int | None = None,
 ) -> Float[Array, "d d"]:
     """Drude conductivity sigma_ab = tau sum_n int dk (-f0'(eps_n)) v_n,a v_n,b (e^2/hbar units).
@@ -294,12 +295,12 @@ def drude_conductivity(
 
 
 def berry_curvature_dipole(
-    model: Any,
-    grid: Any,
+    model: AbstractModel,
+    grid: KGrid,
     *,
-    mu: Any,
-    temperature: Any,
-    x: Any = None,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    x: PositionLike | None = None,
     chunk_size: int | None = None,
 ) -> Float[Array, "d d d"]:
     """Berry-curvature dipole D_cab = sum_n int dk f0(eps_n) d_{k_c} Omega_n^{k_a k_b} (Sodemann-Fu).
@@ -321,14 +322,14 @@ def berry_curvature_dipole(
 
 
 def nonlinear_hall_current(
-    model: Any,
-    grid: Any,
+    model: AbstractModel,
+    grid: KGrid,
     *,
-    field: Float[Array, " d"],
-    mu: Any,
-    temperature: Any,
-    tau: Any,
-    x: Any = None,
+    field: FieldLike,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    tau: RealScalarLike,
+    x: PositionLike | None = None,
     chunk_size: int | None = None,
 ) -> Float[Array, " d"]:
     """The SSCT current at order tau E^2: J_a = tau sum_bc D_cab E_b E_c (Berry-curvature dipole).
