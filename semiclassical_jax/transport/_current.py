@@ -87,9 +87,8 @@ def _default_chunk_points(theory: str, manifolds: Manifolds) -> int:
     MSCT with a multi-band manifold differentiates its hybridised energies by forward mode (d or
     2d tangents through the geometry at every point), so a point's reverse-mode residuals are
     several times those of the other integrands. On CPU, chunks of 2^11 such points keep a chunk's
-    reverse pass in cache: the gradient ~30 % faster at 10^4 k-points than with 2^14, ~15 % at 10^5,
-    the forward pass unchanged (2-core CPU; the resulting cost ratios are in benchmarks/RESULTS.md).
-    Other platforms (unmeasured) keep 2^14.
+    reverse pass in cache, which speeds up the gradient and leaves the forward pass as it is
+    (measurements: benchmarks/RESULTS.md). Other platforms (unmeasured) keep 2^14.
     """
     multi_band = theory == "msct" and any(len(manifold) > 1 for manifold in manifolds)
     if multi_band and jax.default_backend() == "cpu":
