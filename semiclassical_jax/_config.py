@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import grids, models, textures
-from ._sweep import QUANTITIES, _Plan, prepare_sweep
+from ._sweep import QUANTITIES, SweepPlan, prepare_sweep
 
 MODELS = ("MassiveDirac", "DiracWithRemoteBand", "QWZ", "Haldane", "KaneMele")
 TEXTURES = ("HexagonalMoire", "CosineModulation", "DomainWall")
@@ -251,7 +251,7 @@ def _positions(spec: Any, key: str, d: int) -> np.ndarray:
     )
 
 
-def _sweep_plan(table: Any, index: int, model: Any, grid_table: Any) -> tuple[str, _Plan, dict]:
+def _sweep_plan(table: Any, index: int, model: Any, grid_table: Any) -> tuple[str, SweepPlan, dict]:
     key = f"sweep[{index}]"
     if not isinstance(table, Mapping):
         _fail(key, f"must be a table, got {table!r}")
@@ -306,7 +306,7 @@ def load_config(text: str) -> dict[str, Any]:
         raise ConfigError(f"config is not valid TOML: {error}") from error
 
 
-def build_plans(config: Mapping[str, Any]) -> list[tuple[str, _Plan, dict]]:
+def build_plans(config: Mapping[str, Any]) -> list[tuple[str, SweepPlan, dict]]:
     """Validate a whole configuration into runnable plans; raises ConfigError naming the key."""
     for name in config:
         if name not in TOP_KEYS:
