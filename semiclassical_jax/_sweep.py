@@ -20,7 +20,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import equinox as eqx
 import jax
@@ -39,17 +39,20 @@ from ._guards import (
 )
 from ._pytree import get_path, replace_path
 from ._results import SweepResult
-from ._types import Array, Float
+from ._types import Array, ArrayLike, FieldLike, Float, PositionLike, RealScalarLike
+from .grids import KGrid
 from .models import AbstractModel
 from .transport._cores import (
     THEORIES,
     Manifolds,
     ManifoldsLike,
+    Theory,
     check_grid,
     current_core,
     response_core,
 )
 
+Quantity = Literal["current", "current_map", "hall_conductivity", "drude_conductivity"]
 QUANTITIES = ("current", "current_map", "hall_conductivity", "drude_conductivity")
 CURRENTS = ("current", "current_map")
 ARGUMENT_AXES = ("mu", "temperature", "tau")
@@ -337,20 +340,20 @@ def _fixed_operands(
 
 
 def prepare_sweep(
-    model: Any,
-    grid: Any,
-    axes: Mapping[str, Any],
+    model: AbstractModel,
+    grid: KGrid,
+    axes: Mapping[str, ArrayLike],
     *,
-    quantity: str = "current",
-    field: Any = None,
-    field_direction: Any = None,
-    mu: Any = None,
-    temperature: Any = None,
-    tau: Any = None,
-    theory: str = "msct",
-    manifolds: Any = None,
-    x: Any = None,
-    xs: Any = None,
+    quantity: Quantity = "current",
+    field: FieldLike | None = None,
+    field_direction: FieldLike | None = None,
+    mu: RealScalarLike | None = None,
+    temperature: RealScalarLike | None = None,
+    tau: RealScalarLike | None = None,
+    theory: Theory = "msct",
+    manifolds: ManifoldsLike = None,
+    x: PositionLike | None = None,
+    xs: Float[ArrayLike, "nx d"] | None = None,
     chunk_size: int | None = None,
     batch_size: int | None = None,
     devices: Sequence[Any] | None = None,
@@ -603,20 +606,20 @@ def run_sweep(
 
 
 def sweep(
-    model: Any,
-    grid: Any,
-    axes: Mapping[str, Any],
+    model: AbstractModel,
+    grid: KGrid,
+    axes: Mapping[str, ArrayLike],
     *,
-    quantity: str = "current",
-    field: Any = None,
-    field_direction: Any = None,
-    mu: Any = None,
-    temperature: Any = None,
-    tau: Any = None,
-    theory: str = "msct",
-    manifolds: Any = None,
-    x: Any = None,
-    xs: Any = None,
+    quantity: Quantity = "current",
+    field: FieldLike | None = None,
+    field_direction: FieldLike | None = None,
+    mu: RealScalarLike | None = None,
+    temperature: RealScalarLike | None = None,
+    tau: RealScalarLike | None = None,
+    theory: Theory = "msct",
+    manifolds: ManifoldsLike = None,
+    x: PositionLike | None = None,
+    xs: Float[ArrayLike, "nx d"] | None = None,
     chunk_size: int | None = None,
     batch_size: int | None = None,
     devices: Sequence[Any] | None = None,
