@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from . import grids, models, textures
-from ._sweep import QUANTITIES, _Plan, prepare_sweep
+from ._guards import fail, integer
+from ._sweep import QUANTITIES, SweepPlan, prepare_sweep
 
 MODELS = ("MassiveDirac", "DiracWithRemoteBand", "QWZ", "Haldane", "KaneMele")
 TEXTURES = ("HexagonalMoire", "CosineModulation", "DomainWall")
@@ -59,6 +60,17 @@ SWEEP_KEYS = (
     "grid",
 )
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+# The integer keyword arguments of the grids, with their least value.
+GRID_INTEGERS = {
+    "n": 1,
+    "n_radial": 1,
+    "n_angle": 1,
+    "dim": 1,
+    "n_start": 1,
+    "order": 1,
+    "max_level": 0,
+    "max_points": 1,
+}
 
 
 class ConfigError(ValueError):
@@ -70,30 +82,25 @@ def default_config_text() -> str:
     return resources.files("semiclassical_jax").joinpath("default.toml").read_text()
 
 
-def _fail(key: str, message: str) -> None:
-    raise ConfigError(f"{key}: {message}")
-
-
 def _number(value: Any, key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        _fail(key, f"must be a number, got {value!r} ({type(value).__name__})")
+        fail(f"{key}: must be a number, got {value!r} ({type(value).__name__})", ConfigError)
     if not np.isfinite(value):
-        _fail(key, f"must be finite, got {value!r}")
+        fail(f"{key}: must be finite, got {value!r}", ConfigError)
     return float(value)
-
-
-def _integer(value: Any, key: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        _fail(key, f"must be an integer, got {value!r} ({type(value).__name__})")
-    return value
 
 
 def _vector(value: Any, key: str, length: int | None = None) -> list[float]:
     if not isinstance(value, list):
-        _fail(key, f"must be a list of numbers, got {value!r} ({type(value).__name__})")
+        fail(
+            f"{key}: must be a list of numbers, got {value!r} ({type(value).__name__})", ConfigError
+        )
     numbers = [_number(item, f"{key}[{i}]") for i, item in enumerate(value)]
     if length is not None and len(numbers) != length:
-        _fail(key, f"must have {length} entries (the model's dimension), got {len(numbers)}")
+        fail(
+            f"{key}: must have {length} entries (the model's dimension), got {len(numbers)}",
+            ConfigError,
+        )
     return numbers
 
 
@@ -103,38 +110,40 @@ def _values(spec: Any, key: str) -> np.ndarray:
         return np.array([_number(spec, key)])
     if isinstance(spec, list):
         if not spec:
-            _fail(key, "must not be empty")
+            fail(f"{key}: must not be empty", ConfigError)
         return np.array(_vector(spec, key))
     if isinstance(spec, Mapping):
         parts = []
         for name, arguments in spec.items():
             if name not in ("linspace", "geomspace"):
-                _fail(f"{key}.{name}", "unknown key (allowed: linspace, geomspace)")
+                fail(f"{key}.{name}: unknown key (allowed: linspace, geomspace)", ConfigError)
             if not isinstance(arguments, list) or len(arguments) != 3:
-                _fail(f"{key}.{name}", f"must be [start, stop, num], got {arguments!r}")
+                fail(f"{key}.{name}: must be [start, stop, num], got {arguments!r}", ConfigError)
             start, stop, num = arguments
             start, stop = _number(start, f"{key}.{name}[0]"), _number(stop, f"{key}.{name}[1]")
-            num = _integer(num, f"{key}.{name}[2]")
-            if num < 1:
-                _fail(f"{key}.{name}[2]", f"num must be >= 1, got {num}")
+            num = integer(num, f"{key}.{name}[2]", error=ConfigError)
             if name == "geomspace" and (start <= 0 or stop <= 0):
-                _fail(
-                    f"{key}.{name}", f"geomspace needs positive start and stop, got {start}, {stop}"
+                fail(
+                    f"{key}.{name}: geomspace needs positive start and stop, got {start}, {stop}",
+                    ConfigError,
                 )
             parts.append(getattr(np, name)(start, stop, num))
         if not parts:
-            _fail(key, "must give linspace and/or geomspace")
+            fail(f"{key}: must give linspace and/or geomspace", ConfigError)
         return np.unique(np.concatenate(parts))
-    _fail(key, f"must be a number, a list of numbers or a linspace/geomspace table, got {spec!r}")
+    fail(
+        f"{key}: must be a number, a list of numbers or a linspace/geomspace table, got {spec!r}",
+        ConfigError,
+    )
 
 
 def _keywords(cls: Any, table: Mapping[str, Any], key: str, skip: tuple[str, ...] = ()) -> set[str]:
     allowed = [p for p in inspect.signature(cls).parameters if p not in skip]
     for name in table:
         if name not in allowed:
-            _fail(
-                f"{key}.{name}",
-                f"unknown parameter of {cls.__name__} (allowed: {', '.join(allowed)})",
+            fail(
+                f"{key}.{name}: unknown parameter of {cls.__name__} (allowed: {', '.join(allowed)})",
+                ConfigError,
             )
     return set(allowed)
 
@@ -144,7 +153,7 @@ def _parameter(value: Any, key: str) -> Any:
         table = dict(value)
         name = table.pop("texture", None)
         if name not in TEXTURES:
-            _fail(f"{key}.texture", f"must be one of {TEXTURES}, got {name!r}")
+            fail(f"{key}.texture: must be one of {TEXTURES}, got {name!r}", ConfigError)
         cls = getattr(textures, name)
         _keywords(cls, table, key)
         arguments = {
@@ -158,18 +167,18 @@ def _parameter(value: Any, key: str) -> Any:
         try:
             return cls(**arguments)
         except (TypeError, ValueError) as error:
-            _fail(key, str(error))
+            fail(f"{key}: {error}", ConfigError)
     return _number(value, key)
 
 
 def _typed_table(table: Any, key: str, allowed: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """A table with a ``type`` key from ``allowed``: (the type, the other keys)."""
     if not isinstance(table, Mapping):
-        _fail(key, f"must be a table, got {table!r}")
+        fail(f"{key}: must be a table, got {table!r}", ConfigError)
     table = dict(table)
     name = table.pop("type", None)
     if name not in allowed:
-        _fail(f"{key}.type", f"must be one of {allowed}, got {name!r}")
+        fail(f"{key}.type: must be one of {allowed}, got {name!r}", ConfigError)
     return name, table
 
 
@@ -181,7 +190,7 @@ def build_model(table: Any, key: str = "model") -> Any:
     try:
         return cls(**arguments)
     except (TypeError, ValueError) as error:
-        _fail(key, str(error))
+        fail(f"{key}: {error}", ConfigError)
 
 
 def build_grid(table: Any, model: Any, key: str = "grid") -> Any:
@@ -194,17 +203,9 @@ def build_grid(table: Any, model: Any, key: str = "grid") -> Any:
             arguments[field] = _values(value, f"{key}.{field}")
         elif field == "x":
             arguments[field] = _vector(value, f"{key}.{field}", int(model.dim))
-        elif field in (
-            "n",
-            "n_radial",
-            "n_angle",
-            "dim",
-            "n_start",
-            "order",
-            "max_level",
-            "max_points",
-        ):
-            arguments[field] = _integer(value, f"{key}.{field}")
+        elif field in GRID_INTEGERS:
+            minimum = GRID_INTEGERS[field]
+            arguments[field] = integer(value, f"{key}.{field}", minimum=minimum, error=ConfigError)
         else:
             arguments[field] = _number(value, f"{key}.{field}")
     try:
@@ -212,66 +213,72 @@ def build_grid(table: Any, model: Any, key: str = "grid") -> Any:
             return function(model, **arguments)
         return function(**arguments)
     except (TypeError, ValueError, AttributeError) as error:
-        _fail(key, str(error))
+        fail(f"{key}: {error}", ConfigError)
 
 
 def _positions(spec: Any, key: str, d: int) -> np.ndarray:
     if isinstance(spec, list):
         if not spec:
-            _fail(key, "must not be empty")
+            fail(f"{key}: must not be empty", ConfigError)
         return np.array([_vector(row, f"{key}[{i}]", d) for i, row in enumerate(spec)])
     if isinstance(spec, Mapping) and len(spec) == 1:
         ((kind, table),) = spec.items()
         if kind == "line" and isinstance(table, Mapping):
             for name in table:
                 if name not in ("start", "stop", "num"):
-                    _fail(f"{key}.line.{name}", "unknown key (allowed: start, stop, num)")
+                    fail(f"{key}.line.{name}: unknown key (allowed: start, stop, num)", ConfigError)
             start = np.array(_vector(table.get("start"), f"{key}.line.start", d))
             stop = np.array(_vector(table.get("stop"), f"{key}.line.stop", d))
-            num = _integer(table.get("num"), f"{key}.line.num")
-            if num < 1:
-                _fail(f"{key}.line.num", f"must be >= 1, got {num}")
+            num = integer(table.get("num"), f"{key}.line.num", error=ConfigError)
             return start + np.linspace(0.0, 1.0, num)[:, None] * (stop - start)
         if kind == "cell" and isinstance(table, Mapping) and d == 2:
             for name in table:
                 if name not in ("a1", "a2", "n", "origin"):
-                    _fail(f"{key}.cell.{name}", "unknown key (allowed: a1, a2, n, origin)")
+                    fail(
+                        f"{key}.cell.{name}: unknown key (allowed: a1, a2, n, origin)", ConfigError
+                    )
             a1 = np.array(_vector(table.get("a1"), f"{key}.cell.a1", 2))
             a2 = np.array(_vector(table.get("a2"), f"{key}.cell.a2", 2))
             origin = np.array(_vector(table.get("origin", [0.0, 0.0]), f"{key}.cell.origin", 2))
-            n = _integer(table.get("n"), f"{key}.cell.n")
-            if n < 1:
-                _fail(f"{key}.cell.n", f"must be >= 1, got {n}")
+            n = integer(table.get("n"), f"{key}.cell.n", error=ConfigError)
             f = np.arange(n) / n
             f1, f2 = np.meshgrid(f, f, indexing="ij")
             return origin + f1.reshape(-1, 1) * a1 + f2.reshape(-1, 1) * a2
-    _fail(
-        key,
-        f"must be a list of positions, {{line = {{start, stop, num}}}} or {{cell = {{a1, a2, n}}}}, got {spec!r}",
+    fail(
+        f"{key}: must be a list of positions, {{line = {{start, stop, num}}}} or {{cell = {{a1, a2, n}}}}, got {spec!r}",
+        ConfigError,
     )
 
 
-def _sweep_plan(table: Any, index: int, model: Any, grid_table: Any) -> tuple[str, _Plan, dict]:
+def _sweep_name(table: Any, index: int) -> str:
+    """The name of sweep ``index`` once its table holds only known keys."""
     key = f"sweep[{index}]"
     if not isinstance(table, Mapping):
-        _fail(key, f"must be a table, got {table!r}")
+        fail(f"{key}: must be a table, got {table!r}", ConfigError)
     for name in table:
         if name not in SWEEP_KEYS:
-            _fail(f"{key}.{name}", f"unknown key (allowed: {', '.join(SWEEP_KEYS)})")
+            fail(f"{key}.{name}: unknown key (allowed: {', '.join(SWEEP_KEYS)})", ConfigError)
     name = table.get("name")
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        _fail(f"{key}.name", f"required: letters, digits, '_' or '-', got {name!r}")
-    key = f"sweep[{index}] ({name})"
-    if "model" in table:
-        model = build_model(table["model"], f"{key}.model")
-    grid = build_grid(table.get("grid", grid_table), model, f"{key}.grid")
-    d = int(model.dim)
+        fail(f"{key}.name: required: letters, digits, '_' or '-', got {name!r}", ConfigError)
+    return name
+
+
+def _manifolds(value: Any, key: str) -> list[list[int]]:
+    """A list of lists of band indices (their partition is checked by prepare_sweep)."""
+    if not isinstance(value, list) or not all(isinstance(m, list) for m in value):
+        fail(f"{key}: must be a list of lists of band indices, got {value!r}", ConfigError)
+    return [[integer(b, key, minimum=0, error=ConfigError) for b in m] for m in value]
+
+
+def _sweep_arguments(table: Mapping[str, Any], key: str, d: int) -> dict[str, Any]:
+    """The keyword arguments of prepare_sweep in a sweep table (its axes apart), typed."""
     quantity = table.get("quantity", "current")
     if quantity not in QUANTITIES:
-        _fail(f"{key}.quantity", f"must be one of {QUANTITIES}, got {quantity!r}")
+        fail(f"{key}.quantity: must be one of {QUANTITIES}, got {quantity!r}", ConfigError)
     arguments: dict[str, Any] = {"quantity": quantity, "theory": table.get("theory", "msct")}
     if not isinstance(arguments["theory"], str):
-        _fail(f"{key}.theory", f"must be a string, got {arguments['theory']!r}")
+        fail(f"{key}.theory: must be a string, got {arguments['theory']!r}", ConfigError)
     for scalar in ("mu", "temperature", "tau"):
         if scalar in table:
             arguments[scalar] = _number(table[scalar], f"{key}.{scalar}")
@@ -280,22 +287,35 @@ def _sweep_plan(table: Any, index: int, model: Any, grid_table: Any) -> tuple[st
             arguments[vector] = _vector(table[vector], f"{key}.{vector}", d)
     for count in ("chunk_size", "batch_size"):
         if count in table:
-            arguments[count] = _integer(table[count], f"{key}.{count}")
+            arguments[count] = integer(table[count], f"{key}.{count}", error=ConfigError)
     if "manifolds" in table:
-        manifolds = table["manifolds"]
-        if not isinstance(manifolds, list) or not all(isinstance(m, list) for m in manifolds):
-            _fail(f"{key}.manifolds", f"must be a list of lists of band indices, got {manifolds!r}")
-        arguments["manifolds"] = [[_integer(b, f"{key}.manifolds") for b in m] for m in manifolds]
+        arguments["manifolds"] = _manifolds(table["manifolds"], f"{key}.manifolds")
     if "xs" in table:
         arguments["xs"] = _positions(table["xs"], f"{key}.xs", d)
+    return arguments
+
+
+def _sweep_axes(table: Mapping[str, Any], key: str) -> dict[str, np.ndarray]:
+    """The sweep's axes: name -> values (the VALUES syntax)."""
     axes_table = table.get("axes", {})
     if not isinstance(axes_table, Mapping):
-        _fail(f"{key}.axes", f"must be a table {{axis = values}}, got {axes_table!r}")
-    axes = {axis: _values(spec, f"{key}.axes.{axis}") for axis, spec in axes_table.items()}
+        fail(f"{key}.axes: must be a table {{axis = values}}, got {axes_table!r}", ConfigError)
+    return {axis: _values(spec, f"{key}.axes.{axis}") for axis, spec in axes_table.items()}
+
+
+def _sweep_plan(table: Any, index: int, model: Any, grid_table: Any) -> tuple[str, SweepPlan, dict]:
+    """(name, plan, table) of sweep ``index``; its own model / grid replace the top-level ones."""
+    name = _sweep_name(table, index)
+    key = f"sweep[{index}] ({name})"
+    if "model" in table:
+        model = build_model(table["model"], f"{key}.model")
+    grid = build_grid(table.get("grid", grid_table), model, f"{key}.grid")
+    arguments = _sweep_arguments(table, key, int(model.dim))
+    axes = _sweep_axes(table, key)
     try:
         plan = prepare_sweep(model, grid, axes, **arguments)
     except (TypeError, ValueError) as error:
-        _fail(key, str(error))
+        fail(f"{key}: {error}", ConfigError)
     return name, plan, dict(table)
 
 
@@ -306,28 +326,31 @@ def load_config(text: str) -> dict[str, Any]:
         raise ConfigError(f"config is not valid TOML: {error}") from error
 
 
-def build_plans(config: Mapping[str, Any]) -> list[tuple[str, _Plan, dict]]:
+def build_plans(config: Mapping[str, Any]) -> list[tuple[str, SweepPlan, dict]]:
     """Validate a whole configuration into runnable plans; raises ConfigError naming the key."""
     for name in config:
         if name not in TOP_KEYS:
-            _fail(name, f"unknown top-level key (allowed: {', '.join(TOP_KEYS)})")
+            fail(f"{name}: unknown top-level key (allowed: {', '.join(TOP_KEYS)})", ConfigError)
     if "model" not in config:
-        _fail("model", "required: a [model] table")
+        fail("model: required: a [model] table", ConfigError)
     model = build_model(config["model"])
     sweeps = config.get("sweep")
     if not isinstance(sweeps, list) or not sweeps:
-        _fail("sweep", "required: at least one [[sweep]] table")
+        fail("sweep: required: at least one [[sweep]] table", ConfigError)
     grid_table = config.get("grid")
     plans = []
     for index, table in enumerate(sweeps):
         if grid_table is None and not (isinstance(table, Mapping) and "grid" in table):
-            _fail(f"sweep[{index}].grid", "required: a [grid] table (top level or in this sweep)")
+            fail(
+                f"sweep[{index}].grid: required: a [grid] table (top level or in this sweep)",
+                ConfigError,
+            )
         plans.append(_sweep_plan(table, index, model, grid_table))
     names = [name for name, _, _ in plans]
     for name in names:
         if names.count(name) > 1:
-            _fail(
-                "sweep",
-                f"two sweeps are named {name!r}; names must be unique (they name the files)",
+            fail(
+                f"sweep: two sweeps are named {name!r}; names must be unique (they name the files)",
+                ConfigError,
             )
     return plans

@@ -20,7 +20,7 @@ import math
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import equinox as eqx
 import jax
@@ -29,16 +29,32 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 from ._guards import (
-    check_finite_parameters,
+    check_concrete_model,
     check_model,
     check_output_shape,
     check_partition,
-    is_concrete,
+    fail,
+    integer,
+    one_of,
 )
+from ._pytree import get_path, replace_path
 from ._results import SweepResult
-from .transport._current import THEORIES, _check_grid, _current_core, _response_core
+from ._types import Array, ArrayLike, FieldLike, Float, PositionLike, RealScalarLike
+from .grids import KGrid
+from .models import AbstractModel
+from .transport._cores import (
+    THEORIES,
+    Manifolds,
+    ManifoldsLike,
+    Theory,
+    check_grid,
+    current_core,
+    response_core,
+)
 
+Quantity = Literal["current", "current_map", "hall_conductivity", "drude_conductivity"]
 QUANTITIES = ("current", "current_map", "hall_conductivity", "drude_conductivity")
+CURRENTS = ("current", "current_map")
 ARGUMENT_AXES = ("mu", "temperature", "tau")
 COMPONENT_NAMES = ("x", "y", "z")
 # Integrand evaluations (sweep points x positions x k-points) in flight at once, by default.
@@ -63,8 +79,41 @@ UNITS = {
 }
 
 
-def _fail(message: str) -> None:
-    raise ValueError(message)
+@dataclasses.dataclass(frozen=True)
+class SweepPlan:
+    """A validated sweep, ready to run: everything :func:`run_sweep` needs, nothing computed yet.
+
+    Made by :func:`prepare_sweep` (and, for a run configuration, by ``_config.build_plans``).
+
+    Fields:
+        quantity: one of :data:`QUANTITIES`; theory, manifolds: as for ``current`` (checked).
+        names: the axis names in sweep order; coords: their values, name -> (n_axis,) float array.
+        operands: the traced inputs of every sweep point: ``model``, ``points`` (n_k, d),
+            ``weights`` (n_k,), ``positions`` (n_x, d), ``direction`` (d,) (unit vector of a
+            ``field_strength`` axis, else zeros), ``field`` (d,) and the fixed ``mu``,
+            ``temperature``, ``tau`` (0-d; None where that argument is an axis).
+        chunk: k-points per integration chunk; batch: sweep points per device per compiled call.
+        devices: the devices the sweep axis is sharded over.
+    """
+
+    quantity: str
+    names: tuple[str, ...]
+    coords: dict[str, np.ndarray]
+    operands: dict[str, Any]
+    theory: str
+    manifolds: Manifolds
+    chunk: int
+    batch: int
+    devices: tuple[Any, ...]
+
+
+# ---------------------------------------------------------------------------------------------
+# checks: each raises ValueError (TypeError for the wrong kind of object) naming the argument
+
+
+def _is_parameter(name: str) -> bool:
+    """Whether axis ``name`` is a model parameter path (not a transport argument or a field)."""
+    return name not in ARGUMENT_AXES and not name.startswith("field_")
 
 
 def _axis_values(name: str, values: Any) -> np.ndarray:
@@ -72,254 +121,299 @@ def _axis_values(name: str, values: Any) -> np.ndarray:
     if array.ndim == 0:
         array = array[None]
     if array.ndim != 1 or array.size == 0:
-        _fail(f"axes[{name!r}] must be a non-empty 1D list of numbers, got shape {array.shape}")
+        fail(f"axes[{name!r}] must be a non-empty 1D list of numbers, got shape {array.shape}")
     if not np.all(np.isfinite(array)):
-        _fail(f"axes[{name!r}] must be finite, got {array}")
+        fail(f"axes[{name!r}] must be finite, got {array}")
     return array
 
 
-def _parameter_path(model: Any, name: str) -> Callable[[Any], Any]:
-    """Getter for a dotted model-parameter path (``"mass"``, ``"mass.amplitude"``), validated."""
-    parts = name.split(".")
-
-    def get(tree: Any) -> Any:
-        for part in parts:
-            tree = getattr(tree, part)
-        return tree
-
+def _check_parameter(model: AbstractModel, name: str) -> None:
+    """``name`` is a dotted path (``"mass"``, ``"mass.amplitude"``) to a real scalar of the model."""
     try:
-        leaf = get(model)
+        leaf = get_path(model, name)
     except AttributeError:
-        _fail(
+        fail(
             f"axes: unknown axis {name!r}: not one of field_strength, field_x/_y/_z, "
             f"{', '.join(ARGUMENT_AXES)}, nor a parameter of {type(model).__name__}"
         )
     if not (eqx.is_inexact_array(leaf) and jnp.shape(leaf) == () and not jnp.iscomplexobj(leaf)):
-        _fail(
+        fail(
             f"axes[{name!r}]: model parameter {name!r} of {type(model).__name__} is not a real scalar "
             f"(got {type(leaf).__name__}); sweep a texture's own parameters, e.g. '{name}.amplitude'"
         )
-    return get
 
 
-@dataclasses.dataclass(frozen=True)
-class _Plan:
-    """A validated sweep, ready to run (everything a run needs, nothing computed yet)."""
-
-    quantity: str
-    names: tuple[str, ...]
-    coords: dict[str, np.ndarray]
-    operands: dict[str, Any]  # model, points, weights, positions, direction, fixed values: traced
-    theory: str
-    manifolds: tuple[tuple[int, ...], ...]
-    chunk: int
-    batch: int
-    devices: tuple[Any, ...]
-
-
-def prepare_sweep(
-    model: Any,
-    grid: Any,
-    axes: Mapping[str, Any],
-    *,
-    quantity: str = "current",
-    field: Any = None,
-    field_direction: Any = None,
-    mu: Any = None,
-    temperature: Any = None,
-    tau: Any = None,
-    theory: str = "msct",
-    manifolds: Any = None,
-    x: Any = None,
-    xs: Any = None,
-    chunk_size: int | None = None,
-    batch_size: int | None = None,
-    devices: Sequence[Any] | None = None,
-) -> _Plan:
-    """Validate a sweep's arguments without running it (see :func:`sweep`); raises ValueError."""
+def _check_kind(
+    model: AbstractModel, axes: Any, quantity: Any, theory: Any, manifolds: ManifoldsLike
+) -> Manifolds:
+    """What is computed: the model, quantity, theory, the axes mapping and the manifolds."""
     check_model(model)
-    d, n_bands = int(model.dim), int(model.n_bands)
-    if quantity not in QUANTITIES:
-        _fail(f"quantity must be one of {QUANTITIES}, got {quantity!r}")
-    if theory not in THEORIES:
-        _fail(f"theory must be one of {THEORIES}, got {theory!r}")
+    one_of(quantity, "quantity", QUANTITIES)
+    one_of(theory, "theory", THEORIES)
     if not isinstance(axes, Mapping):
-        _fail(f"axes must be a mapping from axis name to values, got {type(axes).__name__}")
-    manifolds = check_partition(manifolds, n_bands)
+        fail(f"axes must be a mapping from axis name to values, got {type(axes).__name__}")
+    manifolds = check_partition(manifolds, int(model.n_bands))
     if theory == "ssct" and any(len(m) > 1 for m in manifolds):
-        _fail(f"theory='ssct' treats every band as its own manifold, got manifolds={manifolds}")
-    points, weights = _check_grid(grid, d)
-    is_current = quantity in ("current", "current_map")
+        fail(f"theory='ssct' treats every band as its own manifold, got manifolds={manifolds}")
+    return manifolds
 
+
+def _check_axes(
+    model: AbstractModel, axes: Mapping[str, Any], quantity: str
+) -> tuple[tuple[str, ...], dict[str, np.ndarray], list[str]]:
+    """(axis names, their values, the field axes): every axis a known, finite, 1D list."""
+    d = int(model.dim)
     names = tuple(axes)
     coords = {name: _axis_values(name, axes[name]) for name in names}
     field_axes = [name for name in names if name.startswith("field_")]
+    allowed = ("field_strength", *(f"field_{c}" for c in COMPONENT_NAMES[:d]))
     for name in field_axes:
-        if name != "field_strength" and name not in tuple(
-            f"field_{c}" for c in COMPONENT_NAMES[:d]
-        ):
-            _fail(f"axes: unknown axis {name!r} for a model of dim = {d}")
-    if field_axes and not is_current:
-        _fail(f"axes {field_axes}: quantity {quantity!r} is a linear response and takes no field")
+        if name not in allowed:
+            fail(f"axes: unknown axis {name!r} for a model of dim = {d}")
+    if field_axes and quantity not in CURRENTS:
+        fail(f"axes {field_axes}: quantity {quantity!r} is a linear response and takes no field")
     for name in names:
-        if name not in ARGUMENT_AXES and not name.startswith("field_"):
-            _parameter_path(model, name)
+        if _is_parameter(name):
+            _check_parameter(model, name)
+    return names, coords, field_axes
 
-    def value(name: str, given: Any, required: bool) -> np.ndarray | None:
-        if name in coords:
-            if given is not None:
-                _fail(f"{name} is both an axis and a fixed argument; give it once")
-            return coords[name]
-        if given is None:
-            if required:
-                _fail(
-                    f"{name} is required for quantity {quantity!r} (give {name}= or an axis {name!r})"
-                )
-            return None
-        array = np.asarray(given, dtype=float)
-        if array.shape != ():
-            _fail(f"{name} must be a scalar, got shape {array.shape}")
-        if not np.isfinite(array):
-            _fail(f"{name} must be finite, got {given!r}")
-        return array[None]
 
+def _fixed_value(
+    name: str, given: Any, required: bool, coords: Mapping[str, np.ndarray], quantity: str
+) -> np.ndarray | None:
+    """The values of argument ``name``: its axis, or the fixed scalar ``given`` as shape (1,)."""
+    if name in coords:
+        if given is not None:
+            fail(f"{name} is both an axis and a fixed argument; give it once")
+        return coords[name]
+    if given is None:
+        if required:
+            fail(f"{name} is required for quantity {quantity!r} (give {name}= or an axis {name!r})")
+        return None
+    array = np.asarray(given, dtype=float)
+    if array.shape != ():
+        fail(f"{name} must be a scalar, got shape {array.shape}")
+    if not np.isfinite(array):
+        fail(f"{name} must be finite, got {given!r}")
+    return array[None]
+
+
+def _check_arguments(
+    coords: Mapping[str, np.ndarray],
+    quantity: str,
+    theory: str,
+    mu: Any,
+    temperature: Any,
+    tau: Any,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The values of mu, temperature and tau (axis or fixed), with T and tau in range."""
+    is_current = quantity in CURRENTS
     zero_temperature_ok = quantity == "hall_conductivity" or (
         is_current and theory == "nonabelian_hall"
     )
     needs_tau = quantity == "drude_conductivity" or (is_current and theory != "nonabelian_hall")
-    mu_values = value("mu", mu, True)
-    temperature_values = value("temperature", temperature, True)
-    tau_values = value("tau", tau, needs_tau)
+    mu_values = _fixed_value("mu", mu, True, coords, quantity)
+    temperature_values = _fixed_value("temperature", temperature, True, coords, quantity)
+    tau_values = _fixed_value("tau", tau, needs_tau, coords, quantity)
     if zero_temperature_ok and np.any(temperature_values < 0):
-        _fail(
+        fail(
             f"temperature must be >= 0 (T = 0 is the step occupation), got {temperature_values.min()}"
         )
     if not zero_temperature_ok and np.any(temperature_values <= 0):
-        _fail(f"temperature must be > 0 for quantity {quantity!r}, got {temperature_values.min()}")
+        fail(f"temperature must be > 0 for quantity {quantity!r}, got {temperature_values.min()}")
     if tau_values is not None and needs_tau and np.any(tau_values <= 0):
-        _fail(f"tau must be > 0 (a relaxation time), got {tau_values.min()}")
+        fail(f"tau must be > 0 (a relaxation time), got {tau_values.min()}")
+    return mu_values, temperature_values, tau_values
 
+
+def _check_field(
+    coords: Mapping[str, np.ndarray],
+    field_axes: Sequence[str],
+    quantity: str,
+    field: Any,
+    field_direction: Any,
+    d: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(fixed field (d,), unit direction of a field_strength axis (d,)); zeros where unused."""
     base_field = np.zeros(d)
     direction = np.zeros(d)
-    if is_current:
-        if "field_strength" in coords:
-            if field is not None:
-                _fail("give field_direction with a 'field_strength' axis, not field")
-            if field_direction is None:
-                _fail("a 'field_strength' axis needs field_direction (a (d,) vector)")
-            direction = np.asarray(field_direction, dtype=float)
-            if (
-                direction.shape != (d,)
-                or not np.all(np.isfinite(direction))
-                or not np.any(direction)
-            ):
-                _fail(
-                    f"field_direction must be a finite, non-zero ({d},) vector, got {field_direction!r}"
-                )
-            direction = direction / np.linalg.norm(direction)
-        elif field is not None:
-            base_field = np.asarray(field, dtype=float)
-            if base_field.shape != (d,) or not np.all(np.isfinite(base_field)):
-                _fail(f"field must be a finite ({d},) vector, got {field!r}")
-        elif not field_axes:
-            _fail(f"quantity {quantity!r} needs field= (a ({d},) vector) or a field axis")
-    elif field is not None or field_direction is not None:
-        _fail(f"quantity {quantity!r} is a linear response: drop field / field_direction")
+    if quantity not in CURRENTS:
+        if field is not None or field_direction is not None:
+            fail(f"quantity {quantity!r} is a linear response: drop field / field_direction")
+        return base_field, direction
+    if "field_strength" in coords:
+        if field is not None:
+            fail("give field_direction with a 'field_strength' axis, not field")
+        if field_direction is None:
+            fail("a 'field_strength' axis needs field_direction (a (d,) vector)")
+        direction = np.asarray(field_direction, dtype=float)
+        if direction.shape != (d,) or not np.all(np.isfinite(direction)) or not np.any(direction):
+            fail(
+                f"field_direction must be a finite, non-zero ({d},) vector, got {field_direction!r}"
+            )
+        direction = direction / np.linalg.norm(direction)
+    elif field is not None:
+        base_field = np.asarray(field, dtype=float)
+        if base_field.shape != (d,) or not np.all(np.isfinite(base_field)):
+            fail(f"field must be a finite ({d},) vector, got {field!r}")
+    elif not field_axes:
+        fail(f"quantity {quantity!r} needs field= (a ({d},) vector) or a field axis")
+    return base_field, direction
 
+
+def _check_positions(quantity: str, x: Any, xs: Any, d: int) -> np.ndarray:
+    """The positions (n_x, d): ``xs`` for a current map, else ``x`` (default: the origin) as (1, d)."""
     if quantity == "current_map":
         if xs is None:
-            _fail("quantity 'current_map' needs xs (n_x, d) positions")
+            fail("quantity 'current_map' needs xs (n_x, d) positions")
         if x is not None:
-            _fail("give xs (positions) for 'current_map', not x")
+            fail("give xs (positions) for 'current_map', not x")
         positions = np.asarray(xs, dtype=float)
         if positions.ndim != 2 or positions.shape[1] != d or positions.shape[0] == 0:
-            _fail(f"xs must have shape (n_x, {d}), got {positions.shape}")
+            fail(f"xs must have shape (n_x, {d}), got {positions.shape}")
     else:
         if xs is not None:
-            _fail(f"xs is only for quantity 'current_map' (got quantity {quantity!r}); use x")
+            fail(f"xs is only for quantity 'current_map' (got quantity {quantity!r}); use x")
         positions = np.zeros((1, d)) if x is None else np.asarray(x, dtype=float)[None]
         if positions.shape != (1, d):
-            _fail(f"x must have shape ({d},), got {np.shape(x)}")
+            fail(f"x must have shape ({d},), got {np.shape(x)}")
     if not np.all(np.isfinite(positions)):
-        _fail("positions (x / xs) must be finite")
-    check_output_shape(model, jnp.asarray(positions[0]), points[0])
-    if is_concrete(model):
-        check_finite_parameters(model)
+        fail("positions (x / xs) must be finite")
+    return positions
 
+
+def _positive_count(value: Any, name: str) -> int:
+    """``value`` as an int >= 1 (``_guards.integer``), reported as "a positive integer"."""
+    try:
+        return integer(value, name)
+    except ValueError:
+        pass
+    fail(f"{name} must be a positive integer, got {value!r}")
+
+
+def _check_sizes(
+    n_total: int,
+    n_points: int,
+    n_positions: int,
+    batch_size: Any,
+    chunk_size: Any,
+    devices: Sequence[Any] | None,
+) -> tuple[tuple[Any, ...], int, int]:
+    """(devices, sweep points per device per call, k-points per chunk).
+
+    The defaults keep about DEFAULT_POINTS_IN_FLIGHT integrand evaluations (sweep points x
+    positions x k-points) in flight per device: a batch is that bound over one sweep point's
+    evaluations (k-points x positions), at least 2 and at most a device's share of the sweep; the
+    chunk then cuts the k-integral so that batch x positions x chunk stays within the bound.
+    """
     devices = tuple(jax.devices() if devices is None else devices)
     if len(devices) == 0:
-        _fail("devices must name at least one device")
-    n_total = math.prod(len(v) for v in coords.values())
+        fail("devices must name at least one device")
     per_device = -(-n_total // len(devices))
-    work = points.shape[0] * positions.shape[0]
+    work = n_points * n_positions
     if batch_size is None:
         batch = max(
             1, min(per_device, DEFAULT_POINTS_IN_FLIGHT // min(work, DEFAULT_POINTS_IN_FLIGHT // 2))
         )
     else:
-        if (
-            isinstance(batch_size, bool)
-            or not isinstance(batch_size, (int, np.integer))
-            or batch_size < 1
-        ):
-            _fail(f"batch_size must be a positive integer, got {batch_size!r}")
-        batch = int(batch_size)
+        batch = _positive_count(batch_size, "batch_size")
     if chunk_size is None:
-        chunk = max(
-            1, min(points.shape[0], DEFAULT_POINTS_IN_FLIGHT // (positions.shape[0] * batch))
-        )
+        chunk = max(1, min(n_points, DEFAULT_POINTS_IN_FLIGHT // (n_positions * batch)))
     else:
-        if (
-            isinstance(chunk_size, bool)
-            or not isinstance(chunk_size, (int, np.integer))
-            or chunk_size < 1
-        ):
-            _fail(f"chunk_size must be a positive integer, got {chunk_size!r}")
-        chunk = int(min(chunk_size, points.shape[0]))
-    fixed = {
-        "mu": mu_values if "mu" not in coords else None,
-        "temperature": temperature_values if "temperature" not in coords else None,
-        "tau": (tau_values if tau_values is not None else np.zeros(1))
-        if "tau" not in coords
-        else None,
-        "field": base_field,
-    }
-    fixed = {
-        key: (
-            None
-            if v is None
-            else jnp.asarray(v).reshape(np.shape(v)[1:] if key != "field" else (d,))
-        )
-        for key, v in fixed.items()
-    }
+        chunk = min(_positive_count(chunk_size, "chunk_size"), n_points)
+    return devices, batch, chunk
+
+
+def _fixed_operands(
+    coords: Mapping[str, np.ndarray],
+    values: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    base_field: np.ndarray,
+) -> dict[str, Array | None]:
+    """The fixed mu, temperature, tau as 0-d arrays (None where swept; tau 0 if unused), field (d,)."""
+    mu_values, temperature_values, tau_values = values
+    tau_values = np.zeros(1) if tau_values is None else tau_values
+    fixed: dict[str, Array | None] = {}
+    for key, value in (("mu", mu_values), ("temperature", temperature_values), ("tau", tau_values)):
+        fixed[key] = None if key in coords else jnp.asarray(value).reshape(())
+    fixed["field"] = jnp.asarray(base_field)
+    return fixed
+
+
+def prepare_sweep(
+    model: AbstractModel,
+    grid: KGrid,
+    axes: Mapping[str, ArrayLike],
+    *,
+    quantity: Quantity = "current",
+    field: FieldLike | None = None,
+    field_direction: FieldLike | None = None,
+    mu: RealScalarLike | None = None,
+    temperature: RealScalarLike | None = None,
+    tau: RealScalarLike | None = None,
+    theory: Theory = "msct",
+    manifolds: ManifoldsLike = None,
+    x: PositionLike | None = None,
+    xs: Float[ArrayLike, "nx d"] | None = None,
+    chunk_size: int | None = None,
+    batch_size: int | None = None,
+    devices: Sequence[Any] | None = None,
+) -> SweepPlan:
+    """Validate a sweep's arguments without running it (see :func:`sweep`); raises ValueError.
+
+    Returns the :class:`SweepPlan` that :func:`run_sweep` runs.
+    """
+    manifolds = _check_kind(model, axes, quantity, theory, manifolds)
+    d = int(model.dim)
+    points, weights = check_grid(grid, d)
+    names, coords, field_axes = _check_axes(model, axes, quantity)
+    values = _check_arguments(coords, quantity, theory, mu, temperature, tau)
+    base_field, direction = _check_field(coords, field_axes, quantity, field, field_direction, d)
+    positions = _check_positions(quantity, x, xs, d)
+    check_output_shape(model, jnp.asarray(positions[0]), points[0])
+    check_concrete_model(model)
+    n_total = math.prod(len(v) for v in coords.values())
+    devices, batch, chunk = _check_sizes(
+        n_total, points.shape[0], positions.shape[0], batch_size, chunk_size, devices
+    )
     operands = {
         "model": model,
         "points": points,
         "weights": weights,
         "positions": jnp.asarray(positions),
         "direction": jnp.asarray(direction),
-        **fixed,
+        **_fixed_operands(coords, values, base_field),
     }
-    return _Plan(quantity, names, coords, operands, theory, manifolds, chunk, batch, devices)
+    return SweepPlan(quantity, names, coords, operands, theory, manifolds, chunk, batch, devices)
 
 
-def _evaluate(plan: _Plan, operands: dict[str, Any], values: Any) -> tuple[Any, Any]:
-    """The quantity at one sweep point; ``values`` (n_axes,) in the order of ``plan.names``."""
+# ---------------------------------------------------------------------------------------------
+# running
+
+
+def _evaluate(
+    plan: SweepPlan, operands: dict[str, Any], values: Float[Array, " n_axes"]
+) -> tuple[Array, Array]:
+    """The quantity at one sweep point and its all-finite flag.
+
+    ``values`` holds the point's axis values in the order of ``plan.names``; model-parameter axes
+    replace that parameter of the model, the others the transport arguments (the same cores as
+    :func:`~semiclassical_jax.current` and friends).
+    """
     model = operands["model"]
     swept = {name: values[i] for i, name in enumerate(plan.names)}
     for name, value in swept.items():
-        if name not in ARGUMENT_AXES and not name.startswith("field_"):
-            model = eqx.tree_at(_parameter_path(model, name), model, value)
+        if _is_parameter(name):
+            model = replace_path(model, name, value)
     argument = {key: swept.get(key, operands[key]) for key in ARGUMENT_AXES}
     points, weights, positions = operands["points"], operands["weights"], operands["positions"]
-    if plan.quantity in ("current", "current_map"):
+    if plan.quantity in CURRENTS:
         field = operands["field"]
         if "field_strength" in swept:
             field = swept["field_strength"] * operands["direction"]
         for axis, component in enumerate(COMPONENT_NAMES[: field.shape[0]]):
             if f"field_{component}" in swept:
                 field = field.at[axis].set(swept[f"field_{component}"])
-        result, finite = _current_core(
+        result, finite = current_core(
             model,
             positions,
             points,
@@ -334,7 +428,7 @@ def _evaluate(plan: _Plan, operands: dict[str, Any], values: Any) -> tuple[Any, 
         )
         return (result if plan.quantity == "current_map" else result[0]), finite
     kind = "hall" if plan.quantity == "hall_conductivity" else "drude"
-    result, finite = _response_core(
+    result, finite = response_core(
         model,
         positions,
         points,
@@ -348,7 +442,7 @@ def _evaluate(plan: _Plan, operands: dict[str, Any], values: Any) -> tuple[Any, 
     return result[0], finite
 
 
-def _compiled_batch(plan: _Plan) -> Callable:
+def _compiled_batch(plan: SweepPlan) -> Callable[[Array], tuple[Array, Array]]:
     """jit(vmap over a batch of sweep points), shard_map-ped over plan.devices when there are several."""
     dynamic, static = eqx.partition(plan.operands, eqx.is_array)
 
@@ -397,17 +491,18 @@ class _Progress:
         )
 
 
-def run_sweep(
-    plan: _Plan, *, progress: bool | str = False, attrs: Mapping[str, Any] | None = None
-) -> SweepResult:
-    """Run a validated plan (from :func:`prepare_sweep`) and label its result."""
-    start = time.perf_counter()
-    shape = tuple(len(plan.coords[name]) for name in plan.names)
-    if plan.names:
-        mesh = np.meshgrid(*(plan.coords[name] for name in plan.names), indexing="ij")
-        flat = np.stack([m.reshape(-1) for m in mesh], axis=-1)
-    else:
-        flat = np.zeros((1, 0))
+def _flat_points(plan: SweepPlan) -> np.ndarray:
+    """The sweep points (n_total, n_axes), the Cartesian product of the axes (C order)."""
+    if not plan.names:
+        return np.zeros((1, 0))
+    mesh = np.meshgrid(*(plan.coords[name] for name in plan.names), indexing="ij")
+    return np.stack([m.reshape(-1) for m in mesh], axis=-1)
+
+
+def _run_batches(
+    plan: SweepPlan, flat: np.ndarray, progress: bool | str
+) -> tuple[np.ndarray, np.ndarray]:
+    """(values, finite flags) at every sweep point: one compiled call per batch on all devices."""
     n_total = flat.shape[0]
     per_call = plan.batch * len(plan.devices)
     n_calls = -(-n_total // per_call)
@@ -423,18 +518,30 @@ def run_sweep(
         flags.append(np.asarray(finite))
         if bar is not None:
             bar.update(call + 1)
-    values = np.concatenate(outputs)[:n_total]
-    finite = np.concatenate(flags)[:n_total]
-    if not np.all(finite):
-        bad = int(np.argmin(finite))
-        where = (
-            ", ".join(f"{name}={flat[bad, i]:g}" for i, name in enumerate(plan.names))
-            or "the only point"
-        )
-        _fail(
-            f"{plan.quantity} is not finite at {where}: the model is not finite somewhere on the grid, "
-            "or a gap between manifolds closes on a grid point"
-        )
+    return np.concatenate(outputs)[:n_total], np.concatenate(flags)[:n_total]
+
+
+def _check_finite(plan: SweepPlan, flat: np.ndarray, finite: np.ndarray) -> None:
+    """Raise naming the first sweep point whose k-integral was not finite."""
+    if np.all(finite):
+        return
+    bad = int(np.argmin(finite))
+    where = (
+        ", ".join(f"{name}={flat[bad, i]:g}" for i, name in enumerate(plan.names))
+        or "the only point"
+    )
+    fail(
+        f"{plan.quantity} is not finite at {where}: the model is not finite somewhere on the grid, "
+        "or a gap between manifolds closes on a grid point"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# labelling
+
+
+def _dims_and_coords(plan: SweepPlan) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The result's dims (axes, [position], component, [field_component]) and coordinates."""
     d = plan.operands["points"].shape[1]
     components = np.array(COMPONENT_NAMES[:d])
     coords = {name: plan.coords[name] for name in plan.names}
@@ -448,18 +555,20 @@ def run_sweep(
     if plan.quantity in ("hall_conductivity", "drude_conductivity"):
         dims.append("field_component")
         coords["field_component"] = components
-    values = values.reshape(shape + values.shape[1:])
-    units = {name: UNITS.get(name, "model units") for name in coords}
-    units[plan.quantity] = UNITS[plan.quantity]
+    return dims, coords
+
+
+def _metadata(plan: SweepPlan, start: float, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The run's arguments and circumstances (JSON-serialisable), then the caller's ``attrs``."""
     fixed = {
         key: (None if plan.operands[key] is None else np.asarray(plan.operands[key]).tolist())
         for key in (*ARGUMENT_AXES, "field")
     }
     if "field_strength" in plan.coords:
         fixed["field_direction"] = np.asarray(plan.operands["direction"]).tolist()
-    metadata = {
+    return {
         "quantity": plan.quantity,
-        "theory": plan.theory if plan.quantity in ("current", "current_map") else None,
+        "theory": plan.theory if plan.quantity in CURRENTS else None,
         "manifolds": [list(m) for m in plan.manifolds],
         "fixed": fixed,
         "x": np.asarray(plan.operands["positions"][0]).tolist()
@@ -474,24 +583,43 @@ def run_sweep(
         "jax_version": jax.__version__,
         **(dict(attrs) if attrs else {}),
     }
+
+
+def run_sweep(
+    plan: SweepPlan, *, progress: bool | str = False, attrs: Mapping[str, Any] | None = None
+) -> SweepResult:
+    """Run a validated plan (from :func:`prepare_sweep`) and label its result.
+
+    Raises ValueError naming the first sweep point whose result is not finite.
+    """
+    start = time.perf_counter()
+    shape = tuple(len(plan.coords[name]) for name in plan.names)
+    flat = _flat_points(plan)
+    values, finite = _run_batches(plan, flat, progress)
+    _check_finite(plan, flat, finite)
+    dims, coords = _dims_and_coords(plan)
+    values = values.reshape(shape + values.shape[1:])
+    units = {name: UNITS.get(name, "model units") for name in coords}
+    units[plan.quantity] = UNITS[plan.quantity]
+    metadata = _metadata(plan, start, attrs)
     return SweepResult(plan.quantity, values, tuple(dims), coords, units, metadata)
 
 
 def sweep(
-    model: Any,
-    grid: Any,
-    axes: Mapping[str, Any],
+    model: AbstractModel,
+    grid: KGrid,
+    axes: Mapping[str, ArrayLike],
     *,
-    quantity: str = "current",
-    field: Any = None,
-    field_direction: Any = None,
-    mu: Any = None,
-    temperature: Any = None,
-    tau: Any = None,
-    theory: str = "msct",
-    manifolds: Any = None,
-    x: Any = None,
-    xs: Any = None,
+    quantity: Quantity = "current",
+    field: FieldLike | None = None,
+    field_direction: FieldLike | None = None,
+    mu: RealScalarLike | None = None,
+    temperature: RealScalarLike | None = None,
+    tau: RealScalarLike | None = None,
+    theory: Theory = "msct",
+    manifolds: ManifoldsLike = None,
+    x: PositionLike | None = None,
+    xs: Float[ArrayLike, "nx d"] | None = None,
     chunk_size: int | None = None,
     batch_size: int | None = None,
     devices: Sequence[Any] | None = None,

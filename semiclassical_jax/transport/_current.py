@@ -1,147 +1,94 @@
 """Public transport API: currents and conductivities over a k-grid (PHYSICS.md section 3).
 
-Thin public functions check their arguments (errors name the argument), then call one jitted
-core per quantity. Physical numbers (field, mu, temperature, tau, model parameters) are traced, so
-one compilation serves a whole sweep and every result is differentiable in all of them; the theory,
-the manifold partition and the chunk size are static.
+Thin public functions check their arguments (``semiclassical_jax._guards``: errors name the
+argument), then call one jitted core per quantity (:mod:`._cores`). Physical numbers (field, mu,
+temperature, tau, model parameters) are traced, so one compilation serves a whole sweep and every
+result is differentiable in all of them; the theory, the manifold partition and the chunk size are
+static.
 Units: natural (hbar = e = k_B = 1, carrier charge -1, e^2/h = 1/(2 pi)); J is a current density
 (per length^(d-1)), conductivities are in units of e^2/hbar.
 """
 
-from typing import Any, Literal
+from typing import Any
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .._guards import (
-    check_finite_parameters,
+    Guards,
+    check_concrete_model,
     check_model,
     check_output_shape,
     check_partition,
-    is_concrete,
+    fail,
+    integer,
+    one_of,
+    scalar,
+    vector,
 )
-from .._types import Array, Float
-from ..geometry._kernel import band_geometry_unchecked
-from . import _integrands
-from ._integrate import DEFAULT_CHUNK_POINTS, default_chunk_size, integrate
-
-Theory = Literal["msct", "ssct", "nonabelian_hall"]
-THEORIES = ("msct", "ssct", "nonabelian_hall")
+from .._types import Array, ArrayLike, FieldLike, Float, PositionLike, RealScalarLike
+from ..grids import KGrid
+from ..models import AbstractModel
+from ._cores import (
+    THEORIES,
+    Manifolds,
+    ManifoldsLike,
+    Theory,
+    check_grid,
+    current_core,
+    response_core,
+)
+from ._integrate import DEFAULT_CHUNK_POINTS, default_chunk_size
 
 
 # ---------------------------------------------------------------------------------------------
 # argument checks
 
 
-def _check_grid(grid: Any, dim: int) -> tuple[Array, Array]:
-    points = getattr(grid, "points", None)
-    weights = getattr(grid, "weights", None)
-    if points is None or weights is None:
-        raise TypeError(
-            f"grid must be a KGrid (points and weights), e.g. grids.disk(...); got {type(grid).__name__}"
-        )
-    points, weights = jnp.asarray(points, dtype=float), jnp.asarray(weights, dtype=float)
-    if points.ndim != 2 or points.shape[1] != dim:
-        raise ValueError(
-            f"grid points must have shape (n, {dim}) for a model of dim = {dim}, got {points.shape}"
-        )
-    if weights.shape != points.shape[:1]:
-        raise ValueError(f"grid weights must have shape ({points.shape[0]},), got {weights.shape}")
-    if points.shape[0] == 0:
-        raise ValueError("grid has no points")
-    return points, weights
-
-
-def _check_vector(value: Any, name: str, dim: int) -> Array:
-    array = jnp.asarray(value, dtype=float)
-    if array.shape != (dim,):
-        raise ValueError(
-            f"{name} must have shape ({dim},) for a model of dim = {dim}, got {array.shape}"
-        )
-    return array
-
-
-def _check_scalar(value: Any, name: str) -> Array:
-    if value is None:
-        raise ValueError(f"{name} is required")
-    array = jnp.asarray(value, dtype=float)
-    if array.shape != ():
-        raise ValueError(f"{name} must be a scalar, got shape {array.shape}")
-    return array
-
-
-def _check_positions(model: Any, positions: Any) -> Array:
+def _check_positions(model: AbstractModel, positions: Any) -> Float[Array, "nx d"]:
     d = int(model.dim)
     if positions is None:
         return jnp.zeros((1, d))
     positions = jnp.asarray(positions, dtype=float)
     if positions.ndim != 2 or positions.shape[1] != d:
-        raise ValueError(
-            f"xs must have shape (n_x, {d}) for a model of dim = {d}, got {positions.shape}"
-        )
+        fail(f"xs must have shape (n_x, {d}) for a model of dim = {d}, got {positions.shape}")
     return positions
 
 
 def _check_chunk_size(chunk_size: Any, n_points: int, n_positions: int, chunk_points: int) -> int:
     if chunk_size is None:
         return default_chunk_size(n_points, n_positions, chunk_points)
-    if (
-        isinstance(chunk_size, bool)
-        or not isinstance(chunk_size, (int, np.integer))
-        or chunk_size < 1
-    ):
-        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
-    return int(min(chunk_size, n_points))
+    return min(integer(chunk_size, "chunk_size"), n_points)
 
 
-class _ValueChecks:
-    """Value checks: raise now with the number if concrete, else attach eqx.error_if to the result."""
-
-    def __init__(self) -> None:
-        self.checks: list[tuple[Array, str]] = []
-
-    def add(self, bad: Any, message: str) -> None:
-        self.checks.append((bad, message))
-
-    def apply(self, result: Array) -> Array:
-        for bad, message in self.checks:
-            if is_concrete(bad):
-                if bool(bad):
-                    raise ValueError(message)
-            else:
-                result = eqx.error_if(result, bad, message)
-        return result
-
-
-def _check_temperature(checks: _ValueChecks, temperature: Array, allow_zero: bool) -> None:
+def _check_temperature(guards: Guards, temperature: Array, allow_zero: bool) -> None:
     if allow_zero:
-        checks.add(
+        guards.add(
             ~(temperature >= 0),
-            f"temperature must be >= 0 (T = 0 is the step occupation), got {temperature}",
+            "temperature must be >= 0 (T = 0 is the step occupation)",
+            got=temperature,
         )
     else:
-        checks.add(
+        guards.add(
             ~(temperature > 0),
-            f"temperature must be > 0 for Fermi-surface terms (f0' is a delta function at T = 0; "
-            f"use a small T that the grid resolves), got {temperature}",
+            "temperature must be > 0 for Fermi-surface terms (f0' is a delta function at T = 0; "
+            "use a small T that the grid resolves)",
+            got=temperature,
         )
 
 
-def _check_finite(checks: _ValueChecks, value: Array, name: str) -> None:
-    checks.add(~jnp.all(jnp.isfinite(value)), f"{name} must be finite, got {value}")
+def _check_tau(guards: Guards, tau: Array) -> None:
+    guards.add(~(tau > 0), "tau must be > 0 (a relaxation time)", got=tau)
 
 
-def _default_chunk_points(theory: str, manifolds: tuple[tuple[int, ...], ...]) -> int:
+def _default_chunk_points(theory: str, manifolds: Manifolds) -> int:
     """Points per chunk when the caller gives no chunk_size.
 
     MSCT with a multi-band manifold differentiates its hybridised energies by forward mode (d or
     2d tangents through the geometry at every point), so a point's reverse-mode residuals are
     several times those of the other integrands. On CPU, chunks of 2^11 such points keep a chunk's
-    reverse pass in cache: the gradient ~30 % faster at 10^4 k-points than with 2^14, ~15 % at 10^5,
-    the forward pass unchanged (2-core CPU; the resulting cost ratios are in benchmarks/RESULTS.md).
-    Other platforms (unmeasured) keep 2^14.
+    reverse pass in cache, which speeds up the gradient and leaves the forward pass as it is
+    (measurements: benchmarks/RESULTS.md). Other platforms (unmeasured) keep 2^14.
     """
     multi_band = theory == "msct" and any(len(manifold) > 1 for manifold in manifolds)
     if multi_band and jax.default_backend() == "cpu":
@@ -149,56 +96,98 @@ def _default_chunk_points(theory: str, manifolds: tuple[tuple[int, ...], ...]) -
     return DEFAULT_CHUNK_POINTS
 
 
-def _common(model: Any, grid: Any, positions: Any):
+def _common(
+    model: AbstractModel, grid: KGrid, positions: Any
+) -> tuple[int, Float[Array, "nk d"], Float[Array, " nk"], Float[Array, "nx d"]]:
+    """The static checks every public function shares: (d, k-points, weights, positions)."""
     check_model(model)
     d = int(model.dim)
-    points, weights = _check_grid(grid, d)
+    points, weights = check_grid(grid, d)
     positions = _check_positions(model, positions)
     check_output_shape(model, positions[0], points[0])
-    if is_concrete(model):
-        check_finite_parameters(model)
+    check_concrete_model(model)
     return d, points, weights, positions
 
 
-def _finish(checks: _ValueChecks, result: Array, finite: Array, what: str) -> Array:
-    checks.add(
+def _finish(guards: Guards, result: Array, finite: Array, what: str) -> Array:
+    """``result`` with the value checks attached, the last one on the k-sum's ``finite`` flag."""
+    guards.add(
         ~finite,
         f"{what} is not finite: the model is not finite somewhere on the grid, or a gap between "
         "manifolds (between bands, for one-band manifolds) closes on a grid point",
     )
-    return checks.apply(result)
+    return guards(result)
 
 
-# ---------------------------------------------------------------------------------------------
-# jitted cores
+def _current(
+    model: AbstractModel,
+    grid: KGrid,
+    xs: Any,
+    field: Any,
+    mu: Any,
+    temperature: Any,
+    tau: Any,
+    theory: str,
+    manifolds: Any,
+    chunk_size: Any,
+) -> Float[Array, "nx d"]:
+    """:func:`current_map`, with ``xs = None`` meaning the origin: checks, then the core."""
+    d, points, weights, positions = _common(model, grid, xs)
+    one_of(theory, "theory", THEORIES)
+    manifolds = check_partition(manifolds, int(model.n_bands))
+    chunk = _check_chunk_size(
+        chunk_size, points.shape[0], positions.shape[0], _default_chunk_points(theory, manifolds)
+    )
+    if theory == "ssct" and any(len(m) > 1 for m in manifolds):
+        fail(
+            f"theory='ssct' treats every band as its own manifold, got manifolds={manifolds}; "
+            "use theory='msct' (or 'nonabelian_hall') for multi-band manifolds"
+        )
+    hall = theory == "nonabelian_hall"
+    field = vector(field, "field", d)
+    mu = scalar(mu, "mu")
+    temperature = scalar(temperature, "temperature")
+    tau = jnp.asarray(0.0) if hall and tau is None else scalar(tau, "tau")
+    # concrete bad values raise here, before the k-sum; traced ones are attached to the result
+    guards = Guards()
+    guards.finite(field, "field")
+    guards.finite(mu, "mu")
+    if not hall:
+        _check_tau(guards, tau)
+    _check_temperature(guards, temperature, allow_zero=hall)
+    result, finite = current_core(
+        model, positions, points, weights, field, mu, temperature, tau, theory, manifolds, chunk
+    )
+    return _finish(guards, result, finite, "current")
 
 
-@eqx.filter_jit
-def _current_core(
-    model, positions, points, weights, field, mu, temperature, tau, theory, manifolds, chunk
-):
-    def integrand(x, k):
-        if theory == "msct":
-            return _integrands.msct_current(model, x, k, field, mu, temperature, tau, manifolds)
-        geometry = band_geometry_unchecked(model, x, k)
-        if theory == "ssct":
-            return _integrands.ssct_current(geometry, field, mu, temperature, tau)
-        return _integrands.nonabelian_hall_current(geometry, field, mu, temperature, manifolds)
-
-    return integrate(integrand, positions, points, weights, chunk)
-
-
-@eqx.filter_jit
-def _response_core(model, positions, points, weights, mu, temperature, tau, quantity, chunk):
-    def integrand(x, k):
-        geometry = band_geometry_unchecked(model, x, k)
-        if quantity == "hall":
-            return _integrands.hall_conductivity(geometry, mu, temperature)
-        if quantity == "drude":
-            return _integrands.drude_conductivity(geometry, mu, temperature, tau)
-        return _integrands.berry_curvature_dipole(geometry, mu, temperature)
-
-    return integrate(integrand, positions, points, weights, chunk)
+def _response(
+    model: AbstractModel,
+    grid: KGrid,
+    x: Any,
+    chunk_size: Any,
+    mu: Any,
+    temperature: Any,
+    tau: Any,
+    quantity: str,
+    allow_zero: bool,
+) -> Float[Array, "d ..."]:
+    """A linear-response coefficient at one position ``x``: checks, then the core."""
+    position = None if x is None else vector(x, "x", int(model.dim))[None, :]
+    _, points, weights, positions = _common(model, grid, position)
+    chunk = _check_chunk_size(chunk_size, points.shape[0], positions.shape[0], DEFAULT_CHUNK_POINTS)
+    mu = scalar(mu, "mu")
+    temperature = scalar(temperature, "temperature")
+    tau = scalar(tau, "tau") if quantity == "drude" else jnp.asarray(0.0)
+    guards = Guards()
+    guards.finite(mu, "mu")
+    _check_temperature(guards, temperature, allow_zero=allow_zero)
+    if quantity == "drude":
+        _check_tau(guards, tau)
+    result, finite = response_core(
+        model, positions, points, weights, mu, temperature, tau, quantity, chunk
+    )
+    return _finish(guards, result[0], finite, quantity.replace("_", " "))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,16 +195,16 @@ def _response_core(model, positions, points, weights, mu, temperature, tau, quan
 
 
 def current_map(
-    model: Any,
-    grid: Any,
-    xs: Float[Array, "nx d"],
+    model: AbstractModel,
+    grid: KGrid,
+    xs: Float[ArrayLike, "nx d"],
     *,
-    field: Float[Array, " d"],
-    mu: Any,
-    temperature: Any,
-    tau: Any = None,
+    field: FieldLike,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    tau: RealScalarLike | None = None,
     theory: Theory = "msct",
-    manifolds: Any = None,
+    manifolds: ManifoldsLike = None,
     chunk_size: int | None = None,
 ) -> Float[Array, "nx d"]:
     """Current density J(x) at each position of ``xs`` (n_x, d): the phase-space grid (PHYSICS.md s. 4).
@@ -223,49 +212,20 @@ def current_map(
     Each x has its own k-integral over ``grid``; see :func:`current` for the theories and arguments.
     Memory is bounded by ``chunk_size`` x n_x integrand evaluations at a time.
     """
-    d, points, weights, positions = _common(model, grid, xs)
-    if theory not in THEORIES:
-        raise ValueError(f"theory must be one of {THEORIES}, got {theory!r}")
-    manifolds = check_partition(manifolds, int(model.n_bands))
-    chunk = _check_chunk_size(
-        chunk_size, points.shape[0], positions.shape[0], _default_chunk_points(theory, manifolds)
-    )
-    if theory == "ssct" and any(len(m) > 1 for m in manifolds):
-        raise ValueError(
-            f"theory='ssct' treats every band as its own manifold, got manifolds={manifolds}; "
-            "use theory='msct' (or 'nonabelian_hall') for multi-band manifolds"
-        )
-    field = _check_vector(field, "field", d)
-    mu = _check_scalar(mu, "mu")
-    temperature = _check_scalar(temperature, "temperature")
-    checks = _ValueChecks()
-    _check_finite(checks, field, "field")
-    _check_finite(checks, mu, "mu")
-    if theory == "nonabelian_hall":
-        tau = jnp.asarray(0.0) if tau is None else _check_scalar(tau, "tau")
-        _check_temperature(checks, temperature, allow_zero=True)
-    else:
-        tau = _check_scalar(tau, "tau")
-        checks.add(~(tau > 0), f"tau must be > 0 (a relaxation time), got {tau}")
-        _check_temperature(checks, temperature, allow_zero=False)
-    checks.apply(mu)  # raise on bad arguments before the k-sum when they are concrete
-    result, finite = _current_core(
-        model, positions, points, weights, field, mu, temperature, tau, theory, manifolds, chunk
-    )
-    return _finish(checks, result, finite, "current")
+    return _current(model, grid, xs, field, mu, temperature, tau, theory, manifolds, chunk_size)
 
 
 def current(
-    model: Any,
-    grid: Any,
+    model: AbstractModel,
+    grid: KGrid,
     *,
-    field: Float[Array, " d"],
-    mu: Any,
-    temperature: Any,
-    tau: Any = None,
+    field: FieldLike,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    tau: RealScalarLike | None = None,
     theory: Theory = "msct",
-    manifolds: Any = None,
-    x: Any = None,
+    manifolds: ManifoldsLike = None,
+    x: PositionLike | None = None,
     chunk_size: int | None = None,
 ) -> Float[Array, " d"]:
     """Steady-state current density J = q int dk (...) in a uniform field E (PHYSICS.md section 3).
@@ -288,50 +248,20 @@ def current(
     J_x = -(C / 2 pi) E_y. ``temperature`` must be > 0 for ``"ssct"`` and ``"msct"``; T = 0 (step
     occupation) is allowed for ``"nonabelian_hall"``.
     """
-    position = None if x is None else _check_vector(x, "x", int(model.dim))[None, :]
-    return current_map(
-        model,
-        grid,
-        position,
-        field=field,
-        mu=mu,
-        temperature=temperature,
-        tau=tau,
-        theory=theory,
-        manifolds=manifolds,
-        chunk_size=chunk_size,
+    position = None if x is None else vector(x, "x", int(model.dim))[None, :]
+    return _current(
+        model, grid, position, field, mu, temperature, tau, theory, manifolds, chunk_size
     )[0]
 
 
-def _response(model, grid, x, chunk_size, mu, temperature, tau, quantity, allow_zero):
-    position = None if x is None else _check_vector(x, "x", int(model.dim))[None, :]
-    _, points, weights, positions = _common(model, grid, position)
-    chunk = _check_chunk_size(chunk_size, points.shape[0], positions.shape[0], DEFAULT_CHUNK_POINTS)
-    mu = _check_scalar(mu, "mu")
-    temperature = _check_scalar(temperature, "temperature")
-    checks = _ValueChecks()
-    _check_finite(checks, mu, "mu")
-    _check_temperature(checks, temperature, allow_zero=allow_zero)
-    if quantity == "drude":
-        tau = _check_scalar(tau, "tau")
-        checks.add(~(tau > 0), f"tau must be > 0 (a relaxation time), got {tau}")
-    else:
-        tau = jnp.asarray(0.0)
-    checks.apply(mu)
-    result, finite = _response_core(
-        model, positions, points, weights, mu, temperature, tau, quantity, chunk
-    )
-    return _finish(checks, result[0], finite, quantity.replace("_", " "))
-
-
 def hall_conductivity(
-    model: Any,
-    grid: Any,
+    model: AbstractModel,
+    grid: KGrid,
     *,
-    mu: Any,
-    temperature: Any,
-    manifolds: Any = None,
-    x: Any = None,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    manifolds: ManifoldsLike = None,
+    x: PositionLike | None = None,
     chunk_size: int | None = None,
 ) -> Float[Array, "d d"]:
     """Intrinsic Hall conductivity sigma_ab = dJ_a/dE_b = -sum_n int dk f0(eps_n) Omega_n^{k_a k_b}.
@@ -347,13 +277,13 @@ def hall_conductivity(
 
 
 def drude_conductivity(
-    model: Any,
-    grid: Any,
+    model: AbstractModel,
+    grid: KGrid,
     *,
-    mu: Any,
-    temperature: Any,
-    tau: Any,
-    x: Any = None,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    tau: RealScalarLike,
+    x: PositionLike | None = None,
     chunk_size: int | None = None,
 ) -> Float[Array, "d d"]:
     """Drude conductivity sigma_ab = tau sum_n int dk (-f0'(eps_n)) v_n,a v_n,b (e^2/hbar units).
@@ -364,12 +294,12 @@ def drude_conductivity(
 
 
 def berry_curvature_dipole(
-    model: Any,
-    grid: Any,
+    model: AbstractModel,
+    grid: KGrid,
     *,
-    mu: Any,
-    temperature: Any,
-    x: Any = None,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    x: PositionLike | None = None,
     chunk_size: int | None = None,
 ) -> Float[Array, "d d d"]:
     """Berry-curvature dipole D_cab = sum_n int dk f0(eps_n) d_{k_c} Omega_n^{k_a k_b} (Sodemann-Fu).
@@ -391,14 +321,14 @@ def berry_curvature_dipole(
 
 
 def nonlinear_hall_current(
-    model: Any,
-    grid: Any,
+    model: AbstractModel,
+    grid: KGrid,
     *,
-    field: Float[Array, " d"],
-    mu: Any,
-    temperature: Any,
-    tau: Any,
-    x: Any = None,
+    field: FieldLike,
+    mu: RealScalarLike,
+    temperature: RealScalarLike,
+    tau: RealScalarLike,
+    x: PositionLike | None = None,
     chunk_size: int | None = None,
 ) -> Float[Array, " d"]:
     """The SSCT current at order tau E^2: J_a = tau sum_bc D_cab E_b E_c (Berry-curvature dipole).
@@ -408,11 +338,11 @@ def nonlinear_hall_current(
     D_c = D[c, 0, 1]: J = tau (E . D) (E_y, -E_x).
     """
     d = int(model.dim)
-    field = _check_vector(field, "field", d)
-    tau = _check_scalar(tau, "tau")
-    checks = _ValueChecks()
-    checks.add(~(tau > 0), f"tau must be > 0 (a relaxation time), got {tau}")
+    field = vector(field, "field", d)
+    tau = scalar(tau, "tau")
+    guards = Guards()
+    _check_tau(guards, tau)  # a concrete bad tau raises here, before the dipole's k-sum
     dipole = berry_curvature_dipole(
         model, grid, mu=mu, temperature=temperature, x=x, chunk_size=chunk_size
     )
-    return checks.apply(tau * jnp.einsum("cab,b,c->a", dipole, field, field))
+    return guards(tau * jnp.einsum("cab,b,c->a", dipole, field, field))

@@ -4,8 +4,6 @@ Each function maps one phase-space point (x, k) to the contribution of int dk (.
 :mod:`._integrate` sums them with the grid weights. Carrier charge q = -1, so J = -int dk f dx/dt.
 """
 
-from typing import Any
-
 import jax
 import jax.numpy as jnp
 
@@ -14,6 +12,7 @@ from .._eigh import degeneracy_tolerance, eigh
 from .._linalg import matmul_small, unrolled_sum
 from .._types import Array, Float
 from ..geometry._kernel import BandGeometry, band_geometry_unchecked, depends_on_position
+from ..models import AbstractModel
 from ._distribution import fermi_dirac, fermi_dirac_derivative
 
 Manifolds = tuple[tuple[int, ...], ...]
@@ -86,7 +85,7 @@ def _diagonal_in(basis: Array, matrices: Array) -> Float[Array, "... i"]:
 
 
 def msct_current(
-    model: Any,
+    model: AbstractModel,
     x: Array,
     k: Array,
     field: Array,
