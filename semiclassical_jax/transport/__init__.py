@@ -7,3 +7,13 @@ from ._current import drude_conductivity as drude_conductivity
 from ._current import hall_conductivity as hall_conductivity
 from ._current import nonlinear_hall_current as nonlinear_hall_current
 from ._distribution import fermi_dirac as fermi_dirac
+
+__all__ = [
+    "berry_curvature_dipole",
+    "current",
+    "current_map",
+    "drude_conductivity",
+    "fermi_dirac",
+    "hall_conductivity",
+    "nonlinear_hall_current",
+]
