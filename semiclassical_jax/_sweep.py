@@ -282,15 +282,6 @@ def _check_positions(quantity: str, x: Any, xs: Any, d: int) -> np.ndarray:
     return positions
 
 
-def _positive_count(value: Any, name: str) -> int:
-    """``value`` as an int >= 1 (``_guards.integer``), reported as "a positive integer"."""
-    try:
-        return integer(value, name)
-    except ValueError:
-        pass
-    fail(f"{name} must be a positive integer, got {value!r}")
-
-
 def _check_sizes(
     n_total: int,
     n_points: int,
@@ -316,11 +307,11 @@ def _check_sizes(
             1, min(per_device, DEFAULT_POINTS_IN_FLIGHT // min(work, DEFAULT_POINTS_IN_FLIGHT // 2))
         )
     else:
-        batch = _positive_count(batch_size, "batch_size")
+        batch = integer(batch_size, "batch_size")
     if chunk_size is None:
         chunk = max(1, min(n_points, DEFAULT_POINTS_IN_FLIGHT // (n_positions * batch)))
     else:
-        chunk = min(_positive_count(chunk_size, "chunk_size"), n_points)
+        chunk = min(integer(chunk_size, "chunk_size"), n_points)
     return devices, batch, chunk
 
 

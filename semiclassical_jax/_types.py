@@ -2,7 +2,7 @@
 
 from typing import Callable, Union
 
-from jaxtyping import Array, ArrayLike, Complex, Float, Int, PyTree
+from jaxtyping import Array, ArrayLike, Bool, Complex, Float, Int, PyTree
 
 # A real scalar that may be a Python number or a 0-d array (traced or not).
 RealScalarLike = Union[float, int, Float[ArrayLike, ""]]
@@ -21,6 +21,7 @@ Hamiltonian = Complex[Array, "n n"]
 __all__ = [
     "Array",
     "ArrayLike",
+    "Bool",
     "Complex",
     "FieldLike",
     "Float",

@@ -141,7 +141,7 @@ def test_current_map_sweep_labels_and_file_round_trip(tmp_path):
         ({"axes": {"tau": [1.0]}, "tau": None, "manifolds": [[0], [0]]}, "manifolds[1] overlaps"),
         (
             {"axes": {"tau": [1.0]}, "tau": None, "batch_size": 0},
-            "batch_size must be a positive integer",
+            "batch_size must be an integer >= 1",
         ),
     ],
 )

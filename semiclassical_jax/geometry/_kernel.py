@@ -24,8 +24,6 @@ call :func:`band_geometry_unchecked` (or :func:`geometry_with_diagnostics`) insi
 compiled code and do their checks through ``_guards``.
 """
 
-from typing import Any
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -35,6 +33,7 @@ from .._degenerate import degenerate_splitting, divide_by_gaps
 from .._eigh import degeneracy_tolerance, eigh
 from .._linalg import UNROLLED_MAX, matmul_small, unrolled_max, unrolled_sum
 from .._types import Array, Complex, Float
+from ..models import AbstractModel
 from ._symplectic import symplectic_solve
 
 # A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
@@ -187,7 +186,7 @@ class BandGeometry(eqx.Module):
         return 1j * (gg - jnp.swapaxes(gg, 0, 1))
 
 
-def depends_on_position(model: Any, x: Array, k: Array) -> bool:
+def depends_on_position(model: AbstractModel, x: Array, k: Array) -> bool:
     """Whether model(x, k) depends on x: read at trace time from the jaxpr of x -> model(x, k).
 
     Conservative (an operation with any x-dependent input counts as x-dependent); True if the
@@ -204,7 +203,9 @@ def depends_on_position(model: Any, x: Array, k: Array) -> bool:
     return any(isinstance(v, Var) and v in dependent for v in closed.jaxpr.outvars)
 
 
-def hamiltonian_and_derivative(model: Any, x: Array, k: Array) -> tuple[Array, Array, bool]:
+def hamiltonian_and_derivative(
+    model: AbstractModel, x: Array, k: Array
+) -> tuple[Array, Array, bool]:
     """H(x, k) (N, N), dH/dlambda and whether H is uniform (independent of x).
 
     dH has shape (2d, N, N), lambda = (x, k), or (d, N, N) (k only) for a uniform H, whose x blocks
@@ -248,7 +249,9 @@ def max_norm(a: Complex[Array, "n n"]) -> Float[Array, ""]:
     return unrolled_max([jnp.maximum(re[i, j], im[i, j]) for i in range(n) for j in range(n)])
 
 
-def geometry_with_diagnostics(model: Any, x: Array, k: Array) -> tuple[BandGeometry, Array, Array]:
+def geometry_with_diagnostics(
+    model: AbstractModel, x: Array, k: Array
+) -> tuple[BandGeometry, Array, Array]:
     """The kernel: (geometry, relative non-Hermiticity, whether H and dH are finite) at (x, k).
 
     The non-Hermiticity is max|H - H^dagger| / max|H| (over real and imaginary parts); the geometry
@@ -268,6 +271,6 @@ def geometry_with_diagnostics(model: Any, x: Array, k: Array) -> tuple[BandGeome
     return BandGeometry(energies, states, rotated, splitting, uniform), non_hermiticity, finite
 
 
-def band_geometry_unchecked(model: Any, x: Array, k: Array) -> BandGeometry:
+def band_geometry_unchecked(model: AbstractModel, x: Array, k: Array) -> BandGeometry:
     """The :class:`BandGeometry` at (x, k), without checks (for use inside compiled code)."""
     return geometry_with_diagnostics(model, x, k)[0]

@@ -36,7 +36,7 @@ _kernel_jit = eqx.filter_jit(geometry_with_diagnostics)
 _PROBES = np.random.default_rng(20261127).uniform(-1.3, 1.3, size=(3, 2, 3))
 
 
-def _probe_hermiticity(model: Any) -> None:
+def _probe_hermiticity(model: AbstractModel) -> None:
     """Raise ValueError if H(x, k) is not Hermitian at three fixed points (eager, once per call).
 
     Used when the model is concrete but the points are traced (jit / vmap over k), in place of
@@ -55,7 +55,7 @@ def _probe_hermiticity(model: Any) -> None:
             )
 
 
-def _checked(model: Any, x: Any, k: Any) -> tuple[BandGeometry, Array, Array, Guards]:
+def _checked(model: AbstractModel, x: Any, k: Any) -> tuple[BandGeometry, Array, Array, Guards]:
     """(geometry, x, k, guards) at a checked point: static checks now, value checks in ``guards``."""
     check_model(model)
     x, k = check_point(model, x, k)
@@ -84,7 +84,7 @@ def _checked(model: Any, x: Any, k: Any) -> tuple[BandGeometry, Array, Array, Gu
 
 
 def _checked_manifold(
-    model: Any, x: Any, k: Any, manifold: Any
+    model: AbstractModel, x: Any, k: Any, manifold: Any
 ) -> tuple[BandGeometry, tuple[int, ...], Guards]:
     """As :func:`_checked`, plus a valid manifold whose gap to the remote bands is open at (x, k)."""
     check_model(model)

@@ -30,14 +30,14 @@ _CHILD_OFFSETS = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
 # the indicator
 
 
-def _hotspot_indicator(model: Any, x: Array, k: Array) -> Array:
+def _hotspot_indicator(model: AbstractModel, x: Array, k: Array) -> Array:
     """Omega_n^{k1 k2}(x, k) of every band, (N,): peaks like 1 / gap^2 where bands come close."""
     d = k.shape[0]
     return band_geometry_unchecked(model, x, k).berry_curvature()[:, d, d + 1]
 
 
 @eqx.filter_jit
-def _hotspot_batch(model: Any, x: Array, points: Array) -> Array:
+def _hotspot_batch(model: AbstractModel, x: Array, points: Array) -> Array:
     return jax.vmap(_hotspot_indicator, in_axes=(None, None, 0))(model, x, points)
 
 
@@ -56,7 +56,7 @@ def _padded_size(n: int) -> int:
 
 
 def _check_adaptive_arguments(
-    model: Any,
+    model: AbstractModel,
     tolerance: Any,
     n_start: Any,
     order: Any,
@@ -90,7 +90,7 @@ def _check_adaptive_arguments(
     return tolerance, n_start, order, max_level, max_points
 
 
-def _check_adaptive_region(model: Any, half_width: Any) -> tuple[np.ndarray, np.ndarray]:
+def _check_adaptive_region(model: AbstractModel, half_width: Any) -> tuple[np.ndarray, np.ndarray]:
     """(origin (2,), basis (2, 2)) of the region k = origin + u @ basis, u in [0, 1)^2.
 
     The Brillouin zone (basis: the reciprocal vectors b_i as rows) when ``half_width`` is None,
@@ -113,7 +113,7 @@ def _check_adaptive_region(model: Any, half_width: Any) -> tuple[np.ndarray, np.
 
 
 def _check_adaptive_indicator(
-    model: Any, x: Any, indicator: Callable[[Array], Array] | None
+    model: AbstractModel, x: Any, indicator: Callable[[Array], Array] | None
 ) -> Callable[[Array], Array]:
     """The batched indicator, k-points (p, 2) -> values (p,) or (p, m); checks ``x`` (2,)."""
     if indicator is not None:

@@ -12,10 +12,9 @@ from typing import Any, Literal
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Bool
 
 from .._guards import fail
-from .._types import Array, Float
+from .._types import Array, Bool, Float
 from ..geometry._kernel import band_geometry_unchecked
 from ..models import AbstractModel
 from ._integrands import (
