@@ -28,9 +28,7 @@ def ssct_current(
     """
     d = geometry.dim
     rates = geometry.phase_space_velocity(field)  # (N, 2d)
-    gradient = jnp.real(
-        jnp.diagonal(geometry.dH, axis1=-2, axis2=-1)
-    ).T  # (N, 2d) = d eps_n / d lambda
+    gradient = geometry.gradient()  # (N, 2d) = d eps_n / d lambda
     eps = geometry.energies
     deviation = (
         -tau * fermi_dirac_derivative(eps, mu, temperature) * jnp.sum(gradient * rates, axis=-1)
@@ -112,9 +110,7 @@ def msct_current(
     if all(len(manifold) == 1 for manifold in manifolds):
         _, (energies, velocity, force, geometry) = hybridised(point)
         order = jnp.array([m[0] for m in manifolds])
-        gradient = jnp.real(jnp.diagonal(geometry.dH, axis1=-2, axis2=-1)).T[
-            order
-        ]  # d eps_n / d lambda
+        gradient = geometry.gradient()[order]  # d eps_n / d lambda
     elif depends_on_position(model, x, k):
         gradient, (energies, velocity, force, _) = jax.jacfwd(hybridised, has_aux=True)(point)
     else:  # x-independent H: d E_i / dx = 0, so only the k tangents
