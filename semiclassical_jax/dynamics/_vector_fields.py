@@ -28,7 +28,7 @@ import numpy as np
 
 from .._eigh import degeneracy_tolerance
 from .._linalg import levi_civita
-from ..geometry._kernel import BandGeometry, band_geometry_unchecked
+from ..geometry._kernel import BandGeometry, band_geometry_unchecked, complement
 from ..geometry._symplectic import symplectic_solve
 
 State = tuple[Any, Any, Any, Any]
@@ -223,7 +223,7 @@ def nonadiabaticity(geometry: BandGeometry, manifold: tuple[int, ...], dlambda) 
     eta = v E / (2 Delta)^2 at the gap minimum (Landau-Zener: P = exp(-pi / (4 eta))).
     """
     a = jnp.array(manifold)
-    r = jnp.array([n for n in range(geometry.n_bands) if n not in manifold])
+    r = jnp.array(complement(manifold, geometry.n_bands))
     rate = jnp.einsum("l,lrn->rn", dlambda, geometry.dH[:, r][:, :, a])
     gaps = geometry.energies[a][None, :] - geometry.energies[r][:, None]
     return jnp.max(jnp.abs(rate) / gaps**2)
