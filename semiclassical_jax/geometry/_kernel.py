@@ -203,7 +203,7 @@ def depends_on_position(model: AbstractModel, x: Array, k: Array) -> bool:
     return any(isinstance(v, Var) and v in dependent for v in closed.jaxpr.outvars)
 
 
-def hamiltonian_and_derivative(
+def _hamiltonian_and_derivative(
     model: AbstractModel, x: Array, k: Array
 ) -> tuple[Array, Array, bool]:
     """H(x, k) (N, N), dH/dlambda and whether H is uniform (independent of x).
@@ -240,7 +240,7 @@ def _entry_sum(a: Complex[Array, "... n n"]) -> Float[Array, ""]:
     return unrolled_sum([re[i] + im[i] for i in range(re.shape[0])])
 
 
-def max_norm(a: Complex[Array, "n n"]) -> Float[Array, ""]:
+def _max_norm(a: Complex[Array, "n n"]) -> Float[Array, ""]:
     """max_ij max(|Re a_ij|, |Im a_ij|) (within sqrt 2 of max |a_ij|, without a complex abs)."""
     re, im = jnp.abs(jnp.real(a)), jnp.abs(jnp.imag(a))
     n = a.shape[0]
@@ -257,10 +257,10 @@ def geometry_with_diagnostics(
     The non-Hermiticity is max|H - H^dagger| / max|H| (over real and imaginary parts); the geometry
     is that of the Hermitian part of H. No Python checks: ``x``, ``k`` are (d,) arrays.
     """
-    h, dh, uniform = hamiltonian_and_derivative(model, x, k)
-    size = max_norm(h)
+    h, dh, uniform = _hamiltonian_and_derivative(model, x, k)
+    size = _max_norm(h)
     scale = jnp.maximum(size, jnp.finfo(jnp.real(h).dtype).tiny)
-    non_hermiticity = max_norm(h - jnp.conj(h.T)) / scale
+    non_hermiticity = _max_norm(h - jnp.conj(h.T)) / scale
     finite = jnp.isfinite(size + _entry_sum(dh))
     h = 0.5 * (h + jnp.conj(h.T))
     energies, states = eigh(h)
