@@ -84,61 +84,74 @@ class TexturedDirac:
 
 
 class TexturedDiracRemote:
-    """models.DiracWithRemoteBand with a textured mass: orbitals (A, B, C), k_pm = kx +- i ky,
-    H = [[Delta, v k_-, g k_+], [v k_+, -Delta, g k_-], [g k_-, g k_+, E_r]]."""
+    """models.DiracWithRemoteBand with a textured mass (and optionally coupling): orbitals (A, B, C),
+    k_pm = kx +- i ky, H = [[Delta, v k_-, g k_+], [v k_+, -Delta, g k_-], [g k_-, g k_+, E_r]].
+    Two textures along different directions make the x-x curvature block non-zero (with one
+    scalar texture Delta(G . x) it vanishes identically)."""
 
     n_bands, dim = 3, 2
+    _E = [np.outer(np.eye(3)[i], np.eye(3)[j]).astype(complex) for i in range(3) for j in range(3)]
 
     def __init__(self, velocity, mass: CosineMass, remote_energy, coupling):
-        self.v, self.mass = float(velocity), mass
-        self.e_r, self.g = float(remote_energy), float(coupling)
+        self.v, self.mass, self.e_r = float(velocity), mass, float(remote_energy)
+        self.coupling = coupling if callable(coupling) else CosineMass(coupling, 0.0, [0.0, 0.0])
+
+    def _coupling_matrix(self, kp, km):
+        e = self._E
+        return kp * e[2] + km * e[5] + km * e[6] + kp * e[7]
 
     def hamiltonian(self, x, k):
         kp = (k[..., 0] + 1j * k[..., 1])[..., None, None]
         km = np.conj(kp)
         delta = self.mass(x)[..., None, None]
-        v, g = self.v, self.g
-        e = [np.eye(3)[i][:, None] * np.eye(3)[j][None, :] for i in range(3) for j in range(3)]
+        g = self.coupling(x)[..., None, None]
+        e = self._E
         return (
             delta * (e[0] - e[4])
             + self.e_r * e[8]
-            + v * (km * e[1] + kp * e[3])
-            + g * (kp * e[2] + km * e[5] + km * e[6] + kp * e[7])
+            + self.v * (km * e[1] + kp * e[3])
+            + g * self._coupling_matrix(kp, km)
         )
 
     def derivatives(self, x, k):
-        grad = self.mass.gradient(x)
-        v, g = self.v, self.g
-        d_kx = np.array([[0, v, g], [v, 0, g], [g, g, 0]], dtype=complex)
-        d_ky = np.array([[0, -1j * v, 1j * g], [1j * v, 0, -1j * g], [-1j * g, 1j * g, 0]])
-        shape = k.shape[:-1] + (3, 3)
-        sz = np.diag([1.0, -1.0, 0.0]).astype(complex)
+        kp = (k[..., 0] + 1j * k[..., 1])[..., None, None]
+        km = np.conj(kp)
+        v, e = self.v, self._E
+        g = self.coupling(x)[..., None, None]
+        sz = e[0] - e[4]
+        gm, dm = self.coupling.gradient(x), self.mass.gradient(x)
+        c = self._coupling_matrix(kp, km)
+        # d/dkx: k_pm -> 1; d/dky: k_pm -> +-i
+        d_kx = v * (e[1] + e[3]) + g * self._coupling_matrix(1.0, 1.0)
+        d_ky = v * (-1j * e[1] + 1j * e[3]) + g * self._coupling_matrix(1j, -1j)
         return np.stack(
             [
-                grad[..., 0, None, None] * sz,
-                grad[..., 1, None, None] * sz,
-                np.broadcast_to(d_kx, shape),
-                np.broadcast_to(d_ky, shape),
+                dm[..., 0, None, None] * sz + gm[..., 0, None, None] * c,
+                dm[..., 1, None, None] * sz + gm[..., 1, None, None] * c,
+                d_kx,
+                d_ky,
             ],
             axis=-3,
         )
 
 
 class GammaModel:
-    """H = c |k|^2 + sum_a d_a Gamma_a + beta S, d = (v kx, v ky, Delta(x), a (kx^2 - ky^2), 2 a kx ky),
-    S = sigma_z (x) tau_0. For beta = 0 the bands are +-|d| + c |k|^2, each exactly (Kramers-like)
-    doubly degenerate, and with all five Gamma matrices the lower pair's holonomy is a genuinely
-    non-Abelian SU(2) element; beta != 0 splits the pairs."""
+    """H = c |k|^2 + sum_a d_a Gamma_a + beta S, d = (v kx, v ky, Delta(x), a(x) (kx^2 - ky^2),
+    2 a(x) kx ky), S = sigma_z (x) tau_0. For beta = 0 the bands are +-|d| + c |k|^2, each exactly
+    (Kramers-like) doubly degenerate, and with all five Gamma matrices the lower pair's holonomy
+    is a genuinely non-Abelian SU(2) element; beta != 0 splits the pairs. Delta and a are
+    CosineMass textures (along different directions: the x-x curvature block is non-zero)."""
 
     n_bands, dim = 4, 2
 
-    def __init__(self, velocity, mass: CosineMass, quadratic, dispersion, splitting=0.0):
-        self.v, self.mass, self.a = float(velocity), mass, float(quadratic)
+    def __init__(self, velocity, mass: CosineMass, quadratic: CosineMass, dispersion, splitting):
+        self.v, self.mass, self.a = float(velocity), mass, quadratic
         self.c, self.beta = float(dispersion), float(splitting)
 
     def hamiltonian(self, x, k):
         kx, ky = k[..., 0], k[..., 1]
-        d = [self.v * kx, self.v * ky, self.mass(x), self.a * (kx**2 - ky**2), 2 * self.a * kx * ky]
+        a = self.a(x)
+        d = [self.v * kx, self.v * ky, self.mass(x), a * (kx**2 - ky**2), 2 * a * kx * ky]
         h = np.einsum("a...,aij->...ij", np.stack(np.broadcast_arrays(*d)), GAMMA)
         scalar = self.c * (kx**2 + ky**2)[..., None, None] * np.eye(4)
         return h + scalar + self.beta * GAMMA_SPLIT
@@ -146,15 +159,18 @@ class GammaModel:
     def derivatives(self, x, k):
         kx, ky = k[..., 0], k[..., 1]
         zero, one = np.zeros_like(kx), np.ones_like(kx)
-        grad = self.mass.gradient(x)
-        eye = np.eye(4)
+        dm, da, a = self.mass.gradient(x), self.a.gradient(x), self.a(x)
+        q1, q2 = kx**2 - ky**2, 2 * kx * ky
         rows = [
-            np.stack([zero, zero, grad[..., 0], zero, zero]),
-            np.stack([zero, zero, grad[..., 1], zero, zero]),
-            np.stack([self.v * one, zero, zero, 2 * self.a * kx, 2 * self.a * ky]),
-            np.stack([zero, self.v * one, zero, -2 * self.a * ky, 2 * self.a * kx]),
+            np.stack(np.broadcast_arrays(zero, zero, dm[..., i], da[..., i] * q1, da[..., i] * q2))
+            for i in (0, 1)
         ]
+        rows.append(np.stack(np.broadcast_arrays(self.v * one, zero, zero, 2 * a * kx, 2 * a * ky)))
+        rows.append(
+            np.stack(np.broadcast_arrays(zero, self.v * one, zero, -2 * a * ky, 2 * a * kx))
+        )
         scalars = [zero, zero, 2 * self.c * kx, 2 * self.c * ky]
+        eye = np.eye(4)
         return np.stack(
             [
                 np.einsum("a...,aij->...ij", r, GAMMA) + s[..., None, None] * eye

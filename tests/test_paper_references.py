@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import paper_reference as ref
@@ -28,36 +29,45 @@ KS = np.array([[0.21, -0.08], [-0.12, 0.27], [0.33, 0.16]])
 MSCT_RTOL = 1e-8  # relative to max |J| over the points
 
 
-def _cosine(offset, amplitude):
-    return ref.CosineMass(offset, amplitude, WAVEVECTOR), textures.CosineModulation(
-        amplitude, WAVEVECTOR, offset=offset
+# A second texture, along another direction, for a non-zero x-x curvature block.
+WAVEVECTOR_2 = np.array([2 * np.pi / 30, -2 * np.pi / 18])
+
+
+def _cosine(offset, amplitude, wavevector=WAVEVECTOR):
+    return ref.CosineMass(offset, amplitude, wavevector), textures.CosineModulation(
+        amplitude, wavevector, offset=offset
     )
 
 
-def _remote_models(offset=0.1, amplitude=0.08, remote=0.8, coupling=0.4):
-    """The 3-band DiracWithRemoteBand with a textured mass: (reference, package)."""
+def _remote_models(offset=0.1, amplitude=0.08, remote=0.8, coupling=0.4, coupling_amplitude=0.0):
+    """The 3-band DiracWithRemoteBand with a textured mass (and coupling): (reference, package)."""
     mass, texture = _cosine(offset, amplitude)
+    g, g_texture = _cosine(coupling, coupling_amplitude, WAVEVECTOR_2)
     return (
-        ref.TexturedDiracRemote(1.0, mass, remote, coupling),
-        models.DiracWithRemoteBand(1.0, texture, remote, coupling),
+        ref.TexturedDiracRemote(1.0, mass, remote, g),
+        models.DiracWithRemoteBand(1.0, texture, remote, g_texture),
     )
 
 
 def _gamma_hamiltonian(p, x, k):
     """jnp twin of ref.GammaModel (H = c|k|^2 + d . Gamma + beta sigma_z tau_0)."""
     kx, ky = k[0], k[1]
-    d = jnp.stack(
-        [p["v"] * kx, p["v"] * ky, p["mass"](x), p["a"] * (kx**2 - ky**2), 2 * p["a"] * kx * ky]
-    )
+    a = p["a"](x)
+    d = jnp.stack([p["v"] * kx, p["v"] * ky, p["mass"](x), a * (kx**2 - ky**2), 2 * a * kx * ky])
     scalar = p["c"] * (kx**2 + ky**2) * jnp.eye(4)
     return jnp.einsum("a,aij->ij", d, ref.GAMMA) + scalar + p["beta"] * ref.GAMMA_SPLIT
 
 
-def _gamma_models(offset, amplitude, splitting, velocity=1.0, quadratic=0.7, dispersion=0.3):
+def _gamma_models(offset, amplitude, splitting, quadratic=(0.7, 0.0), velocity=1.0, dispersion=0.3):
+    """4-band Gamma model, mass offset + amplitude cos(G . x), a = quadratic[0] + quadratic[1]
+    cos(G_2 . x): (reference, package FunctionModel)."""
     mass, texture = _cosine(offset, amplitude)
-    reference = ref.GammaModel(velocity, mass, quadratic, dispersion, splitting)
-    params = dict(v=velocity, mass=texture, a=quadratic, c=dispersion, beta=splitting)
-    params = {key: value if key == "mass" else jnp.asarray(value) for key, value in params.items()}
+    a, a_texture = _cosine(*quadratic, WAVEVECTOR_2)
+    reference = ref.GammaModel(velocity, mass, a, dispersion, splitting)
+    params = dict(v=velocity, mass=texture, a=a_texture, c=dispersion, beta=splitting)
+    params = {
+        key: value if callable(value) else jnp.asarray(value) for key, value in params.items()
+    }
     return reference, models.FunctionModel(_gamma_hamiltonian, params, dim=2, n_bands=4)
 
 
@@ -80,13 +90,25 @@ def _field(offset=(0.0, 0.0), radius=0.0, omega=1.0, phase=0.0):
     return LoopField(*(jnp.asarray(v, dtype=float) for v in (offset, radius, omega, phase)))
 
 
-def _package_current(model, x, k, **kwargs):
-    """J(x_i, k_j) (nx, nk, d) from the public current_map, one k-point of weight 1 per call."""
-    columns = [
-        sj.current_map(model, sj.grids.KGrid(jnp.asarray(kk)[None], jnp.ones(1)), x, **kwargs)
-        for kk in k
-    ]
-    return np.stack([np.asarray(c) for c in columns], axis=1)
+@eqx.filter_jit
+def _package_current(model, x, k, field, mu, temperature, tau, manifolds):
+    """J(x_i, k_j) (nx, nk, d) from the public current_map, one k-point of weight 1 at a time
+    (lax.map over k; jitted, so evolve-style argument checks are traced once)."""
+
+    def at(kk):
+        grid = sj.grids.KGrid(kk[None], jnp.ones(1))
+        return sj.current_map(
+            model,
+            grid,
+            x,
+            field=field,
+            mu=mu,
+            temperature=temperature,
+            tau=tau,
+            manifolds=manifolds,
+        )
+
+    return jnp.swapaxes(jax.lax.map(at, k), 0, 1)
 
 
 def _reference_current(model, field, mu, temperature, tau, manifolds):
@@ -109,13 +131,13 @@ def test_reference_models_are_the_package_models():
     with a central difference of their own H (step 1e-4, error ~1e-8 x scale) to 1e-7."""
     rng = np.random.default_rng(5)
     x, k = rng.normal(size=(4, 2)) * 6, rng.normal(size=(4, 2)) * 0.4
-    pairs = [_remote_models(), _gamma_models(0.3, 0.1, 0.15)]
+    pairs = [_remote_models(coupling_amplitude=0.1), _gamma_models(0.3, 0.1, 0.15, (0.7, 0.2))]
     dirac_mass, dirac_texture = _cosine(-0.05, 0.1)
     pairs.append(
         (ref.TexturedDirac(1.0, dirac_mass, 0.3), models.MassiveDirac(1.0, dirac_texture, tilt=0.3))
     )
     for reference, package in pairs:
-        h = np.stack([np.asarray(package(jnp.asarray(a), jnp.asarray(b))) for a, b in zip(x, k)])
+        h = np.asarray(jax.vmap(package)(jnp.asarray(x), jnp.asarray(k)))
         np.testing.assert_allclose(reference.hamiltonian(x, k), h, rtol=0, atol=1e-14)
         point, step = np.concatenate([x, k], axis=-1), 1e-4
         differences = []
@@ -161,7 +183,7 @@ def test_msct_one_band_manifolds_of_a_textured_model():
     field = np.array([0.01, -0.015])
     manifolds = [[0], [1]]
     expected = _reference_current(reference, field, manifolds=manifolds, **args)
-    got = _package_current(package, XS, KS, field=field, manifolds=manifolds, **args)
+    got = _package_current(package, XS, KS, field, manifolds=manifolds, **args)
     _assert_currents_agree(got, expected, "msct, one-band manifolds, textured")
 
 
@@ -169,12 +191,12 @@ def test_msct_two_band_manifold_at_finite_field():
     """Textured 3-band model, the Dirac pair one manifold next to the remote band, a field that
     hybridises the pair non-perturbatively (|E . R_k| ~ the local gap): J(x, k) at 9 points to
     1e-8 of max|J| (hybridised bands diagonalised to all orders in E, Eqs. 54-55, 61)."""
-    reference, package = _remote_models()
+    reference, package = _remote_models(coupling_amplitude=0.1)
     args = dict(mu=0.15, temperature=0.05, tau=3.0)
     field = np.array([0.03, -0.02])
     manifolds = [[0, 1], [2]]
     expected = _reference_current(reference, field, manifolds=manifolds, **args)
-    got = _package_current(package, XS, KS, field=field, manifolds=manifolds, **args)
+    got = _package_current(package, XS, KS, field, manifolds=manifolds, **args)
     _assert_currents_agree(got, expected, "msct, two-band manifold, textured")
 
 
@@ -182,6 +204,42 @@ def test_msct_two_band_manifold_at_finite_field():
 # wavepacket dynamics (paper Eqs. 34, 42, 43)
 
 TRAJECTORY_ATOL = 1e-8  # end points; both integrations run at rtol 1e-10 or tighter
+# The runs take < 500 steps; a broken vector field then fails in seconds instead of running 2^20 steps
+# (the same value everywhere: max_steps is static, so the non-Abelian runs share one compilation).
+MAX_STEPS = 4096
+
+
+@eqx.filter_jit
+def _nonabelian_run(model, x0, k0, t1, field, chi0):
+    """evolve(method="nonabelian", manifold=[0, 1]) under jit: one compilation for every call
+    with the same model class (compiled, evolve's checks are traced, not run op by op)."""
+    return sj.evolve(
+        model,
+        x0,
+        k0,
+        t1=t1,
+        field=field,
+        method="nonabelian",
+        manifold=[0, 1],
+        chi0=chi0,
+        adiabaticity_limit=None,
+        max_steps=MAX_STEPS,
+    )
+
+
+@eqx.filter_jit
+def _abelian_run(model, x0, k0, t1, field):
+    return sj.evolve(
+        model,
+        x0,
+        k0,
+        t1=t1,
+        field=field,
+        method="abelian",
+        band=2,
+        adiabaticity_limit=None,
+        max_steps=MAX_STEPS,
+    )
 
 
 def test_nonabelian_trajectory_is_the_reference_eq_42():
@@ -190,22 +248,12 @@ def test_nonabelian_trajectory_is_the_reference_eq_42():
     with scipy's integration of Eqs. 34, 42 (full non-Abelian F, Kato transport) to 1e-8
     (measured 1e-11). Keeping only the band-diagonal part of F moves x(t1) by 0.32 in the
     reference (3e7 x the tolerance); the displacement itself is about 10."""
-    reference, package = _gamma_models(0.4, 0.15, 0.2)
+    reference, package = _gamma_models(0.4, 0.15, 0.2, (0.7, 0.2))
     x0, k0, field = np.array([1.0, -2.0]), np.array([0.3, -0.2]), np.array([0.04, 0.025])
     _, states = np.linalg.eigh(reference.hamiltonian(x0, k0))
     chi0 = (states[:, 0] + 1j * states[:, 1]) / np.sqrt(2)
     x, k, chi = ref.nonabelian_trajectory(reference, x0, k0, chi0, field, [0, 1], 20.0)
-    run = sj.evolve(
-        package,
-        x0,
-        k0,
-        t1=20.0,
-        field=_field(field),
-        method="nonabelian",
-        manifold=[0, 1],
-        chi0=chi0,
-        adiabaticity_limit=None,
-    )
+    run = _nonabelian_run(package, x0, k0, jnp.asarray(20.0), _field(field), chi0)
     np.testing.assert_allclose(run.x[-1], x, rtol=0, atol=TRAJECTORY_ATOL)
     np.testing.assert_allclose(run.k[-1], k, rtol=0, atol=TRAJECTORY_ATOL)
     chi_run = np.asarray(run.chi[-1])
@@ -237,16 +285,8 @@ def test_degenerate_manifold_holonomy_is_the_wilson_loop():
     assert np.linalg.norm(traceless) > 0.5, wilson
     field = _field(radius=radius, omega=omega, phase=phase)
     finals = [
-        sj.evolve(
-            package,
-            np.zeros(2),
-            k0,
-            t1=2 * np.pi / omega,
-            field=field,
-            method="nonabelian",
-            manifold=[0, 1],
-            chi0=pair[:, n],
-            adiabaticity_limit=None,
+        _nonabelian_run(
+            package, np.zeros(2), k0, jnp.asarray(2 * np.pi / omega), field, pair[:, n]
         ).chi[-1]
         for n in range(2)
     ]
@@ -254,23 +294,20 @@ def test_degenerate_manifold_holonomy_is_the_wilson_loop():
     np.testing.assert_allclose(holonomy, wilson, rtol=0, atol=1e-8)
 
 
-def test_abelian_trajectory_of_a_four_band_model_is_the_reference_eq_43():
-    """Abelian route for N > 2 (the eigenvector route, not the 2-band closed form): textured,
-    split 4-band Gamma model, band 2, all four curvature blocks active: x(t1), k(t1) at t1 = 20
-    agree with scipy's integration of Eq. 43 (Omega from Eq. 44 in NumPy) to 1e-8."""
-    reference, package = _gamma_models(0.4, 0.15, 0.2)
+def test_abelian_trajectory_of_a_three_band_model_is_the_reference_eq_43():
+    """Abelian route for N > 2 (the eigenvector route, not the 2-band closed form): textured
+    DiracWithRemoteBand (mass and coupling textured along different directions), band 2
+    (curvature from both other bands, every block non-zero): x(t1), k(t1) at t1 = 20 (x moves
+    by ~14) agree with scipy's integration of Eq. 43 (Omega
+    from Eq. 44 in NumPy) to 1e-8 (measured 1e-11)."""
+    reference, package = _remote_models(0.2, 0.15, 1.0, 0.5, 0.3)
     x0, k0, field = np.array([1.0, -2.0]), np.array([0.3, -0.2]), np.array([0.04, 0.025])
+    eps, _, _, dhb = ref.bands(reference, x0, k0)
+    omega = ref.abelian_curvature(eps, dhb)[2]
+    # all blocks live: x-x (a product of the two texture gradients, 1.2e-5), x-k, k-k
+    assert np.abs(omega[0, 1]) > 1e-5 and np.min(np.abs(omega[[0, 1, 2], [2, 3, 3]])) > 1e-3, omega
     x, k = ref.abelian_trajectory(reference, x0, k0, field, 2, 20.0)
-    run = sj.evolve(
-        package,
-        x0,
-        k0,
-        t1=20.0,
-        field=_field(field),
-        method="abelian",
-        band=2,
-        adiabaticity_limit=None,
-    )
+    run = _abelian_run(package, x0, k0, jnp.asarray(20.0), _field(field))
     np.testing.assert_allclose(run.x[-1], x, rtol=0, atol=TRAJECTORY_ATOL)
     np.testing.assert_allclose(run.k[-1], k, rtol=0, atol=TRAJECTORY_ATOL)
 
