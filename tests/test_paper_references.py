@@ -5,6 +5,12 @@ eigh, the orbital-basis projector derivative and F = i P [dP_a, dP_b] P, hybridi
 diagonalising Hbar at finite field, finite differences of its own hybridised energies, and scipy's
 DOP853 for trajectories. The package enters only through its public API (``current_map``,
 ``evolve``). Tolerances are stated per test; the measured agreement is about 1e-12.
+
+Deliberate breakages of the package these tests catch (each fails by >= 1e4 x its tolerance):
+the sign of -<F^{xk}> E or <F^{kk}> E (Eq. 62), either Eq. 57c term or Ft alone, first-order
+hybridisation instead of eigh (two-band MSCT test; the README ratio then moves by 1.3e-2, caught by
+test_cli_and_readme), band-diagonal F or a flipped Kato term in Eq. 42 (non-Abelian and holonomy
+tests), a flipped Omega or only its x-x block in Eq. 43 (Abelian test).
 """
 
 import re
@@ -246,8 +252,8 @@ def test_nonabelian_trajectory_is_the_reference_eq_42():
     """Textured 4-band model, manifold {0, 1} (split, with intra-manifold precession), chi0 an
     equal superposition of the two bands: x, k and the band state chi chi^dagger at t1 = 20 agree
     with scipy's integration of Eqs. 34, 42 (full non-Abelian F, Kato transport) to 1e-8
-    (measured 1e-11). Keeping only the band-diagonal part of F moves x(t1) by 0.32 in the
-    reference (3e7 x the tolerance); the displacement itself is about 10."""
+    (measured 1e-11). Keeping only the band-diagonal part of F (in the package's
+    eigenbasis) moves x(t1) by 0.29, 3e7 x the tolerance; x moves by about 10."""
     reference, package = _gamma_models(0.4, 0.15, 0.2, (0.7, 0.2))
     x0, k0, field = np.array([1.0, -2.0]), np.array([0.3, -0.2]), np.array([0.04, 0.025])
     _, states = np.linalg.eigh(reference.hamiltonian(x0, k0))
