@@ -256,8 +256,8 @@ def chern_number(
 
 def _show_k(k: Array, lattice: Array) -> str:
     """'k = (kx, ky) (reduced (r1, r2))' for a Cartesian k."""
-    cartesian = ", ".join(f"{float(c):.6g}" for c in k)
-    reduced = ", ".join(f"{float(r):.6g}" for r in k @ lattice.T / (2 * jnp.pi))
+    cartesian = ", ".join(f"{float(c):.10g}" for c in k)
+    reduced = ", ".join(f"{float(r):.10g}" for r in k @ lattice.T / (2 * jnp.pi))
     return f"k = ({cartesian}) (reduced ({reduced}))"
 
 
