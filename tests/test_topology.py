@@ -131,3 +131,25 @@ def test_under_resolved_small_gap_is_refused():
         sj.chern_number(models.QWZ(1.999), [0], 31)
     assert np.allclose(_reduced_k(str(info.value)), 0.5, atol=1 / 31)
     assert "increase n_k" in str(info.value)
+
+
+def _quadratic_touching(p, x, k):
+    """d = (cos kx' - cos ky', sin kx' sin ky', 0), k' = k - shift: quadratic band touchings
+    (winding 2) at k' = (0, 0) and (pi, pi), |d|^2 = |k'|^4 / 4 + O(k'^6), so the gap ~ |k'|^2."""
+    kx, ky = k[0] - p["shift"], k[1] - p["shift"]
+    dx, dy = jnp.cos(kx) - jnp.cos(ky), jnp.sin(kx) * jnp.sin(ky)
+    return jnp.array([[0.0, dx - 1j * dy], [dx + 1j * dy, 0.0]])
+
+
+def test_quadratic_band_touching_between_grid_points_is_found():
+    """At a quadratic touching gap^2 ~ |q|^4 (first-order model J ~ q): the step 2 q lands on the
+    node (a step q only halves the distance); the node k = (0.1, 0.1) or (pi + 0.1, pi + 0.1) is
+    named to 1e-8 in reduced units."""
+    model = models.FunctionModel(
+        _quadratic_touching, {"shift": 0.1}, dim=2, n_bands=2, lattice=jnp.eye(2)
+    )
+    with pytest.raises(ValueError, match="bands 0 and 1 meet at k") as info:
+        sj.chern_number(model, [0], 15)
+    nodes = [np.full(2, 0.1 / (2 * np.pi)), np.full(2, 0.5 + 0.1 / (2 * np.pi))]
+    reduced = _reduced_k(str(info.value))
+    assert min(np.abs(reduced - node).max() for node in nodes) < 1e-8
