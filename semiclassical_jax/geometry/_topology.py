@@ -20,12 +20,13 @@ from .._guards import (
     check_point,
     fail,
     integer,
+    is_concrete,
     one_of,
     remote_bands,
 )
 from .._types import Array, Float, PositionLike
 from ..models import AbstractModel
-from ._kernel import GAP_RTOL, band_geometry_unchecked, complement
+from ._kernel import GAP_RTOL, BandGeometry, band_geometry_unchecked
 
 
 def torus_grid(lattice: Float[Array, "2 2"], n_k: int) -> Float[Array, "n n 2"]:
@@ -43,6 +44,10 @@ def torus_grid(lattice: Float[Array, "2 2"], n_k: int) -> Float[Array, "n n 2"]:
 N_CANDIDATES = 8
 GAP_STEPS = 12
 REACH_CELLS = 2.0
+# Eagerly, the minimisation (a compilation per model) is skipped when the grid's smallest gap
+# exceeds SLOPE_SAFETY x 2 max|v_n| x (the largest distance from a cell's points to its nearest
+# corner): |grad (eps_r - eps_n)| <= 2 max|v_n|, so the gap cannot close inside a cell then.
+SLOPE_SAFETY = 2.0
 # The link method needs every plaquette's Berry flux well inside (-pi, pi): a small-gap Dirac node
 # inside one plaquette puts ~pi there and the sign of the integer is then a matter of luck. Measured
 # on QWZ and Haldane near their transitions (n_k = 9..40): every wrong integer had a plaquette flux
@@ -50,20 +55,21 @@ REACH_CELLS = 2.0
 MAX_PLAQUETTE_FLUX = 0.6 * jnp.pi
 
 
-def _pair_residual(model, x, manifold, k):
+def _pair_residual(model, x, inside, k):
     """(gap, bands (n, r), w, J) at k for the two closest bands n in the manifold, r remote.
 
-    Degenerate perturbation theory in the pair: gap^2(k + q) = |w + J q|^2 + O(q^3) with
-    w = (eps_r - eps_n, 0, 0) and the rows of J (3, d) the k-derivatives d(eps_r - eps_n) =
+    ``inside``: (N,) bool, the manifold's bands (an array, so one compilation serves every
+    manifold). Degenerate perturbation theory in the pair: gap^2(k + q) = |w + J q|^2 + O(q^3)
+    with w = (eps_r - eps_n, 0, 0) and the rows of J (3, d) the k-derivatives d(eps_r - eps_n) =
     (dH_k)_rr - (dH_k)_nn, 2 Re (dH_k)_nr and 2 Im (dH_k)_nr (band basis, no eigenvector
     derivative). Exact for a linear (Dirac) crossing: one Gauss-Newton step lands on the node.
     """
     geometry = band_geometry_unchecked(model, x, k)
-    bands, remote = jnp.array(manifold), jnp.array(complement(manifold, geometry.n_bands))
     e = geometry.energies
-    gaps = jnp.abs(e[bands][:, None] - e[remote][None, :]).reshape(-1)
+    across = inside[:, None] & ~inside[None, :]
+    gaps = jnp.where(across, jnp.abs(e[:, None] - e[None, :]), jnp.inf).reshape(-1)
     pair = jnp.argmin(gaps)
-    n, r = bands[pair // remote.shape[0]], remote[pair % remote.shape[0]]
+    n, r = pair // e.shape[0], pair % e.shape[0]
     dk = geometry.dH[geometry.dim :]
     slope = jnp.real(dk[:, r, r] - dk[:, n, n])
     coupling = dk[:, n, r]
@@ -84,7 +90,7 @@ def _gauss_newton_step(residual, jacobian):
 
 
 @eqx.filter_jit
-def _minimise_gap(model, x, manifold, lattice, starts, cell):
+def _minimise_gap(model, x, inside, lattice, starts, cell):
     """The smallest manifold gap near each start k (m, 2), Gauss-Newton on gap^2 (see above).
 
     Each step tries q and 2 q (2 q is exact for a quadratic touching) and keeps the smaller gap;
@@ -104,7 +110,7 @@ def _minimise_gap(model, x, manifold, lattice, starts, cell):
             k, gap, bands, residual, jacobian = state
             q = _gauss_newton_step(residual, jacobian)
             trials = jnp.stack([clamp(k + q, start), clamp(k + 2 * q, start)])
-            pairs = jax.vmap(lambda t: _pair_residual(model, x, manifold, t))(trials)
+            pairs = jax.vmap(lambda t: _pair_residual(model, x, inside, t))(trials)
             best = jnp.argmin(pairs[0])
             better = pairs[0][best] < gap
             new = (trials[best], *(a[best] for a in pairs))
@@ -133,24 +139,42 @@ def _gap_candidates(gaps: Float[Array, "n n"], points: Float[Array, "n n 2"]) ->
     return points.reshape(-1, 2)[index]
 
 
+def _gap_summary(gaps, speeds, scales, points, lattice, n_k):
+    """(starts (m, 2), scale max|eps|, closable) from the grid's gaps, max|v_n| and max|eps|.
+
+    ``closable``: the gap might close inside a cell (see SLOPE_SAFETY) or is already closed.
+    """
+    reciprocal = 2 * jnp.pi * jnp.linalg.inv(lattice).T
+    corner = jnp.maximum(
+        jnp.linalg.norm(reciprocal[0] + reciprocal[1]),
+        jnp.linalg.norm(reciprocal[0] - reciprocal[1]),
+    ) / (2 * n_k)
+    scale = jnp.max(scales)
+    bound = jnp.maximum(SLOPE_SAFETY * 2 * jnp.max(speeds) * corner, GAP_RTOL * scale)
+    starts = _gap_candidates(gaps.reshape(n_k, n_k), points)
+    return starts, scale, jnp.min(gaps) <= bound
+
+
+def _gaps_at(geometry: BandGeometry, manifold: tuple[int, ...]) -> tuple[Array, Array, Array]:
+    """(manifold gap, max_n |v_n|, max|eps|) at one point."""
+    speed = jnp.max(jnp.sqrt(jnp.sum(geometry.velocity() ** 2, axis=-1)))
+    return geometry.manifold_gap(manifold), speed, jnp.max(jnp.abs(geometry.energies))
+
+
 @eqx.filter_jit
 def _chern_link(model, x, manifold, n_k, lattice, positions):
     """Fukui-Hatsugai-Suzuki: the Chern number from the link variables' plaquette phases.
 
-    Also returns the gap-minimisation starts, the grid's energy scale max|eps| and the plaquette
-    phases (n, n) (index (i, j): the plaquette with lower-left corner at grid point (i, j)).
+    Also returns :func:`_gap_summary` and the plaquette fluxes (n, n) (index (i, j): the
+    plaquette with lower-left corner at grid point (i, j)).
     """
     points = torus_grid(lattice, n_k)
 
     def states_and_gap(k):
         geometry = band_geometry_unchecked(model, x, k)
-        return (
-            geometry.states[:, jnp.array(manifold)],
-            geometry.manifold_gap(manifold),
-            jnp.max(jnp.abs(geometry.energies)),
-        )
+        return geometry.states[:, jnp.array(manifold)], _gaps_at(geometry, manifold)
 
-    states, gaps, scales = jax.vmap(states_and_gap)(points.reshape(-1, 2))
+    states, gaps = jax.vmap(states_and_gap)(points.reshape(-1, 2))
     states = states.reshape(n_k, n_k, *states.shape[1:])  # (n, n, N, Na)
     # u(k + b_mu) = V(b_mu)^dagger u(k), V = diag(exp(i b_mu . tau)) = diag(exp(2 pi i tau_mu)).
     wrap = jnp.exp(-2j * jnp.pi * positions)  # (N, 2)
@@ -165,15 +189,14 @@ def _chern_link(model, x, manifold, n_k, lattice, positions):
     orientation = jnp.sign(jnp.linalg.det(lattice))
     flux = -orientation * jnp.angle(plaquette)
     chern = jnp.sum(flux) / (2 * jnp.pi)
-    starts = _gap_candidates(gaps.reshape(n_k, n_k), points)
-    return chern, starts, jnp.max(scales), flux
+    return chern, _gap_summary(*gaps, points, lattice, n_k), flux
 
 
 @eqx.filter_jit
 def _chern_integral(model, x, manifold, n_k, lattice):
     """The Chern number as the grid sum of Tr F^{kx ky} times the cell area / 2 pi.
 
-    Also returns the gap-minimisation starts and the grid's energy scale max|eps|.
+    Also returns :func:`_gap_summary`.
     """
     points = torus_grid(lattice, n_k)
     d = 2
@@ -181,12 +204,12 @@ def _chern_integral(model, x, manifold, n_k, lattice):
     def curvature_and_gap(k):
         geometry = band_geometry_unchecked(model, x, k)
         trace = jnp.real(jnp.trace(geometry.nonabelian_curvature(manifold)[d, d + 1]))
-        return trace, geometry.manifold_gap(manifold), jnp.max(jnp.abs(geometry.energies))
+        return trace, _gaps_at(geometry, manifold)
 
-    curvature, gaps, scales = jax.vmap(curvature_and_gap)(points.reshape(-1, 2))
+    curvature, gaps = jax.vmap(curvature_and_gap)(points.reshape(-1, 2))
     cell = jnp.abs(jnp.linalg.det(2 * jnp.pi * jnp.linalg.inv(lattice)))
     chern = jnp.sum(curvature) * cell / n_k**2 / (2 * jnp.pi)
-    return chern, _gap_candidates(gaps.reshape(n_k, n_k), points), jnp.max(scales)
+    return chern, _gap_summary(*gaps, points, lattice, n_k)
 
 
 def _check_lattice_model(model: AbstractModel) -> Array:
@@ -224,7 +247,9 @@ def chern_number(
     the gap between the manifold and the remote bands closes, on a grid point or between points:
     from the grid's N_CANDIDATES smallest local gap minima, GAP_STEPS Gauss-Newton steps on
     gap^2(k) (exact in one step at a linear crossing, within REACH_CELLS grid cells) find the
-    smallest gap nearby, and a gap <= GAP_RTOL (1e-8) x max|eps| over the grid is closed. The
+    smallest gap nearby, and a gap <= GAP_RTOL (1e-8) x max|eps| over the grid is closed (called
+    eagerly, the search is skipped when the grid's gaps and band velocities rule out a closing
+    inside any cell; see SLOPE_SAFETY). The
     message names the two bands, k (Cartesian and reduced) and the gap. The link method also raises
     when a plaquette's flux exceeds MAX_PLAQUETTE_FLUX (0.6 pi): the grid does not resolve a
     small-gap node, whose integer is then unreliable; increase n_k. Runs eagerly and under
@@ -244,11 +269,13 @@ def chern_number(
         jnp.zeros((n_bands, 2)) if positions is None else jnp.asarray(positions, dtype=float)
     )
     if method == "link":
-        chern, starts, scale, flux = _chern_link(model, x, manifold, n_k, lattice, positions)
+        chern, summary, flux = _chern_link(model, x, manifold, n_k, lattice, positions)
     else:
-        chern, starts, scale = _chern_integral(model, x, manifold, n_k, lattice)
+        chern, summary = _chern_integral(model, x, manifold, n_k, lattice)
     guards = Guards()
-    _check_gap(guards, model, x, manifold, n_k, lattice, starts, scale)
+    starts, scale, closable = summary
+    if not is_concrete(closable) or bool(closable):
+        _check_gap(guards, model, x, manifold, n_k, lattice, starts, scale)
     if method == "link":
         _check_resolution(guards, manifold, n_k, lattice, flux)
     return guards(chern)
@@ -272,7 +299,8 @@ def _check_gap(
     scale: Float[Array, ""],
 ) -> None:
     """The manifold's gap, minimised from the grid's smallest gaps, must exceed GAP_RTOL max|eps|."""
-    gaps, points, bands = _minimise_gap(model, x, manifold, lattice, starts, 1.0 / n_k)
+    inside = jnp.isin(jnp.arange(int(model.n_bands)), jnp.array(manifold))
+    gaps, points, bands = _minimise_gap(model, x, inside, lattice, starts, 1.0 / n_k)
     best = jnp.argmin(gaps)
     gap, k, pair = gaps[best], points[best], bands[best]
     guards.add(
