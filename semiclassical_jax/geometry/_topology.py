@@ -298,7 +298,7 @@ def _check_gap(
 ) -> None:
     """The manifold's gap, minimised from the grid's smallest gaps, must exceed GAP_RTOL max|eps|."""
     inside = jnp.isin(jnp.arange(int(model.n_bands)), jnp.array(manifold))
-    gaps, points, bands = _minimise_gap(model, x, inside, lattice, starts, 1.0 / n_k)
+    gaps, points, bands = _minimise_gap(model, x, inside, lattice, starts, jnp.asarray(1.0 / n_k))
     best = jnp.argmin(gaps)
     gap, k, pair = gaps[best], points[best], bands[best]
     guards.add(
