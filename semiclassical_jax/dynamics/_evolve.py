@@ -1,38 +1,29 @@
 """``evolve``: integrate one wavepacket (vmap it for many) with diffrax (PHYSICS.md section 2).
 
-One call is four steps: :func:`_check_arguments` (static checks before tracing; it returns the
-static :class:`_Setup` of the solve), :func:`_initial_state` (chi0, by default an eigenstate, and
-its checks), :func:`_solve` (the jitted core: one diffrax solve and the observables at the saved
-times) and :func:`_guard_failure` (a failed run raises, or is only flagged with ``throw=False``).
+One call is four steps: :func:`check_arguments` (static checks before tracing; it returns the
+static :class:`Setup` of the solve), :func:`checked_inputs` (the value checks of every argument,
+the same eager and compiled, and chi0, by default an eigenstate), :func:`_solve` (the jitted core:
+one diffrax solve, watched between accepted steps by :class:`MonitoredSolver`, and the observables
+at the saved times) and :func:`_guard_failure` (a failed run raises, or is only flagged with
+``throw=False``).
 """
 
 import warnings
 from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import numpy as np
 
-from .._guards import (
-    Guards,
-    check_finite_parameters,
-    check_manifold,
-    check_model,
-    check_output_shape,
-    check_point,
-    fail,
-    integer,
-    is_concrete,
-    one_of,
-    remote_bands,
-)
+from .._guards import HERMITICITY_RTOL, Guards
 from .._types import Array, ArrayLike, Complex, Float, PositionLike, RealScalarLike, WavevectorLike
 from ..geometry._kernel import GAP_RTOL, band_geometry_unchecked
 from ..models import AbstractModel
-from ._fields import AbstractField, FieldSpec, as_field
+from ._arguments import Setup, check_arguments, checked_inputs
+from ._fields import AbstractField, FieldSpec
+from ._monitor import JUMP_OVERLAP, STOPPED, MonitorState, monitored
 from ._vector_fields import (
     join_state,
     nonadiabaticity,
@@ -43,10 +34,6 @@ from ._vector_fields import (
 )
 
 Method = Literal["full", "nonabelian", "abelian"]
-METHODS = ("full", "nonabelian", "abelian")
-
-# |chi0| must be 1, and chi0 inside the manifold, to this absolute tolerance.
-CHI0_ATOL = 1e-8
 
 
 class Trajectory(eqx.Module):
@@ -60,7 +47,13 @@ class Trajectory(eqx.Module):
     description broke down: its gap to the remote bands closed, or the non-adiabaticity
     eta = max |<u_l|dH/dt|u_n>| / (eps_n - eps_l)^2 reached ``adiabaticity_limit``; it stopped at
     ``t_stop`` with gap ``gap_at_stop`` and eta ``nonadiabaticity_at_stop`` (both also reported
-    for successful runs, at t1).
+    for successful runs, at t1). ``state_jumped`` True if such a run stopped because the watched
+    bands' projector jumped between two accepted steps (a band touching or a diabatic crossing
+    stepped over: Tr(P_prev P_next) / N_a < 1/2; ``gap_closed`` is then True as well);
+    ``smallest_overlap`` the smallest such overlap over the accepted steps (1 when not watched).
+    ``non_hermitian`` True if the run stopped at a point where H(x, k) is not Hermitian
+    (max|H - H^dagger| / max|H| > 1e-10); ``non_hermiticity`` the largest value over the accepted
+    points. The between-step checks are off with BacksolveAdjoint (then False, 1 and 0).
     """
 
     ts: Float[Array, " T"]
@@ -75,175 +68,15 @@ class Trajectory(eqx.Module):
     t_stop: Array
     gap_at_stop: Array
     nonadiabaticity_at_stop: Array
+    state_jumped: Array
+    smallest_overlap: Array
+    non_hermitian: Array
+    non_hermiticity: Array
 
     @property
     def success(self) -> Array:
-        return (self.result == diffrax.RESULTS.successful) & ~self.gap_closed
-
-
-class _Setup(NamedTuple):
-    """The static part of one ``evolve`` call (a static argument of the jitted :func:`_solve`).
-
-    ``band`` / ``manifold`` are checked and completed (an Abelian run always has a band, a
-    non-Abelian one a manifold); ``solver`` and ``adjoint`` have their defaults filled in.
-    """
-
-    method: str
-    band: int | None
-    manifold: tuple[int, ...] | None
-    solver: diffrax.AbstractSolver
-    rtol: float
-    atol: float
-    max_steps: int
-    adjoint: diffrax.AbstractAdjoint
-    adiabaticity_limit: float | None
-
-    @property
-    def watched(self) -> tuple[int, ...] | None:
-        """The bands the wavepacket is confined to: (band,) for "abelian", else the manifold."""
-        return (self.band,) if self.method == "abelian" else self.manifold
-
-    @property
-    def backsolve(self) -> bool:
-        """BacksolveAdjoint (the memory-lean adjoint) takes neither SubSaveAts nor events."""
-        return isinstance(self.adjoint, diffrax.BacksolveAdjoint)
-
-    @property
-    def monitored(self) -> bool:
-        """Whether the solve stops where the manifold description breaks down (an event)."""
-        return self.adiabaticity_limit is not None and self.method != "full" and not self.backsolve
-
-
-# ---------------------------------------------------------------------------------------------
-# checks
-
-
-def _check_bands(
-    method: str, band: int | None, manifold: Sequence[int] | None, chi0: object, n_bands: int
-) -> tuple[int | None, tuple[int, ...] | None]:
-    """(band, manifold) checked against the method; each method fills in the one it needs."""
-    if band is not None:
-        band = integer(band, "band", minimum=0, maximum=n_bands)
-    if manifold is not None:
-        manifold = check_manifold(manifold, n_bands)
-    if method == "abelian":
-        if band is None and manifold is not None and len(manifold) == 1:
-            band = manifold[0]
-        if band is None:
-            fail("method='abelian' needs band= (the band the wavepacket lives in)")
-        remote_bands((band,), n_bands, name="band")
-    if method == "nonabelian":
-        if manifold is None and band is not None:
-            manifold = (band,)
-        if manifold is None:
-            fail("method='nonabelian' needs manifold= (a sequence of band indices)")
-        remote_bands(manifold, n_bands)
-    if method == "full" and chi0 is None and band is None and manifold is None:
-        fail("method='full' needs chi0=, band= or manifold= to set the initial state")
-    return band, manifold
-
-
-def _check_times(
-    t0: RealScalarLike, t1: RealScalarLike, saveat: object, concrete: bool
-) -> tuple[Array, Array, Array | None]:
-    """(t0, t1, ts) as float arrays; ts (T,) the save times, None to save at t1 only.
-
-    The order checks run only on concrete values (and, for t1 > t0, a concrete model and point).
-    """
-    t0 = jnp.asarray(t0, dtype=float)
-    t1 = jnp.asarray(t1, dtype=float)
-    if concrete and is_concrete(t0, t1) and not float(t1) > float(t0):
-        fail(f"t1 must be later than t0, got t0={float(t0)}, t1={float(t1)}")
-    if saveat is None:
-        return t0, t1, None
-    if isinstance(saveat, (int, np.integer)) and not isinstance(saveat, bool):
-        return t0, t1, jnp.linspace(t0, t1, integer(saveat, "saveat (a count)"))
-    ts = jnp.asarray(saveat, dtype=float)
-    if ts.ndim != 1 or ts.shape[0] < 1:
-        fail(f"saveat must be an int or a 1-D array of times, got shape {ts.shape}")
-    if is_concrete(ts, t0, t1) and (
-        np.any(np.diff(np.asarray(ts)) < 0) or ts[0] < t0 or ts[-1] > t1
-    ):
-        fail("saveat times must be non-decreasing and lie in [t0, t1]")
-    return t0, t1, ts
-
-
-def _check_arguments(
-    model,
-    x0,
-    k0,
-    *,
-    field,
-    t0,
-    t1,
-    saveat,
-    chi0,
-    method,
-    band,
-    manifold,
-    solver,
-    rtol,
-    atol,
-    max_steps,
-    adjoint,
-    adiabaticity_limit,
-):
-    """The static checks of :func:`evolve` (its arguments, same names), before any tracing.
-
-    Returns the :class:`_Setup`, (x0, k0) as (d,) float arrays, the field as an
-    :class:`AbstractField`, t0 and t1 as float scalars and the save times ts (T,) or None.
-    """
-    check_model(model)
-    one_of(method, "method", METHODS)
-    x0, k0 = check_point(model, x0, k0)
-    check_output_shape(model, x0, k0)
-    concrete = is_concrete(model, x0, k0)
-    if concrete:
-        check_finite_parameters(model)
-    band, manifold = _check_bands(method, band, manifold, chi0, int(model.n_bands))
-    field = as_field(field, int(model.dim))
-    t0, t1, ts = _check_times(t0, t1, saveat, concrete)
-    setup = _Setup(
-        method=method,
-        band=band,
-        manifold=manifold,
-        solver=diffrax.Dopri8() if solver is None else solver,
-        rtol=float(rtol),
-        atol=float(atol),
-        max_steps=integer(max_steps, "max_steps"),
-        adjoint=diffrax.RecursiveCheckpointAdjoint() if adjoint is None else adjoint,
-        adiabaticity_limit=None if adiabaticity_limit is None else float(adiabaticity_limit),
-    )
-    return setup, x0, k0, field, t0, t1, ts
-
-
-def _initial_state(model, x0: Array, k0: Array, chi0, setup: _Setup) -> Complex[Array, " n"]:
-    """chi0 (N,) complex, orbital basis: the given one, checked, or the eigenstate of ``band``
-    (else of the lowest band of ``manifold``) at (x0, k0).
-
-    A concrete chi0 must be normalised and, for the confined methods, lie in the watched bands:
-    |(1 - P) chi0| <= CHI0_ATOL with P the projector on them at (x0, k0).
-    """
-    if chi0 is None:
-        first = setup.band if setup.band is not None else setup.manifold[0]
-        return band_geometry_unchecked(model, x0, k0).states[:, first]
-    n_bands = int(model.n_bands)
-    chi0 = jnp.asarray(chi0)
-    if chi0.shape != (n_bands,):
-        fail(f"chi0 must have shape ({n_bands},), got {chi0.shape}")
-    chi0 = chi0.astype(jnp.result_type(chi0.dtype, 1j))
-    if not is_concrete(chi0, model, x0, k0):
-        return chi0
-    norm = float(jnp.linalg.norm(chi0))
-    if abs(norm - 1.0) > CHI0_ATOL:
-        fail(f"chi0 must be normalised: |chi0| = {norm:.12g}")
-    if setup.method != "full":
-        watched = setup.watched
-        ua = band_geometry_unchecked(model, x0, k0).states[:, jnp.array(watched)]
-        leak = float(jnp.linalg.norm(chi0 - ua @ (jnp.conj(ua.T) @ chi0)))
-        if leak > CHI0_ATOL:
-            fail(f"chi0 lies outside the manifold {watched}: |(1 - P) chi0| = {leak:.3e}")
-    return chi0
+        ok = self.result == diffrax.RESULTS.successful
+        return ok & ~self.gap_closed & ~self.non_hermitian
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,7 +97,7 @@ def _observables(model, field: AbstractField, method, band, x, k, chi):
     return chi, populations, energy
 
 
-def _breakdown_diagnostics(model, field, setup: _Setup, t, y):
+def _breakdown_diagnostics(model, field, setup: Setup, t, y):
     """(gap to the remote bands, non-adiabaticity eta, spectral scale max|eps|) at packed state y.
 
     The watched bands are the manifold ("nonabelian") or the band ("abelian"); eta as in
@@ -280,7 +113,7 @@ def _breakdown_diagnostics(model, field, setup: _Setup, t, y):
     return geometry.manifold_gap(watched), nonadiabaticity(geometry, watched, dlambda), scale
 
 
-def _breakdown_event(model, field, setup: _Setup) -> diffrax.Event | None:
+def _breakdown_event(model, field, setup: Setup) -> diffrax.Event | None:
     """The event that stops a confined run where its gap closes (gap <= GAP_RTOL max|eps|) or
     eta >= adiabaticity_limit; None when the monitor is off."""
     if not setup.monitored:
@@ -294,18 +127,48 @@ def _breakdown_event(model, field, setup: _Setup) -> diffrax.Event | None:
 
 
 def _saveat(ts: Array | None, t1: Array, backsolve: bool) -> diffrax.SaveAt:
-    """Save at t1 (or where an event stops the solve) and at ``ts``.
+    """Save at t1 (or where an event stops the solve) and at ``ts``, and the final solver state
+    (the :class:`MonitorState` of the between-step checks).
 
     BacksolveAdjoint takes no SubSaveAts: ts and t1 then go in one array (t1 last).
     """
     if backsolve:
         return diffrax.SaveAt(ts=t1[None] if ts is None else jnp.concatenate([ts, t1[None]]))
     subs = [diffrax.SubSaveAt(t1=True)] + ([] if ts is None else [diffrax.SubSaveAt(ts=ts)])
-    return diffrax.SaveAt(subs=subs)
+    return diffrax.SaveAt(subs=subs, solver_state=True)
 
 
-def _diffeqsolve(model, field, y0: Array, t0, t1, ts, setup: _Setup) -> diffrax.Solution:
-    """One diffrax solve of the packed state y0 (see :func:`pack_state`) from t0 to t1."""
+def _jump_watched(setup: Setup) -> tuple[int, ...] | None:
+    """The bands whose state must not jump between accepted steps: those of a monitored run."""
+    return setup.watched if setup.monitored else None
+
+
+def _between_steps(solution: diffrax.Solution, setup: Setup):
+    """(result, state_jumped, smallest_overlap, non_hermitian, non_hermiticity) of the
+    between-step checks (:class:`MonitorState`); a stop by them is reported as
+    ``RESULTS.event_occurred``. (result, False, 1, False, 0) when they are off (BacksolveAdjoint).
+    """
+    if setup.backsolve:
+        off = jnp.asarray(False)
+        return solution.result, off, jnp.ones(()), off, jnp.zeros(())
+    monitor: MonitorState = solution.solver_state
+    stopped = solution.result == STOPPED
+    result = diffrax.RESULTS.where(stopped, diffrax.RESULTS.event_occurred, solution.result)
+    return (
+        result,
+        stopped & monitor.jumped,
+        monitor.overlap,
+        stopped & monitor.non_hermitian,
+        monitor.non_hermiticity,
+    )
+
+
+def _diffeqsolve(model, field, y0: Array, t0, t1, ts, setup: Setup) -> diffrax.Solution:
+    """One diffrax solve of the packed state y0 (see :func:`pack_state`) from t0 to t1.
+
+    The solver is watched between accepted steps (:func:`monitored`: the watched bands' state of a
+    confined run must not jump, H must stay Hermitian) unless the adjoint is BacksolveAdjoint.
+    """
     dim = int(model.dim)
     field_function = vector_field(setup.method, setup.band, setup.manifold)
 
@@ -318,7 +181,7 @@ def _diffeqsolve(model, field, y0: Array, t0, t1, ts, setup: _Setup) -> diffrax.
         warnings.filterwarnings("ignore", message="Complex dtype support in Diffrax")
         return diffrax.diffeqsolve(
             diffrax.ODETerm(packed_field),
-            setup.solver,
+            setup.solver if setup.backsolve else monitored(setup.solver, dim, _jump_watched(setup)),
             t0,
             t1,
             None,
@@ -353,7 +216,7 @@ def _final_and_saved(solution: diffrax.Solution, ts: Array | None, backsolve: bo
 
 
 @eqx.filter_jit
-def _solve(model, field, x0, k0, chi0, t0, t1, ts, setup: _Setup) -> Trajectory:
+def _solve(model, field, x0, k0, chi0, t0, t1, ts, setup: Setup) -> Trajectory:
     """The jitted core of :func:`evolve`: solve from (x0, k0, chi0) at t0 and evaluate the
     observables at the saved times. Failures are flagged in the Trajectory, never raised."""
     solution = _diffeqsolve(model, field, pack_state(join_state(x0, k0, chi0)), t0, t1, ts, setup)
@@ -363,8 +226,9 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, setup: _Setup) -> Trajectory:
     chis, populations, energy = jax.vmap(
         lambda x, k, chi: _observables(model, field, setup.method, watched_band, x, k, chi)
     )(*saved)
+    result, jumped, overlap, non_hermitian, non_hermiticity = _between_steps(solution, setup)
     if setup.monitored:
-        gap_closed = jnp.any(jnp.asarray(solution.event_mask))
+        gap_closed = jnp.any(jnp.asarray(solution.event_mask)) | jumped
     else:
         gap_closed = jnp.asarray(False)
     if setup.method == "full":
@@ -379,11 +243,15 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, setup: _Setup) -> Trajectory:
         populations=populations,
         energy=energy,
         num_steps=solution.stats["num_accepted_steps"],
-        result=solution.result,
+        result=result,
         gap_closed=gap_closed,
         t_stop=t_final,
         gap_at_stop=gap_at_stop,
         nonadiabaticity_at_stop=eta_at_stop,
+        state_jumped=jumped,
+        smallest_overlap=overlap,
+        non_hermitian=non_hermitian,
+        non_hermiticity=non_hermiticity,
     )
 
 
@@ -391,14 +259,34 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, setup: _Setup) -> Trajectory:
 # reporting
 
 
-def _guard_failure(trajectory: Trajectory, setup: _Setup) -> Trajectory:
+def _guard_failure(trajectory: Trajectory, setup: Setup) -> Trajectory:
     """``trajectory``, or the error of a failed run (``throw=True``).
 
-    Eager: ValueError if the manifold description broke down, RuntimeError if the solver stopped
-    early, each with where it stopped. Traced (jit, vmap): the static part of the same message, as
+    Eager: ValueError if H is not Hermitian on the path or the manifold description broke down
+    (a state jump, a closed gap, eta over the limit), RuntimeError if the solver stopped early, each with where it stopped. Traced (jit, vmap): the static part of the same message, as
     equinox's run-time error on every leaf of the returned Trajectory.
     """
     guards = Guards()
+    guards.add(
+        trajectory.non_hermitian,
+        f"evolve failed: model(x, k) is not Hermitian on the trajectory (max|H - H^dagger| / "
+        f"max|H| > {HERMITICITY_RTOL:g}); check the model, or pass throw=False to flag it",
+        detail=lambda: (
+            f" (stopped at t = {float(trajectory.t_stop):.6g}: max|H - H^dagger| / max|H| = "
+            f"{float(trajectory.non_hermiticity):.3e})"
+        ),
+    )
+    guards.add(
+        trajectory.state_jumped,
+        f"evolve failed: the state of manifold {setup.watched} jumped between two accepted steps "
+        f"(projector overlap Tr(P P') / N_a < {JUMP_OVERLAP}): the {setup.method} run stepped "
+        "over a band touching or a diabatic crossing; use method='full', a larger manifold, or "
+        "throw=False to flag it",
+        detail=lambda: (
+            f" (stopped at t = {float(trajectory.t_stop):.6g}: overlap = "
+            f"{float(trajectory.smallest_overlap):.3g}, gap = {float(trajectory.gap_at_stop):.3e})"
+        ),
+    )
     guards.add(
         trajectory.gap_closed,
         f"evolve failed: the gap of manifold {setup.watched} to the remote bands closed (or "
@@ -460,14 +348,26 @@ def evolve(
     - ``adiabaticity_limit``: stop a non-Abelian / Abelian run where the manifold's gap closes or
       becomes too small for the adiabatic description: eta = max |<u_l|dH/dt|u_n>| /
       (eps_n - eps_l)^2 >= limit (checked at every accepted step; eta = 1 means a Landau-Zener
-      leak of about 50 %). ``None`` switches the monitor off.
-    - ``throw``: raise on failure (max_steps reached, gap closed); with ``throw=False`` the
-      failure is flagged in :attr:`Trajectory.success` instead (use it under vmap).
+      leak of about 50 %), or where the watched bands' state jumps between two accepted steps
+      (projector overlap Tr(P P') / N_a < 1/2: a band touching or a diabatic crossing stepped
+      over). ``None`` switches the monitor off. Every method also stops where H(x, k) is not
+      Hermitian at an accepted step (off, like the monitor, with BacksolveAdjoint).
+    - ``throw``: raise on failure (max_steps reached, gap closed, state jump, non-Hermitian H);
+      with ``throw=False`` the failure is flagged in :attr:`Trajectory.success` instead (use it
+      under vmap: each member is flagged on its own).
+
+    Every argument is checked (t0, t1 finite with t1 > t0; saveat times finite, ordered, in
+    [t0, t1]; x0, k0, chi0 finite, chi0 normalised and in the manifold; E(x0, t0) finite; model
+    parameters finite, H finite and Hermitian at (x0, k0); rtol, atol positive), the same checks
+    eager and compiled: concrete values raise ``ValueError`` naming the argument and the value;
+    traced ones (jit, vmap, grad) raise equinox's run-time error naming the argument before the
+    solve starts, with ``throw=False`` too, and under vmap for the whole batch (a bad argument
+    is the caller's error, not a flagged run).
 
     Works under ``jax.jit``, ``jax.vmap`` (over initial conditions, fields, model parameters) and
     ``jax.grad``. Eager calls raise ``ValueError`` / ``RuntimeError`` naming the problem.
     """
-    setup, x0, k0, field, t0, t1, ts = _check_arguments(
+    setup, x0, k0, field, t0, t1, ts = check_arguments(
         model,
         x0,
         k0,
@@ -486,6 +386,6 @@ def evolve(
         adjoint=adjoint,
         adiabaticity_limit=adiabaticity_limit,
     )
-    chi0 = _initial_state(model, x0, k0, chi0, setup)
+    x0, k0, chi0, t0, t1, ts = checked_inputs(model, field, x0, k0, chi0, t0, t1, ts, setup)
     trajectory = _solve(model, field, x0, k0, chi0, t0, t1, ts, setup)
     return _guard_failure(trajectory, setup) if throw else trajectory
