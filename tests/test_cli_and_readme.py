@@ -24,6 +24,7 @@ def test_run_writes_table_with_the_expected_physics(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "geometry_table.json",
         "geometry_table.md",
+        "run.json",
     ]
     by = {(r["model"], r["parameters"]): r for r in rows}
     for m, magnitude in ((-3, 0), (-1, 1), (1, 1), (3, 0)):
@@ -66,7 +67,9 @@ def test_run_without_arguments_writes_the_moire_job(tmp_path, monkeypatch, capsy
     out = tmp_path / "semiclassical-jax-out"
     names = ("valley_hall_vs_field", "current_across_moire_cell", "hall_conductivity_vs_mu")
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [f"{n}.npz" for n in names] + [f"{n}.png" for n in names] + ["config.toml", "summary.md"]
+        [f"{n}.npz" for n in names]
+        + [f"{n}.png" for n in names]
+        + ["config.toml", "summary.md", "run.json"]
     )
     assert all((out / f"{n}.png").read_bytes()[:4] == b"\x89PNG" for n in names)
     printed = capsys.readouterr()
