@@ -6,6 +6,8 @@ Most tests replace ``cli.run_sweep`` by a stand-in that returns zeros at once: t
 folder and the command line, not the physics (tests/test_cli_and_readme.py runs the real job).
 """
 
+import hashlib
+import importlib
 import json
 import os
 import signal
@@ -13,11 +15,13 @@ import socket
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
 import semiclassical_jax as sj
-from semiclassical_jax import cli
+from semiclassical_jax import cli, models, textures
+from semiclassical_jax._config import build_grid, build_model, load_config
 
 MODEL = """[model]
 type = "MassiveDirac"
@@ -310,3 +314,118 @@ def test_unwritable_parent_is_refused_before_computing(tmp_path, monkeypatch, ca
     monkeypatch.setattr(cli, "geometry_table", lambda n_k: pytest.fail("computed"))
     assert cli.main(["chern", "--out", os.path.join(parent, "table")]) == 2
     assert f"cannot write into {parent}" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------------------------
+# provenance (item 9)
+
+
+def _rebuild(description):
+    """The object a ``_results.describe`` record describes, from the record alone."""
+    if isinstance(description, dict) and {"type", "module"} <= set(description):
+        cls = getattr(importlib.import_module(description["module"]), description["type"])
+        fields = {k: _rebuild(v) for k, v in description.items() if k not in ("type", "module")}
+        return cls(**fields)
+    if isinstance(description, dict) and set(description) == {"real", "imag"}:
+        return np.asarray(description["real"]) + 1j * np.asarray(description["imag"])
+    return description
+
+
+def _same_values(a, b):
+    """Same classes and structure, and every parameter equal (to the last bit)."""
+    leaves_a, tree_a = jax.tree_util.tree_flatten(a)
+    leaves_b, tree_b = jax.tree_util.tree_flatten(b)
+    assert tree_a == tree_b
+    for x, y in zip(leaves_a, leaves_b):
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+@pytest.fixture(scope="module")
+def real_run(tmp_path_factory):
+    """A real (tiny) `semiclassical-jax run`: (its output folder, its config text)."""
+    folder = tmp_path_factory.mktemp("real")
+    text = MODEL + GRID + SWEEP.format(name="sigma")
+    (folder / "job.toml").write_text(text)
+    assert (
+        cli.main(["run", str(folder / "job.toml"), "--out", str(folder / "out"), "--no-plots"]) == 0
+    )
+    return folder / "out", text
+
+
+def test_file_records_enough_to_rebuild_and_rerun(real_run):
+    """From the .npz alone: the versions, the model rebuilt from its recorded parameter values
+    (texture fields included) equals the config's, the grid rebuilt from its recorded arguments
+    has the recorded size and SHA-256 (computed here from its points and weights), and rerunning
+    the sweep with them reproduces the stored values exactly."""
+    out, text = real_run
+    result = sj.SweepResult.load(out / "sigma.npz")
+    attrs = result.attrs
+    assert attrs["config_text"] == text and attrs["config"]["name"] == "sigma"
+    assert attrs["versions"]["semiclassical_jax"] == sj.__version__
+    assert attrs["versions"]["jax"] == jax.__version__
+    assert attrs["model"]["mass"]["amplitude"] == 0.1 and attrs["model"]["mass"]["period"] == 30.0
+    model = _rebuild(attrs["model"])
+    _same_values(model, build_model(load_config(text)["model"]))
+    grid = build_grid(attrs["grid_arguments"], model)
+    points, weights = np.asarray(grid.points), np.asarray(grid.weights)
+    assert attrs["grid"]["points"] == len(weights) == 16
+    assert (
+        attrs["grid"]["sha256"] == hashlib.sha256(points.tobytes() + weights.tobytes()).hexdigest()
+    )
+    fixed = attrs["fixed"]
+    rerun = sj.sweep(
+        model,
+        grid,
+        {"mu": result.coord("mu")},
+        quantity=attrs["quantity"],
+        temperature=fixed["temperature"],
+    )
+    np.testing.assert_array_equal(rerun.values, result.values)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        models.KaneMele(1.0, 0.06, 0.05, 0.1),
+        models.MassiveDirac(
+            1.0, textures.DomainWall(0.2, 3.0, -0.1, direction=[0.6, 0.8], offset=0.05), valley=-1
+        ),
+        models.TightBinding(
+            np.eye(2),
+            np.zeros((2, 2)),
+            np.array([[1.0, 0.0], [-1.0, 0.0]]),
+            np.array([[[0.0, 0.5 + 0.25j], [0.1j, 0.0]], [[0.0, -0.1j], [0.5 - 0.25j, 0.0]]]),
+        ),
+    ],
+    ids=["KaneMele", "DomainWall", "TightBinding-complex"],
+)
+def test_every_parameter_survives_json(model):
+    """describe -> JSON text -> rebuild gives the same model, for static fields (valley), texture
+    fields and complex hopping arrays alike."""
+    from semiclassical_jax._results import describe
+
+    _same_values(_rebuild(json.loads(json.dumps(describe(model)))), model)
+
+
+def test_corrupt_result_files_raise_one_error_naming_the_file(real_run, tmp_path):
+    """Truncated at any length, a flipped byte, a text file, an npz without metadata: ValueError
+    naming the file; a missing file: FileNotFoundError."""
+    good = (real_run[0] / "sigma.npz").read_bytes()
+    broken = {f"cut{n}": good[:n] for n in (0, 10, len(good) // 2, len(good) - 1)}
+    broken["flipped"] = (
+        good[: len(good) // 3] + bytes([good[len(good) // 3] ^ 0xFF]) + good[len(good) // 3 + 1 :]
+    )
+    broken["text"] = b"[model]\ntype = 'QWZ'\n"
+    for name, data in broken.items():
+        path = tmp_path / f"{name}.npz"
+        path.write_bytes(data)
+        with pytest.raises(
+            ValueError, match="is not a readable semiclassical_jax result file"
+        ) as error:
+            sj.SweepResult.load(path)
+        assert str(path) in str(error.value)
+    np.savez(tmp_path / "plain.npz", values=np.zeros(3))
+    with pytest.raises(ValueError, match="plain.npz is not a readable"):
+        sj.SweepResult.load(tmp_path / "plain.npz")
+    with pytest.raises(FileNotFoundError):
+        sj.SweepResult.load(tmp_path / "absent.npz")
