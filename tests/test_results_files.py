@@ -178,7 +178,7 @@ BAD_INPUTS = [
     ("run-bad-toml", lambda t: ["run", _config(t, "[model\n")], 2, "not valid TOML"),
     (
         "run-name-newline",
-        lambda t: ["run", _config(t, MODEL + GRID + SWEEP.format(name="a\\nb"))],
+        lambda t: ["run", _config(t, MODEL + GRID + SWEEP.format(name="ab\\n"))],
         2,
         "sweep[0].name",
     ),
