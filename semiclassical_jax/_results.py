@@ -276,7 +276,10 @@ def check_results_folder(path: str | os.PathLike, overwrite: bool = False) -> st
         fail(f"{path}: it holds the working directory; choose another folder", ResultsFolderError)
     if os.path.lexists(target) and not os.path.isdir(target):
         fail(f"{path} is a file, not a folder; choose a folder", ResultsFolderError)
-    entries = os.listdir(target) if os.path.isdir(target) else []
+    try:
+        entries = os.listdir(target) if os.path.isdir(target) else []
+    except OSError as error:
+        fail(f"{path}: cannot list it: {error.strerror}", ResultsFolderError)
     ours = RUN_RECORD in entries or "summary.md" in entries
     if entries and not overwrite:
         fail(
