@@ -8,7 +8,7 @@ Schema (every key is checked; an error names the key and the value):
                                  the keyword arguments of semiclassical_jax.grids.<type>. Value lists
                                  (breaks) use the VALUES syntax below.
     [[sweep]]                    one table per sweep, run in order; each writes <name>.npz and .png.
-      name                       required; letters, digits, '_' and '-'
+      name                       required; 1 to 100 letters, digits, '_' and '-' (it names files)
       quantity                   "current" (default) | "current_map" | "hall_conductivity" | "drude_conductivity"
       theory                     "msct" (default) | "ssct" | "nonabelian_hall"
       manifolds                  list of lists of band indices (a partition); default: one band each
@@ -36,6 +36,7 @@ import numpy as np
 from . import grids, models, textures
 from ._guards import fail, integer
 from ._sweep import QUANTITIES, SweepPlan, prepare_sweep
+from .grids._grid import check_memory
 
 MODELS = ("MassiveDirac", "DiracWithRemoteBand", "QWZ", "Haldane", "KaneMele")
 TEXTURES = ("HexagonalMoire", "CosineModulation", "DomainWall")
@@ -59,7 +60,7 @@ SWEEP_KEYS = (
     "model",
     "grid",
 )
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]+$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,100}")
 # The integer keyword arguments of the grids, with their least value.
 GRID_INTEGERS = {
     "n": 1,
@@ -104,6 +105,16 @@ def _vector(value: Any, key: str, length: int | None = None) -> list[float]:
     return numbers
 
 
+def _count(value: Any, key: str, item_bytes: int) -> int:
+    """A count >= 1 of items of ``item_bytes`` each (float64 copies) that fits in memory."""
+    count = integer(value, key, error=ConfigError)
+    try:
+        check_memory(count * item_bytes, f"{key} = {count}: {count:.3g} values")
+    except ValueError as error:
+        fail(str(error), ConfigError)
+    return count
+
+
 def _values(spec: Any, key: str) -> np.ndarray:
     """VALUES: a number, a list of numbers, or {linspace / geomspace = [start, stop, num]}."""
     if isinstance(spec, (int, float)) and not isinstance(spec, bool):
@@ -121,7 +132,7 @@ def _values(spec: Any, key: str) -> np.ndarray:
                 fail(f"{key}.{name}: must be [start, stop, num], got {arguments!r}", ConfigError)
             start, stop, num = arguments
             start, stop = _number(start, f"{key}.{name}[0]"), _number(stop, f"{key}.{name}[1]")
-            num = integer(num, f"{key}.{name}[2]", error=ConfigError)
+            num = _count(num, f"{key}.{name}[2]", 8)
             if name == "geomspace" and (start <= 0 or stop <= 0):
                 fail(
                     f"{key}.{name}: geomspace needs positive start and stop, got {start}, {stop}",
@@ -229,7 +240,7 @@ def _positions(spec: Any, key: str, d: int) -> np.ndarray:
                     fail(f"{key}.line.{name}: unknown key (allowed: start, stop, num)", ConfigError)
             start = np.array(_vector(table.get("start"), f"{key}.line.start", d))
             stop = np.array(_vector(table.get("stop"), f"{key}.line.stop", d))
-            num = integer(table.get("num"), f"{key}.line.num", error=ConfigError)
+            num = _count(table.get("num"), f"{key}.line.num", 8 * 2 * d)
             return start + np.linspace(0.0, 1.0, num)[:, None] * (stop - start)
         if kind == "cell" and isinstance(table, Mapping) and d == 2:
             for name in table:
@@ -241,6 +252,7 @@ def _positions(spec: Any, key: str, d: int) -> np.ndarray:
             a2 = np.array(_vector(table.get("a2"), f"{key}.cell.a2", 2))
             origin = np.array(_vector(table.get("origin", [0.0, 0.0]), f"{key}.cell.origin", 2))
             n = integer(table.get("n"), f"{key}.cell.n", error=ConfigError)
+            _count(n * n, f"{key}.cell.n^2", 8 * 2 * 4)
             f = np.arange(n) / n
             f1, f2 = np.meshgrid(f, f, indexing="ij")
             return origin + f1.reshape(-1, 1) * a1 + f2.reshape(-1, 1) * a2
@@ -259,8 +271,13 @@ def _sweep_name(table: Any, index: int) -> str:
         if name not in SWEEP_KEYS:
             fail(f"{key}.{name}: unknown key (allowed: {', '.join(SWEEP_KEYS)})", ConfigError)
     name = table.get("name")
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        fail(f"{key}.name: required: letters, digits, '_' or '-', got {name!r}", ConfigError)
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+        shown = repr(name) if not isinstance(name, str) or len(name) <= 40 else f"{name[:40]!r}..."
+        fail(
+            f"{key}.name: required: 1 to 100 letters, digits, '_' or '-' (it names the files), "
+            f"got {shown}",
+            ConfigError,
+        )
     return name
 
 

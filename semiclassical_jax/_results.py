@@ -6,18 +6,29 @@ converts when xarray is installed). ``save`` writes one ``.npz`` file whose ``me
 JSON (name, dims, units, attrs); the write goes to a temporary file in the same folder that is
 renamed into place only when complete, so an interrupted run never leaves a file that looks like a
 result. ``load`` reads it back.
+
+:func:`results_folder` gives a run's output folder the same property: the run writes into a
+temporary sibling folder, which replaces the output folder only once the run is complete (see its
+docstring for the lock and the rules for an existing folder).
 """
 
+import contextlib
 import dataclasses
+import datetime
 import json
 import os
-from collections.abc import Mapping
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator, Mapping
+from importlib.metadata import version
 from typing import Any
 
+import jax
 import numpy as np
 
+from ._files import current_umask, write_atomically
 from ._guards import fail
-from ._files import write_atomically
 
 FORMAT = "semiclassical_jax.SweepResult/1"
 
@@ -113,28 +124,67 @@ class SweepResult:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "SweepResult":
-        """Read a result written by :meth:`save`."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            if "metadata" not in data.files:
-                fail(f"{os.fspath(path)} is not a semiclassical_jax result file (no metadata)")
-            metadata = json.loads(str(data["metadata"]))
-            if metadata.get("format") != FORMAT:
-                fail(f"{os.fspath(path)}: unknown format {metadata.get('format')!r}")
-            coords = {key: data[f"coord/{key}"] for key in metadata["coords"]}
-            values = data["values"]
-        return cls(
-            metadata["name"],
-            values,
-            tuple(metadata["dims"]),
-            coords,
-            metadata["units"],
-            metadata["attrs"],
-        )
+        """Read a result written by :meth:`save`.
+
+        A file that is missing raises OSError; one that is truncated, corrupted or not a result
+        file raises one ValueError naming the file.
+        """
+        path = os.fspath(path)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                metadata = json.loads(str(data["metadata"]))
+                if metadata.get("format") != FORMAT:
+                    fail(f"{path}: unknown format {metadata.get('format')!r}, not {FORMAT!r}")
+                coords = {key: data[f"coord/{key}"] for key in metadata["coords"]}
+                values = data["values"]
+                return cls(
+                    metadata["name"],
+                    values,
+                    tuple(metadata["dims"]),
+                    coords,
+                    metadata["units"],
+                    metadata["attrs"],
+                )
+        except FileNotFoundError:
+            raise
+        except Exception as error:  # noqa: BLE001 - zip, zlib, json, key and shape errors alike
+            if isinstance(error, ValueError) and str(error).startswith(f"{path}: unknown format"):
+                raise
+            fail(
+                f"{path} is not a readable semiclassical_jax result file (truncated or corrupted?): "
+                f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            )
 
     def __repr__(self) -> str:
         axes = ", ".join(f"{dim}: {size}" for dim, size in zip(self.dims, self.values.shape))
         unit = self.units.get(self.name, "")
         return f"SweepResult({self.name} [{unit}], {{{axes}}})"
+
+
+def describe(value: Any) -> Any:
+    """A model, texture or any pytree of numbers as plain JSON types, to rebuild it from a file.
+
+    A dataclass (an ``eqx.Module``: models, textures) becomes ``{"type": class name, "module":
+    its module, field: describe(value) ...}`` (every field, static ones included); a real array
+    its number or nested list; a complex array ``{"real": ..., "imag": ...}``; a function
+    ``{"function": "module.qualname"}``; lists, tuples and dicts element by element.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: describe(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"type": type(value).__name__, "module": type(value).__module__, **fields}
+    if isinstance(value, Mapping):
+        return {str(key): describe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [describe(item) for item in value]
+    if isinstance(value, (np.generic, np.ndarray)) or hasattr(value, "__array__"):
+        array = np.asarray(value)
+        if np.iscomplexobj(array):
+            return {"real": describe(array.real), "imag": describe(array.imag)}
+        return array.item() if array.ndim == 0 else array.tolist()
+    if callable(value):
+        name = getattr(value, "__qualname__", type(value).__qualname__)
+        return {"function": f"{getattr(value, '__module__', '?')}.{name}"}
+    return _jsonable(value)
 
 
 def _jsonable(value: Any) -> Any:
@@ -149,3 +199,179 @@ def _jsonable(value: Any) -> Any:
         array = np.asarray(value)
         return array.item() if array.ndim == 0 else array.tolist()
     return repr(value)
+
+
+# ---------------------------------------------------------------------------------------------
+# results folders
+
+# Every results folder holds this file, written last: a folder with it is a complete run of
+# semiclassical-jax, and only such a folder is replaced by ``overwrite=True``.
+RUN_RECORD = "run.json"
+
+
+class ResultsFolderError(ValueError):
+    """The output folder cannot be used (a file, not empty, locked, not writable)."""
+
+
+def _lock_holder(lock: str) -> str:
+    """Who holds ``lock``, and what to do about it, for the error message."""
+    try:
+        with open(lock) as stream:
+            record = json.load(stream)
+        pid, host = int(record["pid"]), str(record["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its lock file {lock} exists (unreadable); if no run uses it, remove it: rm {lock}"
+    if host == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return (
+                f"its lock file {lock} was left by pid {pid}, which is no longer running (an "
+                f"interrupted run); if no other run uses it, remove it: rm {lock}"
+            )
+        except PermissionError:
+            pass
+    return f"another run (pid {pid} on {host}) is writing into it (lock file {lock})"
+
+
+@contextlib.contextmanager
+def _locked(target: str) -> Iterator[None]:
+    """Hold ``<target>.lock`` (created with O_EXCL; it records pid and host) for the block."""
+    lock = target + ".lock"
+    try:
+        handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        fail(f"{target}: {_lock_holder(lock)}", ResultsFolderError)
+    except OSError as error:
+        fail(f"{target}: cannot create {lock}: {error.strerror}", ResultsFolderError)
+    try:
+        record = {"pid": os.getpid(), "host": socket.gethostname(), "started": _now()}
+        with os.fdopen(handle, "w") as stream:
+            json.dump(record, stream)
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.remove(lock)
+
+
+def _now() -> str:
+    return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def check_results_folder(path: str | os.PathLike, overwrite: bool = False) -> str:
+    """The absolute output folder ``path`` if a run may write it, else ResultsFolderError.
+
+    It may be absent or empty; a non-empty folder only with ``overwrite`` and only if it is an
+    earlier run's (it holds RUN_RECORD, or ``summary.md`` of versions before RUN_RECORD). It must
+    not be a file nor hold the working directory, and its nearest existing ancestor must take a
+    new file (one is created and removed there).
+    """
+    target = os.path.realpath(os.fspath(path))
+    parent = os.path.dirname(target)
+    for ancestor in _ancestors(parent):
+        if os.path.exists(ancestor) and not os.path.isdir(ancestor):
+            fail(f"{path}: {ancestor} is a file, not a folder", ResultsFolderError)
+    here = os.path.realpath(os.getcwd())
+    if here == target or here.startswith(target + os.sep):
+        fail(f"{path}: it holds the working directory; choose another folder", ResultsFolderError)
+    if os.path.lexists(target) and not os.path.isdir(target):
+        fail(f"{path} is a file, not a folder; choose a folder", ResultsFolderError)
+    try:
+        entries = os.listdir(target) if os.path.isdir(target) else []
+    except OSError as error:
+        fail(f"{path}: cannot list it: {error.strerror}", ResultsFolderError)
+    ours = RUN_RECORD in entries or "summary.md" in entries
+    if entries and not overwrite:
+        fail(
+            f"{path} is not empty ({len(entries)} entries); give --overwrite to replace it, "
+            "or choose another folder",
+            ResultsFolderError,
+        )
+    if entries and not ours:
+        fail(
+            f"{path} is not empty and is not a semiclassical-jax results folder (no {RUN_RECORD}); "
+            "it is not replaced: remove it yourself or choose another folder",
+            ResultsFolderError,
+        )
+    existing = next(a for a in _ancestors(parent) if os.path.isdir(a))
+    try:  # a file created and removed again: the one test that holds for root and read-only mounts
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        fail(f"{path}: cannot write into {existing}: {error.strerror}", ResultsFolderError)
+    return target
+
+
+def _ancestors(folder: str) -> list[str]:
+    """``folder`` and every folder above it, innermost first."""
+    chain = [folder]
+    while os.path.dirname(chain[-1]) != chain[-1]:
+        chain.append(os.path.dirname(chain[-1]))
+    return chain
+
+
+def _swap_in(staging: str, target: str) -> None:
+    """Move the complete ``staging`` folder to ``target``; an old ``target`` is removed after."""
+    if not os.path.lexists(target):
+        os.rename(staging, target)
+        return
+    old = tempfile.mkdtemp(dir=os.path.dirname(target), prefix=f".{os.path.basename(target)}.old-")
+    os.rename(target, os.path.join(old, "run"))
+    try:
+        os.rename(staging, target)
+    except BaseException:
+        os.rename(os.path.join(old, "run"), target)
+        raise
+    finally:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def results_folder(
+    path: str | os.PathLike, overwrite: bool = False, record: Mapping[str, Any] | None = None
+) -> Iterator[str]:
+    """A run's output folder, written all at once: ``with results_folder(out) as staging: ...``.
+
+    Checks ``path`` (:func:`check_results_folder`), takes the lock ``<path>.lock`` (O_EXCL, with
+    pid and host; removed on exit; a lock left by a dead process is reported with the command that
+    removes it, never taken over), and yields a new temporary folder ``.<name>.partial-*`` next to
+    ``path``. When the block ends normally it writes RUN_RECORD there (``record``, the package and
+    jax versions, start and end times, the files) and renames the folder to ``path``; an existing
+    ``path`` is moved aside first and deleted only after the rename. If the block raises (or is
+    interrupted) the temporary folder is deleted and ``path`` is left as it was.
+    """
+    target = check_results_folder(path, overwrite)
+    parent = os.path.dirname(target)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as error:
+        fail(f"{path}: cannot create {parent}: {error.strerror}", ResultsFolderError)
+    with _locked(target):
+        check_results_folder(path, overwrite)  # again, now that no other run can change it
+        staging = tempfile.mkdtemp(dir=parent, prefix=f".{os.path.basename(target)}.partial-")
+        try:
+            os.chmod(staging, 0o777 & ~current_umask())
+            started = _now()
+            yield staging
+            _write_run_record(staging, record, started)
+            _swap_in(staging, target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _write_run_record(folder: str, record: Mapping[str, Any] | None, started: str) -> None:
+    """RUN_RECORD in ``folder``: ``record``, versions, times and the files, as JSON."""
+    files = sorted(name for name in os.listdir(folder) if not name.startswith("."))
+    text = json.dumps(
+        {
+            **_jsonable(dict(record or {})),
+            "status": "complete",
+            "semiclassical_jax_version": version("semiclassical_jax"),
+            "jax_version": jax.__version__,
+            "started": started,
+            "finished": _now(),
+            "files": files,
+        },
+        indent=2,
+    )
+    write_atomically(os.path.join(folder, RUN_RECORD), lambda stream: stream.write(text + "\n"))

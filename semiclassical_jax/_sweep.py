@@ -16,10 +16,13 @@ all of them.
 """
 
 import dataclasses
+import hashlib
 import math
+import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from importlib.metadata import version
 from typing import Any, Literal
 
 import equinox as eqx
@@ -38,9 +41,10 @@ from ._guards import (
     one_of,
 )
 from ._pytree import get_path, replace_path
-from ._results import SweepResult
+from ._results import SweepResult, describe
 from ._types import Array, ArrayLike, FieldLike, Float, PositionLike, RealScalarLike
 from .grids import KGrid
+from .grids._grid import check_memory
 from .models import AbstractModel
 from .transport._cores import (
     THEORIES,
@@ -59,6 +63,19 @@ ARGUMENT_AXES = ("mu", "temperature", "tau")
 COMPONENT_NAMES = ("x", "y", "z")
 # Integrand evaluations (sweep points x positions x k-points) in flight at once, by default.
 DEFAULT_POINTS_IN_FLIGHT = 2**15
+# Bytes per integrand evaluation in flight, for N bands in d dimensions: about
+# EVALUATION_BYTES (2d)^2 (N^2 + EVALUATION_OFFSET), complex entries of the kernel's N x N blocks
+# for pairs of the 2d phase-space directions, plus per-point constants (textures, occupations).
+# XLA's memory analysis of compiled batches (current, current_map, hall_conductivity; N = 2-16,
+# d = 2-3) measured 0.2-3.6 kB for N = 2 and 7.5-37 kB for N = 8-16: this is 2-5x above them.
+EVALUATION_BYTES = 16
+EVALUATION_OFFSET = 32
+
+
+def evaluation_bytes(n_bands: int, d: int) -> int:
+    """The bytes one integrand evaluation holds (an upper estimate, see EVALUATION_BYTES)."""
+    return EVALUATION_BYTES * (2 * d) ** 2 * (n_bands**2 + EVALUATION_OFFSET)
+
 
 UNITS = {
     "mu": "energy",
@@ -306,13 +323,37 @@ def _check_sizes(
         batch = max(
             1, min(per_device, DEFAULT_POINTS_IN_FLIGHT // min(work, DEFAULT_POINTS_IN_FLIGHT // 2))
         )
-    else:
-        batch = integer(batch_size, "batch_size")
+    else:  # a batch larger than a device's share of the sweep would only compute padding
+        batch = min(integer(batch_size, "batch_size"), per_device)
     if chunk_size is None:
         chunk = max(1, min(n_points, DEFAULT_POINTS_IN_FLIGHT // (n_positions * batch)))
     else:
         chunk = min(integer(chunk_size, "chunk_size"), n_points)
     return devices, batch, chunk
+
+
+def _check_working_set(
+    model: AbstractModel, n_total: int, n_axes: int, shapes: tuple[int, int, int, int], devices
+) -> None:
+    """Refuse a sweep whose memory exceeds the machine, before anything is allocated.
+
+    ``shapes``: (k-points, positions, batch, chunk). Per device: batch x positions x chunk
+    evaluations in flight, :func:`evaluation_bytes` each, and the grid; on the host: the sweep
+    points (padded to whole calls) and the results, float64.
+    """
+    n_points, n_positions, batch, chunk = shapes
+    n, d = int(model.n_bands), int(model.dim)
+    in_flight = batch * n_positions * chunk
+    per_evaluation = evaluation_bytes(n, d)
+    check_memory(
+        in_flight * per_evaluation + 8 * (d + 1) * n_points,
+        f"sweep: batch {batch} x {n_positions} position(s) x chunk {chunk} k-points = "
+        f"{in_flight:.3g} integrand evaluations in flight (about {per_evaluation} B each)",
+        devices,
+    )
+    per_call = batch * len(devices)
+    host = 8 * -(-n_total // per_call) * per_call * (n_axes + n_positions * d * d) * 2
+    check_memory(host, f"sweep: {n_total:.3g} sweep points (inputs and results)")
 
 
 def _fixed_operands(
@@ -366,6 +407,8 @@ def prepare_sweep(
     devices, batch, chunk = _check_sizes(
         n_total, points.shape[0], positions.shape[0], batch_size, chunk_size, devices
     )
+    shapes = (points.shape[0], positions.shape[0], batch, chunk)
+    _check_working_set(model, n_total, len(names), shapes, devices)
     operands = {
         "model": model,
         "points": points,
@@ -549,8 +592,34 @@ def _dims_and_coords(plan: SweepPlan) -> tuple[list[str], dict[str, np.ndarray]]
     return dims, coords
 
 
+def _grid_record(points: Array, weights: Array) -> dict[str, Any]:
+    """The k-grid of a sweep: its size, extent, total weight and a SHA-256 of points and weights
+    (float64 bytes), enough to tell whether another grid is the same one."""
+    points, weights = np.asarray(points, dtype=float), np.asarray(weights, dtype=float)
+    digest = hashlib.sha256(points.tobytes() + weights.tobytes()).hexdigest()
+    return {
+        "points": int(points.shape[0]),
+        "dim": int(points.shape[1]),
+        "k_max": float(np.max(np.linalg.norm(points, axis=1))),
+        "weight_sum": float(np.sum(weights)),
+        "sha256": digest,
+    }
+
+
+def _versions() -> dict[str, str]:
+    return {
+        "semiclassical_jax": version("semiclassical_jax"),
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "equinox": eqx.__version__,
+        "python": platform.python_version(),
+    }
+
+
 def _metadata(plan: SweepPlan, start: float, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The run's arguments and circumstances (JSON-serialisable), then the caller's ``attrs``."""
+    """The run's arguments and circumstances (JSON-serialisable), then the caller's ``attrs``:
+    the model's every parameter (:func:`~semiclassical_jax._results.describe`), the grid
+    (:func:`_grid_record`) and the versions of the package and its dependencies."""
     fixed = {
         key: (None if plan.operands[key] is None else np.asarray(plan.operands[key]).tolist())
         for key in (*ARGUMENT_AXES, "field")
@@ -565,13 +634,15 @@ def _metadata(plan: SweepPlan, start: float, attrs: Mapping[str, Any] | None) ->
         "x": np.asarray(plan.operands["positions"][0]).tolist()
         if plan.quantity != "current_map"
         else None,
-        "model": repr(plan.operands["model"]),
+        "model": describe(plan.operands["model"]),
+        "grid": _grid_record(plan.operands["points"], plan.operands["weights"]),
         "grid_points": int(plan.operands["points"].shape[0]),
         "chunk_size": plan.chunk,
         "batch_size": plan.batch,
         "devices": [str(device) for device in plan.devices],
         "seconds": time.perf_counter() - start,
         "jax_version": jax.__version__,
+        "versions": _versions(),
         **(dict(attrs) if attrs else {}),
     }
 

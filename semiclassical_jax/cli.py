@@ -1,20 +1,34 @@
 """The ``semiclassical-jax`` command.
 
-* ``semiclassical-jax run [CONFIG.toml] [--out DIR]``: the main job, a set of sweeps from a TOML
-  configuration (schema: :mod:`semiclassical_jax._config`), or the embedded default (the moire
-  Dirac model: valley Hall current vs field, J(x) across the moire cell, sigma_xy(mu)). Each sweep
-  writes ``<name>.npz`` (labelled data + metadata, :class:`~semiclassical_jax.SweepResult`) and
-  ``<name>.png``; the run writes ``config.toml`` (what ran) and ``summary.md``.
+* ``semiclassical-jax run [CONFIG.toml] [--out DIR] [--overwrite]``: the main job, a set of
+  sweeps from a TOML configuration (schema: :mod:`semiclassical_jax._config`), or the embedded
+  default (the moire Dirac model: valley Hall current vs field, J(x) across the moire cell,
+  sigma_xy(mu)). Each sweep writes ``<name>.npz`` (labelled data + metadata,
+  :class:`~semiclassical_jax.SweepResult`) and ``<name>.png``; the run writes ``config.toml``
+  (what ran), ``summary.md`` and ``run.json`` (versions, times, files).
 * ``semiclassical-jax default-config``: print the embedded default configuration.
-* ``semiclassical-jax chern``: Chern numbers of the built-in models (link method and curvature
-  integral) and the half-quantised valley Chern number of a massive Dirac cone, as a table.
+* ``semiclassical-jax chern [--out DIR] [--overwrite]``: Chern numbers of the built-in models
+  (link method and curvature integral) and the half-quantised valley Chern number of a massive
+  Dirac cone, as a table.
+
+Output folders (``_results.results_folder``): a run writes into a temporary sibling folder that
+replaces ``--out`` only when every file is written, so a failed or interrupted run leaves ``--out``
+as it was. A non-empty ``--out`` is refused unless ``--overwrite`` is given (and then only if it
+holds an earlier run's ``run.json``); ``<out>.lock`` keeps two runs out of one folder.
+
+Exit status: 0 done; 1 the run failed (a sweep raised; nothing is written); 2 bad input (the
+arguments, the configuration, the output folder, a size beyond the machine's memory); 130
+interrupted. Every error is one line on stderr naming the problem.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -23,10 +37,19 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import geometry, models
-from .geometry._topology import torus_grid
 from ._config import ConfigError, build_plans, default_config_text, load_config
 from ._files import write_atomically
-from ._sweep import run_sweep
+from ._results import ResultsFolderError, check_results_folder, results_folder
+from ._sweep import evaluation_bytes, run_sweep
+from .geometry._topology import torus_grid
+from .grids._grid import check_memory
+
+# Bad input: exit status 2, one line on stderr.
+BAD_INPUT = (ConfigError, ResultsFolderError)
+
+
+class RunFailed(Exception):
+    """A sweep failed while running (exit status 1); the message names the sweep."""
 
 
 def _valley_chern(model: models.MassiveDirac, n_nodes: int = 400) -> float:
@@ -125,25 +148,49 @@ def _write_atomically(path: str, text: str) -> None:
     write_atomically(path, lambda stream: stream.write(text))
 
 
-def _chern(args: argparse.Namespace) -> int:
-    if args.n_k < 4:
-        print(f"semiclassical-jax chern: --n-k must be >= 4, got {args.n_k}", file=sys.stderr)
-        return 2
-    start = time.perf_counter()
-    rows = geometry_table(args.n_k)
-    table = _markdown(rows, args.n_k)
-    print("Berry curvature and Chern numbers of the built-in models (lower bands / manifolds)\n")
-    print(table)
-    print(
-        "\nSign convention (PHYSICS.md): C = (1/2 pi) int Tr F^{kx ky} d^2k; a massive Dirac valley "
-        "carries valley sign(Delta) / 2."
-    )
-    if args.out is not None:
-        os.makedirs(args.out, exist_ok=True)
-        _write_atomically(os.path.join(args.out, "geometry_table.md"), table + "\n")
-        _write_atomically(
-            os.path.join(args.out, "geometry_table.json"), json.dumps(rows, indent=2) + "\n"
+def _check_chern_size(n_k: int) -> None:
+    """--n-k >= 4, and n_k^2 k-points of the 4-band Kane-Mele model fit in memory (the curvature
+    integral holds the kernel's output at every point: ``evaluation_bytes(4, 2)`` each)."""
+    if n_k < 4:
+        raise ConfigError(f"--n-k must be >= 4, got {n_k}")
+    per_point = evaluation_bytes(4, 2)
+    try:
+        check_memory(
+            n_k**2 * per_point, f"--n-k {n_k}: {n_k**2:.3g} k-points (4 bands, {per_point} B each)"
         )
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
+
+
+def _chern(args: argparse.Namespace) -> int:
+    _check_chern_size(args.n_k)
+    start = time.perf_counter()
+    record = {"command": "semiclassical-jax chern", "n_k": args.n_k}
+    folder = (
+        contextlib.nullcontext()
+        if args.out is None
+        else results_folder(args.out, args.overwrite, record)
+    )
+    with folder as staging:
+        try:
+            rows = geometry_table(args.n_k)
+        except Exception as error:  # noqa: BLE001 - any failure ends the run
+            raise RunFailed(f"the table failed: {_one_line(error)}") from error
+        table = _markdown(rows, args.n_k)
+        print(
+            "Berry curvature and Chern numbers of the built-in models (lower bands / manifolds)\n"
+        )
+        print(table)
+        print(
+            "\nSign convention (PHYSICS.md): C = (1/2 pi) int Tr F^{kx ky} d^2k; a massive Dirac "
+            "valley carries valley sign(Delta) / 2."
+        )
+        if staging is not None:
+            _write_atomically(os.path.join(staging, "geometry_table.md"), table + "\n")
+            _write_atomically(
+                os.path.join(staging, "geometry_table.json"), json.dumps(rows, indent=2) + "\n"
+            )
+    if args.out is not None:
         print(f"\nwrote {os.path.join(args.out, 'geometry_table.md')} and geometry_table.json")
     print(f"\ndone in {time.perf_counter() - start:.1f} s on {jax.devices()[0].platform}")
     return 0
@@ -177,79 +224,110 @@ def _save_figure(result, path: str) -> None:
     )
 
 
+def _read_config(path: str | None) -> tuple[str, str]:
+    """(TOML text, where it came from): the file ``path`` (UTF-8), or the embedded default."""
+    if path is None:
+        return default_config_text(), "the embedded default (semiclassical-jax default-config)"
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return stream.read(), path
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+            f"{error.start}); TOML files are UTF-8"
+        ) from error
+
+
+def _points(result) -> int:
+    """Sweep points x positions of a result (its size without the component axes)."""
+    return int(
+        np.prod(
+            [len(result.coord(d)) for d in result.dims if d not in ("component", "field_component")]
+        )
+    )
+
+
+def _provenance(name: str, table: dict, config: dict, text: str, source: str) -> dict:
+    """What a sweep's file records of the run: the sweep's table, the model and grid tables it
+    used (its own or the top-level ones) and the whole config text, so it can be rerun."""
+    return {
+        "name": name,
+        "config": table,
+        "model_table": table.get("model", config.get("model")),
+        "grid_arguments": table.get("grid", config.get("grid")),
+        "config_source": source,
+        "config_text": text,
+    }
+
+
+def _run_sweeps(plans: list, folder: str, no_plots: bool, provenance) -> list[tuple]:
+    """Run every plan, writing <name>.npz (and .png) into ``folder``; the summary rows.
+    ``provenance(name, table)``: the attrs of a sweep's file.
+
+    Raises RunFailed naming the sweep when one fails (any exception but an interrupt).
+    """
+    rows = []
+    for name, plan, table in plans:
+        sweep_start = time.perf_counter()
+        try:
+            result = run_sweep(plan, progress=f"{name}", attrs=provenance(name, table))
+            files = [os.path.basename(result.save(os.path.join(folder, f"{name}.npz")))]
+            if not no_plots:
+                _save_figure(result, os.path.join(folder, f"{name}.png"))
+                files.append(f"{name}.png")
+        except Exception as error:  # noqa: BLE001 - any failure of a sweep ends the run
+            raise RunFailed(f"sweep {name!r} failed: {_one_line(error)}") from error
+        seconds = time.perf_counter() - sweep_start
+        row = (name, result.name, _points(result), seconds, ", ".join(files), _headline(result))
+        rows.append(row)
+    return rows
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's type and the first line of its message."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0] if lines else '(no message)'}"
+
+
 def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    if args.config is None:
-        text, source = (
-            default_config_text(),
-            "the embedded default (semiclassical-jax default-config)",
-        )
-    else:
-        try:
-            with open(args.config, encoding="utf-8") as stream:
-                text = stream.read()
-        except OSError as error:
-            print(
-                f"semiclassical-jax run: cannot read {args.config}: {error.strerror}",
-                file=sys.stderr,
-            )
-            return 2
-        source = args.config
+    check_results_folder(args.out, args.overwrite)
+    text, source = _read_config(args.config)
     try:
-        plans = build_plans(load_config(text))
+        config = load_config(text)
+        plans = build_plans(config)
     except ConfigError as error:
-        print(f"semiclassical-jax run: bad config {source}: {error}", file=sys.stderr)
-        print("nothing was run or written", file=sys.stderr)
-        return 2
+        raise ConfigError(f"bad config {source}: {error}") from error
     devices = jax.devices()
     print(f"semiclassical-jax run: {len(plans)} sweep(s) from {source}")
     print(
         f"devices: {len(devices)} x {devices[0].platform} ({devices[0].device_kind}); output: {args.out}"
     )
-    os.makedirs(args.out, exist_ok=True)
-    rows = []
-    for name, plan, table in plans:
-        sweep_start = time.perf_counter()
-        try:
-            result = run_sweep(plan, progress=f"{name}", attrs={"name": name, "config": table})
-        except ValueError as error:
-            print(f"semiclassical-jax run: sweep {name!r} failed: {error}", file=sys.stderr)
-            return 1
-        data = result.save(os.path.join(args.out, f"{name}.npz"))
-        files = [os.path.basename(data)]
-        if not args.no_plots:
-            _save_figure(result, os.path.join(args.out, f"{name}.png"))
-            files.append(f"{name}.png")
-        n_points = int(
-            np.prod(
-                [
-                    len(result.coord(d))
-                    for d in result.dims
-                    if d not in ("component", "field_component")
-                ]
-            )
+    record = {
+        "command": "semiclassical-jax run",
+        "config": source,
+        "sweeps": [n for n, *_ in plans],
+    }
+    with results_folder(args.out, args.overwrite, record) as staging:
+        rows = _run_sweeps(
+            plans,
+            staging,
+            args.no_plots,
+            lambda name, table: _provenance(name, table, config, text, source),
         )
-        rows.append(
-            (
-                name,
-                result.name,
-                n_points,
-                time.perf_counter() - sweep_start,
-                ", ".join(files),
-                _headline(result),
-            )
-        )
-    summary = [
-        "| sweep | quantity | points | seconds | files | result |",
-        "|---|---|---|---|---|---|",
-        *(f"| {n} | {q} | {p} | {s:.1f} | {f} | {h} |" for n, q, p, s, f, h in rows),
-    ]
-    _write_atomically(os.path.join(args.out, "config.toml"), text)
-    _write_atomically(os.path.join(args.out, "summary.md"), "\n".join(summary) + "\n")
+        summary = [
+            "| sweep | quantity | points | seconds | files | result |",
+            "|---|---|---|---|---|---|",
+            *(f"| {n} | {q} | {p} | {s:.1f} | {f} | {h} |" for n, q, p, s, f, h in rows),
+        ]
+        _write_atomically(os.path.join(staging, "config.toml"), text)
+        _write_atomically(os.path.join(staging, "summary.md"), "\n".join(summary) + "\n")
     print("\n" + "\n".join(summary))
     print(
         f"\ndone in {time.perf_counter() - start:.1f} s; wrote {args.out}/ (data: .npz, read with "
-        "semiclassical_jax.SweepResult.load; plots: .png; config.toml; summary.md)"
+        "semiclassical_jax.SweepResult.load; plots: .png; config.toml; summary.md; run.json)"
     )
     return 0
 
@@ -281,7 +359,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out",
         default="semiclassical-jax-out",
-        help="output folder (default: ./semiclassical-jax-out)",
+        help="output folder (default: ./semiclassical-jax-out); it must be absent or empty unless "
+        "--overwrite is given. The run writes into a temporary sibling folder that replaces it "
+        "only when complete: a failed or interrupted run leaves it as it was",
+    )
+    run.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an earlier run in --out (a folder holding run.json) once this run completes",
     )
     run.add_argument("--no-plots", action="store_true", help="write data only, no PNG figures")
     run.set_defaults(handler=_run)
@@ -299,19 +384,53 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chern.add_argument("--n-k", type=int, default=48, help="k-grid size per direction (default 48)")
     chern.add_argument(
-        "--out", default=None, help="also write the table (Markdown and JSON) into this folder"
+        "--out",
+        default=None,
+        help="also write the table (Markdown and JSON) into this folder (absent or empty unless "
+        "--overwrite; written all at once, like run's --out)",
     )
+    chern.add_argument("--overwrite", action="store_true", help="replace an earlier table in --out")
     chern.set_defaults(handler=_chern)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command in ``argv`` (default: sys.argv); the exit status (module docstring)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 2
-    return args.handler(args)
+    prefix = f"semiclassical-jax {args.command}"
+    out = getattr(args, "out", None)
+    unchanged = "nothing was written" + (f"; {out} is unchanged" if out else "")
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _interrupt) if in_main_thread else None
+    try:
+        return args.handler(args)
+    except BAD_INPUT as error:
+        print(
+            f"{prefix}: {' '.join(str(error).split())}; nothing was run or written", file=sys.stderr
+        )
+        return 2
+    except RunFailed as error:
+        print(f"{prefix}: {error}; {unchanged}", file=sys.stderr)
+        return 1
+    except OSError as error:  # writing the results (disk full, permissions)
+        print(f"{prefix}: cannot write: {_one_line(error)}; {unchanged}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"\n{prefix}: interrupted; {unchanged}", file=sys.stderr)
+        return 130
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM (a batch system's time limit, `kill`) as Ctrl-C: the partial folder and the lock
+    are removed on the way out."""
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -1,15 +1,61 @@
 """The fixed k-grids: :class:`KGrid` and the Monkhorst-Pack, polar and box rules (PHYSICS.md
-section 3)."""
+section 3).
+
+Sizes are checked before anything is allocated (:func:`check_memory`): each rule estimates its
+points and bytes from its arguments alone, in Python integers (no overflow), and refuses a grid
+that does not fit in the memory the machine has free, quoting the estimate.
+"""
 
 from collections.abc import Sequence
+from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
+from .._files import free_memory
 from .._guards import fail, integer, positive
 from .._types import Array, Float
 from ..models import AbstractModel
+
+
+# Bytes per grid point and coordinate while a rule builds it: the NumPy meshgrid / stack /
+# product temporaries and the device copy hold about this many float64 copies at once.
+GRID_COPIES = 4
+# leggauss(n) diagonalises an n x n companion matrix: about this many n x n float64 arrays.
+LEGGAUSS_COPIES = 3
+
+
+def format_bytes(n_bytes: float) -> str:
+    """``n_bytes`` in kB, MB, GB, ... (powers of 1000), 3 significant digits."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n_bytes < 1000 or unit == "PB":
+            return f"{n_bytes:.3g} {unit}"
+        n_bytes /= 1000
+    raise AssertionError  # pragma: no cover
+
+
+def check_memory(n_bytes: int, what: str, devices: Sequence[Any] = ()) -> None:
+    """Refuse (ValueError) an allocation of about ``n_bytes`` that exceeds the free memory of the
+    host or of any of ``devices`` (see ``_files.free_memory``); ``what`` names it and how the
+    estimate was made. Nothing is checked where the free memory is unknown."""
+    for free, where in free_memory(devices):
+        if n_bytes > free:
+            fail(
+                f"{what} need about {format_bytes(n_bytes)}, more than the "
+                f"{format_bytes(free)} free in {where}; make it smaller"
+            )
+
+
+def _check_grid_size(rule: str, n_points: int, dim: int, nodes: int = 0) -> None:
+    """A rule's n_points points (n, dim) + weights (GRID_COPIES float64 copies of each), and the
+    nodes x nodes Gauss-Legendre matrix (LEGGAUSS_COPIES copies)."""
+    point_bytes = GRID_COPIES * 8 * (dim + 1) * n_points
+    matrix_bytes = LEGGAUSS_COPIES * 8 * nodes**2
+    what = f"{rule}: {n_points:.3g} points of dimension {dim}"
+    if matrix_bytes > point_bytes:
+        what += f" and the {nodes} x {nodes} Gauss-Legendre matrix"
+    check_memory(point_bytes + matrix_bytes, what)
 
 
 class KGrid(eqx.Module):
@@ -50,6 +96,7 @@ def brillouin_zone(model: AbstractModel, n: int) -> KGrid:
     n = integer(n, "n")
     lattice = np.asarray(lattice, dtype=float)
     dim = lattice.shape[0]
+    _check_grid_size(f"brillouin_zone(n = {n})", n**dim, dim)
     reciprocal = 2 * np.pi * np.linalg.inv(lattice).T
     fractions = (np.arange(n) + 0.5) / n
     reduced = np.stack(np.meshgrid(*([fractions] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
@@ -78,6 +125,9 @@ def disk(radius: float, n_radial: int, n_angle: int, *, breaks: Sequence[float] 
     edges = np.concatenate([[0.0], np.asarray(breaks, dtype=float).reshape(-1), [radius]])
     if not np.all(np.isfinite(edges)) or np.any(np.diff(edges) <= 0):
         fail(f"breaks must increase strictly inside (0, radius = {radius}), got {list(breaks)!r}")
+    n_points = (edges.size - 1) * n_radial * n_angle
+    rule = f"disk(n_radial = {n_radial}, n_angle = {n_angle}, {edges.size - 1} panel(s))"
+    _check_grid_size(rule, n_points, 2, n_radial)
     nodes, weights = np.polynomial.legendre.leggauss(n_radial)
     lower, width = edges[:-1, None], np.diff(edges)[:, None]
     k = (lower + 0.5 * width * (nodes + 1)).ravel()
@@ -95,6 +145,7 @@ def box(half_width: float, n: int, dim: int = 2) -> KGrid:
     half_width = positive(half_width, "half_width")
     n = integer(n, "n")
     dim = integer(dim, "dim")
+    _check_grid_size(f"box(n = {n}, dim = {dim})", n**dim, dim, n)
     nodes, weights = np.polynomial.legendre.leggauss(n)
     nodes, weights = half_width * nodes, half_width * weights
     points = np.stack(np.meshgrid(*([nodes] * dim), indexing="ij"), axis=-1).reshape(-1, dim)
