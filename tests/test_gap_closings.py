@@ -1,0 +1,216 @@
+"""Band touchings, non-Hermitian models and non-finite arguments (issue 16, items 1, 3 and 5).
+
+Facts pinned, each independent of the code under test:
+- QWZ at m = 2 has its Dirac node at k = (pi, pi), on every odd Monkhorst-Pack grid: a node where the
+  occupations differ (mu = 0 at the node) must raise, naming that k, the bands and the gap;
+- a band touching between two fully occupied bands is harmless: Fermi-sea pairs cancel, so a
+  direct sum of QWZ(1) and an occupied QWZ(2) block (node on the grid) has the Hall conductivity of
+  QWZ(1) alone, as does the slightly gapped block QWZ(2.1), and QWZ(1)'s Chern number (|C| = 1) is
+  approached on a fine grid;
+- a model that is Hermitian except in a bump away from any fixed probe point is refused there.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import semiclassical_jax as sj
+from semiclassical_jax import grids, models
+
+# a run-time check fails as EquinoxRuntimeError / JaxRuntimeError, or, seen at block_until_ready,
+# as ValueError("INTERNAL: CpuCallback ...") (tests/test_errors.py)
+RUNTIME_ERRORS = (eqx.EquinoxRuntimeError, jax.errors.JaxRuntimeError, ValueError)
+NODE = models.QWZ(2.0)
+GRID = grids.brillouin_zone(NODE, 3)  # odd: holds k = (pi, pi)
+NODE_TEXT = r"bands 0 and 1 at x=\[0\. 0\.\], k=\[3\.14159265 3\.14159265\], gap = \d\.\d+e-16"
+
+
+def test_node_on_the_grid_raises_for_every_grid_function():
+    with pytest.raises(
+        ValueError,
+        match="hall_conductivity: two bands whose occupations differ " + "touch.*" + NODE_TEXT,
+    ):
+        sj.hall_conductivity(NODE, GRID, mu=0.0, temperature=0.0)
+    for theory in ("msct", "ssct", "nonabelian_hall"):
+        with pytest.raises(ValueError, match="current: two bands.*" + NODE_TEXT):
+            sj.current(
+                NODE, GRID, field=[0.0, 0.01], mu=0.0, temperature=0.01, tau=1.0, theory=theory
+            )
+    with pytest.raises(ValueError, match="berry_curvature_dipole: two bands.*" + NODE_TEXT):
+        sj.nonlinear_hall_current(NODE, GRID, field=[0.01, 0.0], mu=0.0, temperature=0.05, tau=1.0)
+
+
+def test_node_raises_under_jit():
+    hall = jax.jit(lambda mu: sj.hall_conductivity(NODE, GRID, mu=mu, temperature=0.0))
+    with pytest.raises(RUNTIME_ERRORS, match="hall_conductivity: two bands whose occupations"):
+        hall(0.0).block_until_ready()
+
+
+def _direct_sum_hamiltonian(mass, x, k):
+    zero = jnp.zeros((2, 2), complex)
+    low = models.QWZ(mass)(x, k) - 6.0 * jnp.eye(2)
+    return jnp.block([[low, zero], [zero, models.QWZ(1.0)(x, k)]])
+
+
+def _direct_sum(mass):
+    """QWZ(1) (mu = 0 in its gap) plus a QWZ(mass) block 6 below it: both of its bands occupied."""
+    return models.FunctionModel(_direct_sum_hamiltonian, mass, dim=2, n_bands=4, lattice=jnp.eye(2))
+
+
+@pytest.fixture(scope="module")
+def hall_of():
+    return jax.jit(
+        lambda model, grid, mu, t: sj.hall_conductivity(model, grid, mu=mu, temperature=t)[0, 1]
+    )
+
+
+def test_touching_of_occupied_bands_is_harmless(hall_of):
+    grid = grids.brillouin_zone(NODE, 15)  # holds the node (pi, pi) of QWZ(2)
+    alone = hall_of(models.QWZ(1.0), grid, 0.0, 0.0)
+    for temperature in (0.0, 0.01):  # 0.01: the occupied block saturates f = 1 exactly
+        touching = hall_of(_direct_sum(2.0), grid, 0.0, temperature)
+        gapped = hall_of(_direct_sum(2.1), grid, 0.0, temperature)
+        np.testing.assert_allclose(touching, gapped, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(touching, alone, rtol=0, atol=1e-12)
+    # QWZ(1): |C| = 1, sigma_xy = -C / 2 pi; the 15 x 15 grid is within 1e-2 of it
+    np.testing.assert_allclose(abs(2 * np.pi * float(alone)), 1.0, atol=1e-2)
+
+
+def test_node_inside_the_fermi_sea_of_a_metal_is_harmless():
+    """mu = 0.5 above the node of QWZ(2) at T = 0: both bands are occupied at the node, so the
+    pair is dropped there; elsewhere on the grid the bands differ and the gap is open."""
+    value = sj.hall_conductivity(NODE, GRID, mu=0.5, temperature=0.0)
+    assert np.all(np.isfinite(value)) and abs(float(value[0, 1])) < 1.0
+
+
+def test_mass_sweep_through_the_transition_raises_at_the_node():
+    with pytest.raises(ValueError, match=r"hall_conductivity at m=2: two bands.*" + NODE_TEXT):
+        sj.sweep(
+            models.QWZ(1.0),
+            GRID,
+            {"m": [1.5, 2.0, 2.5]},
+            quantity="hall_conductivity",
+            mu=0.0,
+            temperature=0.0,
+        )
+
+
+def test_point_functions_at_the_node():
+    node = jnp.array([np.pi, np.pi])
+    text = r"bands 0 and 1 at x=\[0\. 0\.\], k=\[3\.14159265 3\.14159265\] \(gap = \d\.\d+e-16"
+    with pytest.raises(ValueError, match="berry_curvature: two bands touch.*" + text):
+        sj.berry_curvature(NODE, None, node)
+    with pytest.raises(ValueError, match="berry_connection: two bands touch"):
+        sj.berry_connection(NODE, None, node)
+    with pytest.raises(ValueError, match=r"manifold \(0,\): its gap to the remote bands closes"):
+        sj.nonabelian_curvature(NODE, None, node, [0])
+    with pytest.raises(RUNTIME_ERRORS, match="berry_curvature: two bands touch"):
+        jax.jit(sj.berry_curvature)(NODE, None, node).block_until_ready()
+    # one grid step away the gap is open: Omega is finite and the closed form's size
+    near = node + jnp.array([2 * np.pi / 9, 0.0])
+    omega = float(sj.berry_curvature(NODE, None, near)[0, 2, 3])
+    assert np.isfinite(omega) and abs(omega) < 10.0
+
+
+def _bump_model():
+    """QWZ(1) plus an anti-Hermitian term i 0.3 sigma_z times a Gaussian bump at k0 = (1.2, -0.4)
+    (not a probe point): Hermitian to 1e-30 except within ~0.2 of k0."""
+    base = models.QWZ(1.0)
+    k0 = jnp.array([1.2, -0.4])
+
+    def hamiltonian(p, x, k):
+        bump = jnp.exp(-jnp.sum((k - k0) ** 2) / 0.01)
+        return base(x, k) + 0.3j * bump * jnp.diag(jnp.array([1.0, -1.0]))
+
+    return models.FunctionModel(hamiltonian, None, dim=2, n_bands=2, lattice=jnp.eye(2)), k0
+
+
+def test_non_hermitian_away_from_probes_is_caught():
+    model, k0 = _bump_model()
+    far = jnp.array([-2.0, 2.0])
+    jitted = jax.jit(sj.berry_curvature)
+    assert np.all(np.isfinite(jitted(model, None, far)))
+    with pytest.raises(RUNTIME_ERRORS, match="not Hermitian"):
+        jitted(model, None, k0).block_until_ready()
+    with pytest.raises(ValueError, match=r"not Hermitian: max\|H - H\^dagger\|"):
+        sj.berry_curvature(model, None, k0)
+    grid = grids.KGrid(jnp.stack([far, k0]), jnp.array([0.5, 0.5]))
+    text = r"hall_conductivity: model\(x, k\) is not Hermitian on the grid: .* k=\[ 1\.2 -0\.4\]"
+    with pytest.raises(ValueError, match=text):
+        sj.hall_conductivity(model, grid, mu=0.0, temperature=0.0)
+    with pytest.raises(ValueError, match="current: model.*not Hermitian on the grid"):
+        sj.current(model, grid, field=[0.0, 0.01], mu=0.0, temperature=0.1, tau=1.0)
+
+
+BAD_ARGUMENTS = [
+    (dict(field=[np.nan, 0.0]), "field must be finite"),
+    (dict(field=[np.inf, 0.0]), "field must be finite"),
+    (dict(tau=np.inf), "tau must be > 0 and finite"),
+    (dict(temperature=np.inf), "temperature must be > 0 and finite"),
+]
+
+
+@pytest.mark.parametrize("change, message", BAD_ARGUMENTS)
+def test_nonlinear_hall_bad_arguments_eager(change, message):
+    model = models.QWZ(1.0)
+    arguments = dict(field=[0.01, 0.0], mu=0.0, temperature=0.1, tau=1.0) | change
+    with pytest.raises(ValueError, match=message):
+        sj.nonlinear_hall_current(model, grids.brillouin_zone(model, 4), **arguments)
+
+
+def test_nonlinear_hall_bad_arguments_jitted():
+    model = models.QWZ(1.0)
+    grid = grids.brillouin_zone(model, 4)
+    f = jax.jit(
+        lambda field, tau, t: sj.nonlinear_hall_current(
+            model, grid, field=field, mu=0.0, temperature=t, tau=tau
+        )
+    )
+    good = (jnp.array([0.01, 0.0]), 1.0, 0.1)
+    assert np.all(np.isfinite(f(*good)))
+    for bad, message in [
+        ((jnp.array([np.nan, 0.0]), 1.0, 0.1), "field must be finite"),
+        ((good[0], np.inf, 0.1), "tau must be > 0 and finite"),
+        ((good[0], 1.0, np.inf), "temperature must be > 0 and finite"),
+    ]:
+        with pytest.raises(RUNTIME_ERRORS, match=message):
+            f(*bad).block_until_ready()
+
+
+def test_non_finite_grid_is_refused():
+    model = models.QWZ(1.0)
+    grid = grids.brillouin_zone(model, 4)
+    bad_weight = grids.KGrid(grid.points, grid.weights.at[3].set(np.nan))
+    bad_point = grids.KGrid(grid.points.at[5, 1].set(np.inf), grid.weights)
+    arguments = dict(field=[0.01, 0.0], mu=0.0, temperature=0.1, tau=1.0)
+    with pytest.raises(ValueError, match="grid weights must be finite: entry 3 is nan"):
+        sj.nonlinear_hall_current(model, bad_weight, **arguments)
+    with pytest.raises(ValueError, match=r"grid points must be finite: entry 5 is \["):
+        sj.current(model, bad_point, **arguments)
+    with pytest.raises(ValueError, match="grid weights must be finite"):
+        sj.sweep(model, bad_weight, {"mu": [0.0]}, quantity="hall_conductivity", temperature=0.0)
+
+
+def test_zero_period_texture_is_named():
+    with pytest.raises(ValueError, match="HexagonalMoire period must be finite and non-zero"):
+        sj.textures.HexagonalMoire(amplitude=0.1, period=0.0)
+    with pytest.raises(ValueError, match="DomainWall width must be finite and non-zero"):
+        sj.textures.DomainWall(amplitude=0.1, width=0.0)
+    grid = grids.disk(1.0, 3, 4)
+
+    def j(period):
+        mass = sj.textures.HexagonalMoire(amplitude=0.1, period=period)
+        return sj.current(
+            models.MassiveDirac(1.0, mass),
+            grid,
+            field=[0.0, 0.01],
+            mu=0.0,
+            temperature=0.1,
+            tau=1.0,
+            theory="ssct",
+        )
+
+    with pytest.raises(RUNTIME_ERRORS, match="HexagonalMoire period must be finite and non-zero"):
+        jax.jit(j)(0.0).block_until_ready()
