@@ -96,23 +96,32 @@ class BandGeometry(eqx.Module):
         """d eps_n / dlambda = <u_n| dH/dlambda |u_n> (Hellmann-Feynman), lambda = (x, k)."""
         return jnp.real(jnp.diagonal(self.dH, axis1=-2, axis2=-1)).T
 
-    def degenerate_pairs(self) -> Bool[Array, "n n"]:
-        """[n, m] True where |eps_n - eps_m| is within the degeneracy tolerance (diagonal included):
-        the pairs every inter-band quantity leaves out (an exact degeneracy, e.g. a Kramers pair)."""
-        e = self.energies
-        return jnp.abs(e[:, None] - e[None, :]) <= degeneracy_tolerance(e)
-
     def closest_pair(self, relevant: Bool[Array, "n n"]) -> tuple[Float[Array, ""], Array]:
-        """(min |eps_n - eps_m|, the bands (n, m)) over the ``relevant`` non-degenerate pairs.
+        """(min |eps_n - eps_m|, the bands (n, m), n < m) over the ``relevant`` (a symmetric mask)
+        non-degenerate pairs.
 
         The gap an inter-band quantity divides by: compared with GAP_RTOL x the model's energy
-        scale to find a band touching. (inf, (0, 0)) when no pair is relevant.
+        scale to find a band touching. (inf, (0, 0)) when no pair is relevant. Small N: unrolled
+        comparisons (a reduction per point is its own slow XLA CPU kernel under vmap).
         """
         e = self.energies
-        gaps = jnp.abs(e[:, None] - e[None, :])
-        gaps = jnp.where(relevant & ~self.degenerate_pairs(), gaps, jnp.inf).reshape(-1)
-        flat = jnp.argmin(gaps)
-        return gaps[flat], jnp.stack([flat // self.n_bands, flat % self.n_bands])
+        tolerance = degeneracy_tolerance(e)
+        pairs = [(n, m) for n in range(self.n_bands) for m in range(n + 1, self.n_bands)]
+        best, first, second = jnp.asarray(jnp.inf, e.dtype), jnp.asarray(0), jnp.asarray(0)
+        if self.n_bands > UNROLLED_MAX:
+            gaps = jnp.abs(e[:, None] - e[None, :])
+            upper = jnp.triu(jnp.ones(gaps.shape, bool), 1)
+            keep = relevant & upper & (gaps > tolerance)
+            flat = jnp.argmin(jnp.where(keep, gaps, jnp.inf).reshape(-1))
+            return jnp.where(keep, gaps, jnp.inf).reshape(-1)[flat], jnp.stack(
+                [flat // self.n_bands, flat % self.n_bands]
+            )
+        for n, m in pairs:
+            gap = jnp.abs(e[n] - e[m])
+            closer = relevant[n, m] & (gap > tolerance) & (gap < best)
+            best = jnp.where(closer, gap, best)
+            first, second = jnp.where(closer, n, first), jnp.where(closer, m, second)
+        return best, jnp.stack([first, second])
 
     def gap_quotients(
         self, components: slice = slice(None), dropped: Bool[Array, "n n"] | None = None
