@@ -96,9 +96,12 @@ class BandGeometry(eqx.Module):
         """d eps_n / dlambda = <u_n| dH/dlambda |u_n> (Hellmann-Feynman), lambda = (x, k)."""
         return jnp.real(jnp.diagonal(self.dH, axis1=-2, axis2=-1)).T
 
-    def closest_pair(self, relevant: Bool[Array, "n n"]) -> tuple[Float[Array, ""], Array]:
+    def closest_pair(
+        self, relevant: Bool[Array, "n n"], straddling: Bool[Array, "n n"] | None = None
+    ) -> tuple[Float[Array, ""], Array]:
         """(min |eps_n - eps_m|, the bands (n, m), n < m) over the ``relevant`` (a symmetric mask)
-        non-degenerate pairs.
+        non-degenerate pairs, and the relevant ``straddling`` pairs even when degenerate (bands
+        on either side of a T = 0 Fermi level: a touching there is never harmless).
 
         The gap an inter-band quantity divides by: compared with GAP_RTOL x the model's energy
         scale to find a band touching. (inf, (0, 0)) when no pair is relevant. Small N: unrolled
@@ -106,19 +109,22 @@ class BandGeometry(eqx.Module):
         """
         e = self.energies
         tolerance = degeneracy_tolerance(e)
+        if straddling is None:
+            straddling = jnp.zeros(relevant.shape, bool)
         pairs = [(n, m) for n in range(self.n_bands) for m in range(n + 1, self.n_bands)]
         best, first, second = jnp.asarray(jnp.inf, e.dtype), jnp.asarray(0), jnp.asarray(0)
         if self.n_bands > UNROLLED_MAX:
             gaps = jnp.abs(e[:, None] - e[None, :])
             upper = jnp.triu(jnp.ones(gaps.shape, bool), 1)
-            keep = relevant & upper & (gaps > tolerance)
+            keep = relevant & upper & ((gaps > tolerance) | straddling)
             flat = jnp.argmin(jnp.where(keep, gaps, jnp.inf).reshape(-1))
             return jnp.where(keep, gaps, jnp.inf).reshape(-1)[flat], jnp.stack(
                 [flat // self.n_bands, flat % self.n_bands]
             )
         for n, m in pairs:
             gap = jnp.abs(e[n] - e[m])
-            closer = relevant[n, m] & (gap > tolerance) & (gap < best)
+            counts = relevant[n, m] & ((gap > tolerance) | straddling[n, m])
+            closer = counts & (gap < best)
             best = jnp.where(closer, gap, best)
             first, second = jnp.where(closer, n, first), jnp.where(closer, m, second)
         return best, jnp.stack([first, second])

@@ -28,6 +28,7 @@ from ._integrands import (
     nonabelian_hall_current,
     ssct_current,
 )
+from ._distribution import fermi_dirac
 from ._integrate import Diagnostics, PointCheck, integrate
 
 Theory = Literal["msct", "ssct", "nonabelian_hall"]
@@ -123,8 +124,19 @@ def diagnostics_failed(diagnostics: Diagnostics) -> Array:
     )
 
 
-def _point_check(geometry: BandGeometry, non_hermiticity: Array, relevant: Pairs) -> PointCheck:
-    gap, pair = geometry.closest_pair(relevant)
+def _point_check(
+    geometry: BandGeometry,
+    non_hermiticity: Array,
+    relevant: Pairs,
+    mu: Array,
+    temperature: Array,
+) -> PointCheck:
+    """The point's :class:`PointCheck`; a relevant pair counts even when exactly degenerate if its
+    occupations differ by 1/2 or more (a touching at a T = 0 Fermi level: dropping it would hide
+    the divergence; an exact degeneracy inside a band, e.g. a Kramers pair, has equal f)."""
+    f = fermi_dirac(geometry.energies, mu, temperature)
+    straddling = jnp.abs(f[:, None] - f[None, :]) >= 0.5
+    gap, pair = geometry.closest_pair(relevant, straddling)
     return PointCheck(energy_scale(geometry.energies), non_hermiticity, gap, pair)
 
 
@@ -178,13 +190,13 @@ def current_core(
             value, geometry, non_hermiticity, relevant = msct_current(
                 model, x, k, field, mu, temperature, tau, manifolds
             )
-            return value, _point_check(geometry, non_hermiticity, relevant)
+            return value, _point_check(geometry, non_hermiticity, relevant, mu, temperature)
         geometry, non_hermiticity, _ = geometry_with_diagnostics(model, x, k)
         if theory == "ssct":
             value, relevant = ssct_current(geometry, field, mu, temperature, tau)
         else:
             value, relevant = nonabelian_hall_current(geometry, field, mu, temperature, manifolds)
-        return value, _point_check(geometry, non_hermiticity, relevant)
+        return value, _point_check(geometry, non_hermiticity, relevant, mu, temperature)
 
     return integrate(integrand, positions, points, weights, chunk)
 
@@ -220,6 +232,6 @@ def response_core(
             value, relevant = drude_conductivity(geometry, mu, temperature, tau)
         else:
             value, relevant = berry_curvature_dipole(geometry, mu, temperature)
-        return value, _point_check(geometry, non_hermiticity, relevant)
+        return value, _point_check(geometry, non_hermiticity, relevant, mu, temperature)
 
     return integrate(integrand, positions, points, weights, chunk)
