@@ -221,3 +221,37 @@ def test_zero_period_texture_is_named():
 
     with pytest.raises(RUNTIME_ERRORS, match="HexagonalMoire period must be finite and non-zero"):
         jax.jit(j)(0.0).block_until_ready()
+
+
+def _coupled(k, mass, xp=np):
+    """3 orbitals: a QWZ(mass) block at energy -6 and an orbital at +1, coupled to the block's
+    first orbital by 0.3 (sin kx + i sin ky) (zero at (pi, pi), its k-derivative is not)."""
+    sx, sy = xp.sin(k[0]), xp.sin(k[1])
+    dz = mass + xp.cos(k[0]) + xp.cos(k[1])
+    g = 0.3 * (sx + 1j * sy)
+    rows = [
+        [dz - 6, sx - 1j * sy, xp.conj(g)],
+        [sx + 1j * sy, -dz - 6, 0.0 * sx],
+        [g, 0.0 * sx, 1.0 + 0.0 * sx],
+    ]
+    return xp.stack([xp.stack([xp.asarray(e, complex) for e in row]) for row in rows])
+
+
+def test_fermi_sea_form_at_a_near_touching_of_occupied_bands():
+    """At k = (pi, pi) with mass 2 + 1e-9 the occupied bands 0, 1 are 2e-9 apart (closed relative
+    to the energy scale, not degenerate): their pair term is ~1e17, so the band-by-band sum loses
+    everything to rounding. NumPy reference written from Eq. 44 in the pair form: sigma_xy =
+    -sum_{n occupied, m empty} Omega_nm, Omega_nm = -2 Im v_x,nm v_y,mn / (eps_n - eps_m)^2."""
+    mass, node = 2.0 + 1e-9, np.array([np.pi, np.pi])
+    model = models.FunctionModel(lambda p, x, k: _coupled(k, p, jnp), mass, dim=2, n_bands=3)
+    grid = grids.KGrid(jnp.asarray(node[None, :]), jnp.ones(1))
+    value = float(sj.hall_conductivity(model, grid, mu=0.0, temperature=0.0)[0, 1])
+    h = 1e-6
+    eps, u = np.linalg.eigh(_coupled(node, mass))
+    assert 1e-9 < eps[1] - eps[0] < 3e-9  # the near touching of the two occupied bands
+    v = [
+        u.conj().T @ ((_coupled(node + h * e, mass) - _coupled(node - h * e, mass)) / (2 * h)) @ u
+        for e in np.eye(2)
+    ]
+    omega = [-2 * np.imag(v[0][n, 2] * v[1][2, n]) / (eps[n] - eps[2]) ** 2 for n in (0, 1)]
+    np.testing.assert_allclose(value, -sum(omega), rtol=1e-7, atol=1e-9)
