@@ -3,8 +3,10 @@
 :mod:`._current` (the checked public functions) and :mod:`semiclassical_jax._sweep` (sweeps) both
 evaluate a current or a conductivity by these cores, so a sweep point equals the public call at the
 same arguments. The cores check nothing: their callers validate the arguments first
-(:func:`check_grid`, ``semiclassical_jax._guards``) and turn the returned ``finite`` flag into an
-error. Physical numbers are traced; ``theory``, ``manifolds``, ``quantity`` and ``chunk`` are static.
+(:func:`check_grid`, :func:`check_grid_values`, ``semiclassical_jax._guards``) and turn the
+returned :class:`~._integrate.Diagnostics` into errors (:func:`check_diagnostics`: H Hermitian at
+every point, no gap the integrand divides by closed on a grid point relative to the model's energy
+scale, every value finite). Physical numbers are traced; ``theory``, ``manifolds``, ``quantity`` and ``chunk`` are static.
 """
 
 from collections.abc import Sequence

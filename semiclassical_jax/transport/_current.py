@@ -261,6 +261,12 @@ def current(
     Returns J, shape (d,), carrier charge -1, so the intrinsic Hall current of a Chern insulator is
     J_x = -(C / 2 pi) E_y. ``temperature`` must be > 0 for ``"ssct"`` and ``"msct"``; T = 0 (step
     occupation) is allowed for ``"nonabelian_hall"``.
+
+    Raises ValueError (eager; a run-time error under jit) if the model is not Hermitian at a grid
+    point, or if two bands whose pair term enters the current touch on a grid point: gap <=
+    GAP_RTOL (1e-8) x the largest |eps| on the grid. Pairs of bands both exactly full or both
+    exactly empty cancel (Fermi-sea form) and may touch (for SSCT with a textured model only
+    empty pairs; a multi-band MSCT manifold keeps every pair to its remote bands).
     """
     position = None if x is None else vector(x, "x", int(model.dim))[None, :]
     return _current(
@@ -285,6 +291,10 @@ def hall_conductivity(
     -valley sgn(Delta) / (4 pi). It does not depend on the manifold partition (only pairs with
     different occupations contribute, Kubo / TKNN); ``manifolds`` is validated for symmetry with
     :func:`current`. ``temperature`` >= 0 (T = 0: step occupation).
+
+    Evaluated in the Fermi-sea form -sum_{n<m} (f_n - f_m) Omega_nm: bands at the same occupation
+    (both full or both empty) may touch; a touching of bands whose occupations differ on a grid
+    point (gap <= 1e-8 x the largest |eps| on the grid) raises, naming x, k, the bands and the gap.
     """
     check_partition(manifolds, int(model.n_bands))
     return _response(model, grid, x, chunk_size, mu, temperature, None, "hall", allow_zero=True)
