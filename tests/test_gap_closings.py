@@ -30,8 +30,8 @@ NODE_TEXT = r"bands 0 and 1 at x=\[0\. 0\.\], k=\[3\.14159265 3\.14159265\], gap
 def test_node_on_the_grid_raises_for_every_grid_function():
     """hall_conductivity eager and compiled, MSCT and SSCT currents, the dipole (nonlinear Hall)."""
     text = "hall_conductivity: two bands whose occupations differ touch.*" + NODE_TEXT
-    with pytest.raises(ValueError, match=text):
-        sj.hall_conductivity(NODE, GRID, mu=0.0, temperature=0.0)
+    with pytest.raises(ValueError, match=text):  # 3 chunks: the node (point 4) is in the second
+        sj.hall_conductivity(NODE, GRID, mu=0.0, temperature=0.0, chunk_size=4)
     hall = jax.jit(lambda mu: sj.hall_conductivity(NODE, GRID, mu=mu, temperature=0.0))
     with pytest.raises(RUNTIME_ERRORS, match="hall_conductivity: two bands whose occupations"):
         hall(0.0).block_until_ready()
