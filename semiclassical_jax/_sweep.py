@@ -36,6 +36,7 @@ from ._guards import (
     check_partition,
     fail,
     integer,
+    model_value_checks,
     one_of,
 )
 from ._pytree import get_path, replace_path
@@ -145,6 +146,19 @@ def _check_parameter(model: AbstractModel, name: str) -> None:
             f"axes[{name!r}]: model parameter {name!r} of {type(model).__name__} is not a real scalar "
             f"(got {type(leaf).__name__}); sweep a texture's own parameters, e.g. '{name}.amplitude'"
         )
+
+
+def _check_parameter_values(model: AbstractModel, coords: Mapping[str, np.ndarray]) -> None:
+    """Every value of a model-parameter axis passes the model's own value checks (e.g. a texture's
+    period must be non-zero, ``_guards.model_value_checks``), named with the axis and value."""
+    for name, values in coords.items():
+        if not _is_parameter(name):
+            continue
+        for value in values:
+            try:
+                model_value_checks(Guards(), replace_path(model, name, jnp.asarray(value)))
+            except ValueError as error:
+                fail(f"axes[{name!r}] = {value:g}: {error}")
 
 
 def _check_kind(
@@ -362,6 +376,7 @@ def prepare_sweep(
     points, weights = check_grid(grid, d)
     check_grid_values(Guards(), points, weights)
     names, coords, field_axes = _check_axes(model, axes, quantity)
+    _check_parameter_values(model, coords)
     values = _check_arguments(coords, quantity, theory, mu, temperature, tau)
     base_field, direction = _check_field(coords, field_axes, quantity, field, field_direction, d)
     positions = _check_positions(quantity, x, xs, d)

@@ -255,3 +255,18 @@ def test_fermi_sea_form_at_a_near_touching_of_occupied_bands():
     ]
     omega = [-2 * np.imag(v[0][n, 2] * v[1][2, n]) / (eps[n] - eps[2]) ** 2 for n in (0, 1)]
     np.testing.assert_allclose(value, -sum(omega), rtol=1e-7, atol=1e-9)
+
+
+def test_zero_period_in_a_sweep_is_named():
+    model = models.MassiveDirac(1.0, sj.textures.HexagonalMoire(amplitude=0.1, period=30.0))
+    text = r"axes\['mass.period'\] = 0: HexagonalMoire period must be finite and non-zero"
+    with pytest.raises(ValueError, match=text):
+        sj.sweep(
+            model,
+            grids.disk(1.0, 3, 4),
+            {"mass.period": [30.0, 0.0]},
+            field=[0.0, 0.01],
+            mu=0.0,
+            temperature=0.1,
+            tau=1.0,
+        )
