@@ -250,6 +250,17 @@ class Guards:
         return jax.tree_util.tree_map(lambda leaf: leaf + zero.astype(jnp.real(leaf).dtype), value)
 
 
+def model_value_checks(guards: Guards, model: Any) -> None:
+    """Add to ``guards`` the value checks that parts of ``model`` declare: any sub-module with a
+    ``value_checks()`` method returning (bad, message) pairs (e.g. a texture's period must be
+    non-zero). Concrete values raise at once; traced ones become run-time checks."""
+    parts = jax.tree_util.tree_leaves(model, is_leaf=lambda node: hasattr(node, "value_checks"))
+    for part in parts:
+        if hasattr(part, "value_checks"):
+            for bad, message in part.value_checks():
+                guards.add(bad, message)
+
+
 def _show(value: Any) -> str:
     array = np.asarray(value)
     return repr(array.item()) if array.shape == () else str(array)

@@ -32,12 +32,14 @@ import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 
 from ._guards import (
+    Guards,
     check_concrete_model,
     check_model,
     check_output_shape,
     check_partition,
     fail,
     integer,
+    model_value_checks,
     one_of,
 )
 from ._pytree import get_path, replace_path
@@ -51,8 +53,11 @@ from .transport._cores import (
     Manifolds,
     ManifoldsLike,
     Theory,
+    check_diagnostics,
     check_grid,
+    check_grid_values,
     current_core,
+    diagnostics_failed,
     response_core,
 )
 
@@ -158,6 +163,19 @@ def _check_parameter(model: AbstractModel, name: str) -> None:
             f"axes[{name!r}]: model parameter {name!r} of {type(model).__name__} is not a real scalar "
             f"(got {type(leaf).__name__}); sweep a texture's own parameters, e.g. '{name}.amplitude'"
         )
+
+
+def _check_parameter_values(model: AbstractModel, coords: Mapping[str, np.ndarray]) -> None:
+    """Every value of a model-parameter axis passes the model's own value checks (e.g. a texture's
+    period must be non-zero, ``_guards.model_value_checks``), named with the axis and value."""
+    for name, values in coords.items():
+        if not _is_parameter(name):
+            continue
+        for value in values:
+            try:
+                model_value_checks(Guards(), replace_path(model, name, jnp.asarray(value)))
+            except ValueError as error:
+                fail(f"axes[{name!r}] = {value:g}: {error}")
 
 
 def _check_kind(
@@ -397,7 +415,9 @@ def prepare_sweep(
     manifolds = _check_kind(model, axes, quantity, theory, manifolds)
     d = int(model.dim)
     points, weights = check_grid(grid, d)
+    check_grid_values(Guards(), points, weights)
     names, coords, field_axes = _check_axes(model, axes, quantity)
+    _check_parameter_values(model, coords)
     values = _check_arguments(coords, quantity, theory, mu, temperature, tau)
     base_field, direction = _check_field(coords, field_axes, quantity, field, field_direction, d)
     positions = _check_positions(quantity, x, xs, d)
@@ -447,7 +467,7 @@ def _evaluate(
         for axis, component in enumerate(COMPONENT_NAMES[: field.shape[0]]):
             if f"field_{component}" in swept:
                 field = field.at[axis].set(swept[f"field_{component}"])
-        result, finite = current_core(
+        result, diagnostics = current_core(
             model,
             positions,
             points,
@@ -460,9 +480,9 @@ def _evaluate(
             plan.manifolds,
             plan.chunk,
         )
-        return (result if plan.quantity == "current_map" else result[0]), finite
+        return (result if plan.quantity == "current_map" else result[0]), diagnostics
     kind = "hall" if plan.quantity == "hall_conductivity" else "drude"
-    result, finite = response_core(
+    result, diagnostics = response_core(
         model,
         positions,
         points,
@@ -473,7 +493,7 @@ def _evaluate(
         kind,
         plan.chunk,
     )
-    return result[0], finite
+    return result[0], diagnostics
 
 
 def _compiled_batch(plan: SweepPlan) -> Callable[[Array], tuple[Array, Array]]:
@@ -533,10 +553,8 @@ def _flat_points(plan: SweepPlan) -> np.ndarray:
     return np.stack([m.reshape(-1) for m in mesh], axis=-1)
 
 
-def _run_batches(
-    plan: SweepPlan, flat: np.ndarray, progress: bool | str
-) -> tuple[np.ndarray, np.ndarray]:
-    """(values, finite flags) at every sweep point: one compiled call per batch on all devices."""
+def _run_batches(plan: SweepPlan, flat: np.ndarray, progress: bool | str) -> tuple[np.ndarray, Any]:
+    """(values, diagnostics) at every sweep point: one compiled call per batch on all devices."""
     n_total = flat.shape[0]
     per_call = plan.batch * len(plan.devices)
     n_calls = -(-n_total // per_call)
@@ -544,29 +562,34 @@ def _run_batches(
     compiled = _compiled_batch(plan)
     label = progress if isinstance(progress, str) else f"sweep {plan.quantity}"
     bar = _Progress(label, n_calls, sys.stderr) if progress else None
-    outputs, flags = [], []
+    outputs, checks = [], []
     for call in range(n_calls):
         values = jnp.asarray(padded[call * per_call : (call + 1) * per_call])
-        result, finite = compiled(values)
+        result, diagnostics = compiled(values)
         outputs.append(np.asarray(result))
-        flags.append(np.asarray(finite))
+        checks.append(jax.tree_util.tree_map(np.asarray, diagnostics))
         if bar is not None:
             bar.update(call + 1)
-    return np.concatenate(outputs)[:n_total], np.concatenate(flags)[:n_total]
+    diagnostics = jax.tree_util.tree_map(lambda *a: np.concatenate(a)[:n_total], *checks)
+    return np.concatenate(outputs)[:n_total], diagnostics
 
 
-def _check_finite(plan: SweepPlan, flat: np.ndarray, finite: np.ndarray) -> None:
-    """Raise naming the first sweep point whose k-integral was not finite."""
-    if np.all(finite):
+def _check_finite(plan: SweepPlan, flat: np.ndarray, diagnostics: Any) -> None:
+    """Raise naming the first sweep point whose k-integral failed a value check (the model not
+    Hermitian, a gap the quantity divides by closed on a grid point, a value not finite): the same
+    checks and messages as the public functions (transport._cores.check_diagnostics)."""
+    bad = diagnostics_failed(diagnostics)
+    if not np.any(bad):
         return
-    bad = int(np.argmin(finite))
+    first = int(np.argmax(bad))
     where = (
-        ", ".join(f"{name}={flat[bad, i]:g}" for i, name in enumerate(plan.names))
+        ", ".join(f"{name}={flat[first, i]:g}" for i, name in enumerate(plan.names))
         or "the only point"
     )
-    fail(
-        f"{plan.quantity} is not finite at {where}: the model is not finite somewhere on the grid, "
-        "or a gap between manifolds closes on a grid point"
+    point = jax.tree_util.tree_map(lambda a: a[first], diagnostics)
+    operands = plan.operands
+    check_diagnostics(
+        Guards(), point, f"{plan.quantity} at {where}", operands["points"], operands["positions"]
     )
 
 
@@ -657,8 +680,8 @@ def run_sweep(
     start = time.perf_counter()
     shape = tuple(len(plan.coords[name]) for name in plan.names)
     flat = _flat_points(plan)
-    values, finite = _run_batches(plan, flat, progress)
-    _check_finite(plan, flat, finite)
+    values, diagnostics = _run_batches(plan, flat, progress)
+    _check_finite(plan, flat, diagnostics)
     dims, coords = _dims_and_coords(plan)
     values = values.reshape(shape + values.shape[1:])
     units = {name: UNITS.get(name, "model units") for name in coords}

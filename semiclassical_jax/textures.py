@@ -12,8 +12,9 @@ below are differentiable in their amplitudes, periods and widths.
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 
-from ._guards import fail
+from ._guards import fail, is_concrete
 from ._types import Array, Float
 
 
@@ -26,6 +27,13 @@ def _vector(value) -> Array:
     if array.ndim != 1:
         fail(f"expected a vector of shape (d,), got shape {array.shape}")
     return array
+
+
+def _raise_now(texture: eqx.Module) -> None:
+    """Raise at construction for the texture's :meth:`value_checks` whose values are concrete."""
+    for bad, message in texture.value_checks():
+        if is_concrete(bad) and bool(np.any(np.asarray(bad))):
+            fail(message)
 
 
 class CosineModulation(eqx.Module):
@@ -52,6 +60,21 @@ class DomainWall(eqx.Module):
     direction: Float[Array, " d"] = eqx.field(default=(1.0, 0.0), converter=_vector)
     offset: Float[Array, ""] = eqx.field(default=0.0, converter=_real)
 
+    def value_checks(self) -> list[tuple[Array, str]]:
+        """(bad, message) pairs: the width and the direction must be usable (a zero width or
+        direction divides by zero). Raised at construction when concrete; the public functions
+        add them to their run-time checks when traced (``_guards.model_value_checks``)."""
+        return [
+            (
+                ~(jnp.isfinite(self.width) & (self.width != 0)),
+                "DomainWall width must be finite and non-zero",
+            ),
+            (~jnp.any(self.direction != 0), "DomainWall direction must be a non-zero vector"),
+        ]
+
+    def __check_init__(self) -> None:
+        _raise_now(self)
+
     def __call__(self, x: Float[Array, " d"]) -> Float[Array, ""]:
         normal = self.direction / jnp.linalg.norm(self.direction)
         return self.offset + self.amplitude * jnp.tanh(
@@ -73,6 +96,20 @@ class HexagonalMoire(eqx.Module):
     offset: Float[Array, ""] = eqx.field(default=0.0, converter=_real)
     phase: Float[Array, ""] = eqx.field(default=0.0, converter=_real)
     rotation: Float[Array, ""] = eqx.field(default=0.0, converter=_real)
+
+    def value_checks(self) -> list[tuple[Array, str]]:
+        """(bad, message) pairs: the period must be finite and non-zero (|G| = 4 pi / (sqrt 3 L)).
+        Raised at construction when concrete; the public functions add them to their run-time
+        checks when traced (``_guards.model_value_checks``)."""
+        return [
+            (
+                ~(jnp.isfinite(self.period) & (self.period != 0)),
+                "HexagonalMoire period must be finite and non-zero",
+            )
+        ]
+
+    def __check_init__(self) -> None:
+        _raise_now(self)
 
     @property
     def reciprocal_vectors(self) -> Float[Array, "3 2"]:

@@ -32,13 +32,25 @@ from jax.extend.core import Var
 from .._degenerate import degenerate_splitting, divide_by_gaps
 from .._eigh import degeneracy_tolerance, eigh
 from .._linalg import UNROLLED_MAX, matmul_small, unrolled_max, unrolled_sum
-from .._types import Array, Complex, Float
+from .._types import Array, Bool, Complex, Float
 from ..models import AbstractModel
 from ._symplectic import symplectic_solve
 
-# A manifold is gapped at a point only if its gap to the remote bands exceeds this fraction of
-# the spectral scale max|eps|.
+# Two bands are "closed" (touch) at a point when |eps_n - eps_m| <= GAP_RTOL x the MODEL's energy
+# scale: for a k-integral the largest max_n |eps_n| over every evaluated point, for a single point
+# the largest Frobenius norm of H over the point and fixed probe points (geometry._public). Never
+# the local energies, which vanish at a Dirac node. An inter-band quantity that needs such a pair
+# is an error; pairs within the eigensolver's degeneracy tolerance (_eigh.DEGENERACY_RTOL, relative
+# to the local energies: exact degeneracies such as Kramers pairs) keep their documented treatment.
 GAP_RTOL = 1e-8
+
+
+def energy_scale(energies: Float[Array, " n"]) -> Float[Array, ""]:
+    """max_n |eps_n| at one point (the k-integrals reduce it to the model's energy scale)."""
+    n = energies.shape[0]
+    if n > UNROLLED_MAX:
+        return jnp.max(jnp.abs(energies))
+    return unrolled_max([jnp.abs(energies[i]) for i in range(n)])
 
 
 def complement(manifold: tuple[int, ...], n_bands: int) -> tuple[int, ...]:
@@ -84,13 +96,52 @@ class BandGeometry(eqx.Module):
         """d eps_n / dlambda = <u_n| dH/dlambda |u_n> (Hellmann-Feynman), lambda = (x, k)."""
         return jnp.real(jnp.diagonal(self.dH, axis1=-2, axis2=-1)).T
 
-    def gap_quotients(self, components: slice = slice(None)) -> Complex[Array, "c n n"]:
+    def closest_pair(
+        self, relevant: Bool[Array, "n n"], straddling: Bool[Array, "n n"] | None = None
+    ) -> tuple[Float[Array, ""], Array]:
+        """(min |eps_n - eps_m|, the bands (n, m), n < m) over the ``relevant`` (a symmetric mask)
+        non-degenerate pairs, and the relevant ``straddling`` pairs even when degenerate (bands
+        on either side of a T = 0 Fermi level: a touching there is never harmless).
+
+        The gap an inter-band quantity divides by: compared with GAP_RTOL x the model's energy
+        scale to find a band touching. (inf, (0, 0)) when no pair is relevant. Small N: unrolled
+        comparisons (a reduction per point is its own slow XLA CPU kernel under vmap).
+        """
+        e = self.energies
+        tolerance = degeneracy_tolerance(e)
+        if straddling is None:
+            straddling = jnp.zeros(relevant.shape, bool)
+        pairs = [(n, m) for n in range(self.n_bands) for m in range(n + 1, self.n_bands)]
+        best, first, second = jnp.asarray(jnp.inf, e.dtype), jnp.asarray(0), jnp.asarray(0)
+        if self.n_bands > UNROLLED_MAX:
+            gaps = jnp.abs(e[:, None] - e[None, :])
+            upper = jnp.triu(jnp.ones(gaps.shape, bool), 1)
+            keep = relevant & upper & ((gaps > tolerance) | straddling)
+            flat = jnp.argmin(jnp.where(keep, gaps, jnp.inf).reshape(-1))
+            return jnp.where(keep, gaps, jnp.inf).reshape(-1)[flat], jnp.stack(
+                [flat // self.n_bands, flat % self.n_bands]
+            )
+        for n, m in pairs:
+            gap = jnp.abs(e[n] - e[m])
+            counts = relevant[n, m] & ((gap > tolerance) | straddling[n, m])
+            closer = counts & (gap < best)
+            best = jnp.where(closer, gap, best)
+            first, second = jnp.where(closer, n, first), jnp.where(closer, m, second)
+        return best, jnp.stack([first, second])
+
+    def gap_quotients(
+        self, components: slice = slice(None), dropped: Bool[Array, "n n"] | None = None
+    ) -> Complex[Array, "c n n"]:
         """Q_lambda,nm = (dH_lambda)_nm / (eps_n - eps_m) for the lambda in ``components``.
 
-        Zero on the diagonal and between degenerate bands.
+        Zero on the diagonal, between degenerate bands and on the ``dropped`` pairs (a mask: no
+        division is evaluated there, so values and derivatives stay finite where they touch).
         """
         e, s = self.energies, self.splitting
-        return divide_by_gaps(self.dH[components], e, e, s, s, degeneracy_tolerance(e))
+        tolerance = degeneracy_tolerance(e)
+        if dropped is not None:
+            tolerance = jnp.where(dropped, jnp.inf, tolerance)
+        return divide_by_gaps(self.dH[components], e, e, s, s, tolerance)
 
     def berry_connection(self) -> Complex[Array, "2d n n"]:
         """Inter-band Berry connection R_lambda,nm = i <u_n|d_lambda u_m> = i dH_nm / (eps_m - eps_n).
@@ -100,18 +151,20 @@ class BandGeometry(eqx.Module):
         """
         return -1j * self.gap_quotients()
 
-    def berry_curvature(self) -> Float[Array, "n 2d 2d"]:
+    def berry_curvature(self, dropped: Bool[Array, "n n"] | None = None) -> Float[Array, "n 2d 2d"]:
         """Abelian curvature Omega_n^{ab} of every band, paper Eq. 44.
 
         At an exact degeneracy the terms between the degenerate bands are dropped: each band's
         value is then gauge dependent, but their sum over the degenerate set is the
         gauge-invariant trace of the non-Abelian curvature (use :meth:`nonabelian_curvature`).
+        ``dropped``: further pairs (n, m) left out of both Omega_n and Omega_m (the pair terms
+        are antisymmetric, so occupation-weighted sums lose (f_n - f_m) Omega_nm).
         """
         # -2 Im dH_a,nm dH_b,mn / (eps_n - eps_m)^2 = 2 Im Q_a,nm Q_b,mn. For a uniform H only the
         # k-k block is non-zero.
         n2d = self.dH.shape[0]
         first = self.dim if self.uniform else 0
-        quotients = self.gap_quotients(slice(first, None))
+        quotients = self.gap_quotients(slice(first, None), dropped)
         if self.n_bands > UNROLLED_MAX:
             live = 2.0 * jnp.imag(jnp.einsum("anm,bmn->nab", quotients, quotients))
             return jnp.zeros((self.n_bands, n2d, n2d), live.dtype).at[:, first:, first:].set(live)
@@ -141,12 +194,15 @@ class BandGeometry(eqx.Module):
         ]
         return jnp.stack(rows, axis=-2)
 
-    def phase_space_velocity(self, electric_field: Float[Array, " d"]) -> Float[Array, "n 2d"]:
+    def phase_space_velocity(
+        self, electric_field: Float[Array, " d"], dropped: Bool[Array, "n n"] | None = None
+    ) -> Float[Array, "n 2d"]:
         """(dx/dt, dk/dt) of every band from the Abelian EOM (PHYSICS.md section 2, paper Eq. 43).
 
-        Uniform field E, carrier charge -1; each band with its own four-block curvature.
+        Uniform field E, carrier charge -1; each band with its own four-block curvature (without
+        the ``dropped`` pairs, see :meth:`berry_curvature`).
         """
-        omega = self.berry_curvature()
+        omega = self.berry_curvature(dropped)
         return jax.vmap(symplectic_solve, in_axes=(0, 0, None))(
             omega, self.gradient(), electric_field
         )
@@ -157,12 +213,23 @@ class BandGeometry(eqx.Module):
         e = self.energies
         return jnp.min(jnp.abs(e[jnp.array(manifold)][:, None] - e[jnp.array(remote)][None, :]))
 
-    def remote_couplings(self, manifold: tuple[int, ...]) -> Complex[Array, "2d na nr"]:
-        """G_lambda,nl = (dH_lambda)_nl / (eps_n - eps_l), n in the manifold, l in the remote bands."""
+    def remote_couplings(
+        self, manifold: tuple[int, ...], dropped: Bool[Array, "n n"] | None = None
+    ) -> Complex[Array, "2d na nr"]:
+        """G_lambda,nl = (dH_lambda)_nl / (eps_n - eps_l), n in the manifold, l in the remote bands.
+
+        Zero on the ``dropped`` pairs (no division evaluated there).
+        """
         a, r = jnp.array(manifold), jnp.array(complement(manifold, self.n_bands))
         e = self.energies
+        tolerance = None if dropped is None else jnp.where(dropped[a][:, r], jnp.inf, 0.0)
         return divide_by_gaps(
-            self.dH[:, a][:, :, r], e[a], e[r], self.splitting_block(a), self.splitting_block(r)
+            self.dH[:, a][:, :, r],
+            e[a],
+            e[r],
+            self.splitting_block(a),
+            self.splitting_block(r),
+            tolerance,
         )
 
     def splitting_block(self, bands: Array) -> Complex[Array, "b b"] | None:
@@ -178,9 +245,15 @@ class BandGeometry(eqx.Module):
         half = jnp.einsum("il,anl,jn->aij", ur, jnp.conj(g), jnp.conj(ua))
         return half + jnp.conj(jnp.swapaxes(half, -1, -2))
 
-    def nonabelian_curvature(self, manifold: tuple[int, ...]) -> Complex[Array, "2d 2d na na"]:
-        """F^{ab}_nm = <u_n| i P [dP_a, dP_b] P |u_m>, n, m in the manifold (paper Eqs. 40-41)."""
-        g = self.remote_couplings(manifold)
+    def nonabelian_curvature(
+        self, manifold: tuple[int, ...], dropped: Bool[Array, "n n"] | None = None
+    ) -> Complex[Array, "2d 2d na na"]:
+        """F^{ab}_nm = <u_n| i P [dP_a, dP_b] P |u_m>, n, m in the manifold (paper Eqs. 40-41).
+
+        Without the ``dropped`` (manifold, remote) pairs: F_nn = sum_l Omega_nl, so an
+        occupation-weighted sum over all manifolds loses (f_n - f_l) Omega_nl per dropped pair.
+        """
+        g = self.remote_couplings(manifold, dropped)
         # (P dP_a dP_b P)_nm = (G_a G_b^dagger)_nm
         gg = matmul_small(g[:, None], jnp.conj(jnp.swapaxes(g, -1, -2))[None, :])
         return 1j * (gg - jnp.swapaxes(gg, 0, 1))

@@ -21,8 +21,7 @@ from .._guards import (
     check_model,
     check_output_shape,
     check_point,
-    fail,
-    is_concrete,
+    model_value_checks,
     remote_bands,
 )
 from .._types import Array, Complex, Float, PositionLike, WavevectorLike
@@ -31,73 +30,112 @@ from ._kernel import GAP_RTOL, BandGeometry, geometry_with_diagnostics
 
 _kernel_jit = eqx.filter_jit(geometry_with_diagnostics)
 
-# Points (x, k) at which a concrete model is checked for Hermiticity before tracing: O(1) values,
-# since the model's own scales are not known here.
-_PROBES = np.random.default_rng(20261127).uniform(-1.3, 1.3, size=(3, 2, 3))
+# Fixed probe wavevectors for a point function's energy scale, in reduced coordinates of the
+# reciprocal lattice (lattice models: points inside the Brillouin zone) or, for continuum models,
+# as Cartesian k in natural units (O(1), like the model's parameters).
+_PROBES = np.array([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0], [0.31, 0.23, 0.17], [0.5, 0.5, 0.5]])
+_CONTINUUM_PROBES = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [-0.7, 0.6, 0.5]])
 
 
-def _probe_hermiticity(model: AbstractModel) -> None:
-    """Raise ValueError if H(x, k) is not Hermitian at three fixed points (eager, once per call).
-
-    Used when the model is concrete but the points are traced (jit / vmap over k), in place of
-    the per-point check inside the compiled kernel: a non-Hermitian model is so almost everywhere.
-    """
+def _probe_wavevectors(model: AbstractModel) -> Float[Array, "p d"]:
+    """The probe k-points of :func:`_energy_scale` (static: from ``model.dim`` and ``lattice``)."""
     d = int(model.dim)
-    for x, k in _PROBES[:, :, :d]:
-        with jax.ensure_compile_time_eval():  # concrete values under an outer jit / vmap
-            h = np.asarray(model(jnp.asarray(x), jnp.asarray(k)))
-        scale = max(np.max(np.abs(h)), np.finfo(float).tiny)
-        error = np.max(np.abs(h - h.conj().T)) / scale
-        if np.all(np.isfinite(h)) and not error <= HERMITICITY_RTOL:  # non-finite: per point
-            fail(
-                f"model(x, k) is not Hermitian: max|H - H^dagger| / max|H| = {error:.3e} at x={x}, k={k} "
-                "(a probe point checked before tracing)"
-            )
+    lattice = getattr(model, "lattice", None)
+    if lattice is None:
+        return jnp.asarray(_CONTINUUM_PROBES[:, :d])
+    reciprocal = 2 * jnp.pi * jnp.linalg.inv(jnp.asarray(lattice, dtype=float)).T
+    return jnp.asarray(_PROBES[:, :d]) @ reciprocal
+
+
+def _energy_scale(model: AbstractModel, x: Array, k: Array) -> Float[Array, ""]:
+    """The model's energy scale at a point, for the gap test: the largest Frobenius norm of H(x, k')
+    over k' = k and the fixed probe points (so it does not collapse at a band touching where the
+    local energies vanish). Traced-safe: p + 1 evaluations of the model, no diagonalisation."""
+    probes = jnp.concatenate([k[None, :], _probe_wavevectors(model)], axis=0)
+
+    def norm(kk):
+        h = jnp.asarray(model(x, kk))
+        return jnp.sqrt(jnp.sum(jnp.real(h) ** 2 + jnp.imag(h) ** 2))
+
+    return jnp.max(jax.vmap(norm)(probes))
+
+
+@eqx.filter_jit
+def _touching_pair(
+    model: AbstractModel, geometry: BandGeometry, x: Array, k: Array
+) -> tuple[Array, Array, Array]:
+    """(smallest non-degenerate gap, its bands (n, m), :func:`_energy_scale`) at (x, k)."""
+    n = geometry.n_bands
+    gap, pair = geometry.closest_pair(jnp.ones((n, n), bool))
+    return gap, pair, _energy_scale(model, x, k)
+
+
+_energy_scale_jit = eqx.filter_jit(_energy_scale)
 
 
 def _checked(model: AbstractModel, x: Any, k: Any) -> tuple[BandGeometry, Array, Array, Guards]:
-    """(geometry, x, k, guards) at a checked point: static checks now, value checks in ``guards``."""
+    """(geometry, x, k, guards) at a checked point: static checks now, value checks in ``guards``
+    (finite, and Hermitian at this very point, eager or compiled)."""
     check_model(model)
     x, k = check_point(model, x, k)
     check_output_shape(model, x, k)
     check_concrete_model(model)
-    probed = is_concrete(model) and not is_concrete(x, k)
-    if probed:  # a traced point of a known model: check its Hermiticity once, here, not per point
-        _probe_hermiticity(model)
     geometry, non_hermiticity, finite = _kernel_jit(model, x, k)
     guards = Guards()
+    model_value_checks(guards, model)
     guards.add(
         ~finite,
         "model(x, k) or its derivative is not finite (check the parameters)",
         detail=lambda: f" at x={x}, k={k}",
     )
-    if not probed:
-        guards.add(
-            non_hermiticity > HERMITICITY_RTOL,
-            "model(x, k) is not Hermitian",
-            detail=lambda: (
-                ": max|H - H^dagger| / max|H| (max over real and imaginary parts) = "
-                f"{float(non_hermiticity):.3e} at x={x}, k={k}"
-            ),
-        )
+    guards.add(
+        non_hermiticity > HERMITICITY_RTOL,
+        "model(x, k) is not Hermitian",
+        detail=lambda: (
+            ": max|H - H^dagger| / max|H| (max over real and imaginary parts) = "
+            f"{float(non_hermiticity):.3e} at x={x}, k={k}"
+        ),
+    )
     return geometry, x, k, guards
+
+
+def _checked_bands(model: AbstractModel, x: Any, k: Any, what: str) -> tuple[BandGeometry, Guards]:
+    """As :func:`_checked`, plus: no two bands touch at (x, k) (every pair enters ``what``).
+
+    A pair touches when 0 < |eps_n - eps_m| <= GAP_RTOL x :func:`_energy_scale`; exact
+    degeneracies (within the eigensolver's tolerance, e.g. Kramers pairs) keep their documented
+    treatment (their inter-band terms are dropped).
+    """
+    geometry, x, k, guards = _checked(model, x, k)
+    gap, pair, scale = _touching_pair(model, geometry, x, k)
+    guards.add(
+        gap <= GAP_RTOL * scale,
+        f"{what}: two bands touch (their gap closes), so their inter-band terms diverge",
+        detail=lambda: (
+            f": bands {int(pair[0])} and {int(pair[1])} at x={x}, k={k} (gap = {float(gap):.3e} "
+            f"<= {GAP_RTOL:g} x the energy scale {float(scale):.3e})"
+        ),
+    )
+    return geometry, guards
 
 
 def _checked_manifold(
     model: AbstractModel, x: Any, k: Any, manifold: Any
 ) -> tuple[BandGeometry, tuple[int, ...], Guards]:
-    """As :func:`_checked`, plus a valid manifold whose gap to the remote bands is open at (x, k)."""
+    """As :func:`_checked`, plus a valid manifold whose gap to the remote bands is open at (x, k):
+    larger than GAP_RTOL x :func:`_energy_scale`."""
     check_model(model)
     manifold = check_manifold(manifold, int(model.n_bands))
     remote_bands(manifold, int(model.n_bands))
     geometry, x, k, guards = _checked(model, x, k)
     gap = geometry.manifold_gap(manifold)
-    tolerance = GAP_RTOL * jnp.maximum(jnp.max(jnp.abs(geometry.energies)), 1e-300)
+    scale = _energy_scale_jit(model, x, k)
     guards.add(
-        gap <= tolerance,
+        gap <= GAP_RTOL * scale,
         f"manifold {manifold}: its gap to the remote bands closes",
         detail=lambda: (
-            f" at x={x}, k={k} (gap = {float(gap):.3e}); the non-Abelian geometry is undefined there"
+            f" at x={x}, k={k} (gap = {float(gap):.3e} <= {GAP_RTOL:g} x the energy scale "
+            f"{float(scale):.3e}); the non-Abelian geometry is undefined there"
         ),
     )
     return geometry, manifold, guards
@@ -139,8 +177,12 @@ def band_force(
 def berry_connection(
     model: AbstractModel, x: PositionLike | None, k: WavevectorLike
 ) -> Complex[Array, "2d n n"]:
-    """Inter-band Berry connection R_lambda,nm = i dH_nm / (eps_m - eps_n), shape (2d, N, N)."""
-    geometry, _, _, guards = _checked(model, x, k)
+    """Inter-band Berry connection R_lambda,nm = i dH_nm / (eps_m - eps_n), shape (2d, N, N).
+
+    Raises if two bands touch at (x, k) (gap <= GAP_RTOL x the model's energy scale); exactly
+    degenerate pairs get R = 0.
+    """
+    geometry, guards = _checked_bands(model, x, k, "berry_connection")
     return guards(geometry.berry_connection())
 
 
@@ -152,8 +194,11 @@ def berry_curvature(
     Shape (N, 2d, 2d) with lambda = (x, k): ``[..., d:, d:]`` is k-k, ``[..., :d, d:]`` is x-k,
     ``[..., d:, :d]`` k-x, ``[..., :d, :d]`` x-x. Antisymmetric in (a, b); sum over n vanishes.
     For the massive Dirac lower band, Omega^{kx ky} = valley Delta v^2 / (2 (v^2 k^2 + Delta^2)^{3/2}).
+    Raises if two bands touch at (x, k) (gap <= GAP_RTOL x the model's energy scale, the largest
+    norm of H over the point and fixed probe points); between exactly degenerate bands (e.g. the
+    Kramers pairs of Kane-Mele) the pair terms are dropped, see BandGeometry.berry_curvature.
     """
-    geometry, _, _, guards = _checked(model, x, k)
+    geometry, guards = _checked_bands(model, x, k, "berry_curvature")
     return guards(geometry.berry_curvature())
 
 

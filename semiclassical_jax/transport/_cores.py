@@ -3,8 +3,10 @@
 :mod:`._current` (the checked public functions) and :mod:`semiclassical_jax._sweep` (sweeps) both
 evaluate a current or a conductivity by these cores, so a sweep point equals the public call at the
 same arguments. The cores check nothing: their callers validate the arguments first
-(:func:`check_grid`, ``semiclassical_jax._guards``) and turn the returned ``finite`` flag into an
-error. Physical numbers are traced; ``theory``, ``manifolds``, ``quantity`` and ``chunk`` are static.
+(:func:`check_grid`, :func:`check_grid_values`, ``semiclassical_jax._guards``) and turn the
+returned :class:`~._integrate.Diagnostics` into errors (:func:`check_diagnostics`: H Hermitian at
+every point, no gap the integrand divides by closed on a grid point relative to the model's energy
+scale, every value finite). Physical numbers are traced; ``theory``, ``manifolds``, ``quantity`` and ``chunk`` are static.
 """
 
 from collections.abc import Sequence
@@ -12,13 +14,15 @@ from typing import Any, Literal
 
 import equinox as eqx
 import jax.numpy as jnp
+import numpy as np
 
-from .._guards import fail
-from .._types import Array, Bool, Float
-from ..geometry._kernel import band_geometry_unchecked
+from .._guards import HERMITICITY_RTOL, Guards, fail
+from .._types import Array, Float
+from ..geometry._kernel import GAP_RTOL, BandGeometry, energy_scale, geometry_with_diagnostics
 from ..models import AbstractModel
 from ._integrands import (
     Manifolds,
+    Pairs,
     berry_curvature_dipole,
     drude_conductivity,
     hall_conductivity,
@@ -26,7 +30,8 @@ from ._integrands import (
     nonabelian_hall_current,
     ssct_current,
 )
-from ._integrate import integrate
+from ._distribution import fermi_dirac
+from ._integrate import Diagnostics, PointCheck, integrate
 
 Theory = Literal["msct", "ssct", "nonabelian_hall"]
 # The kinetic theories of a current (PHYSICS.md section 3): MSCT (Eqs. 54-62), SSCT (Eqs. 46-47)
@@ -65,6 +70,96 @@ def check_grid(grid: Any, dim: int) -> tuple[Float[Array, "n d"], Float[Array, "
     return points, weights
 
 
+def check_diagnostics(
+    guards: Guards,
+    diagnostics: Diagnostics,
+    what: str,
+    points: Float[Array, "nk d"],
+    positions: Float[Array, "nx d"],
+) -> None:
+    """Add the value checks of one k-integral to ``guards``: H Hermitian at every point, no gap the
+    integrand divides by closed on a grid point (|eps_n - eps_m| <= GAP_RTOL x the model's energy
+    scale, the largest |eps| on the grid), every value finite. Eager calls name the (x, k) point,
+    the bands and the gap."""
+    n = diagnostics.non_hermiticity
+
+    def at(indices: Array) -> str:
+        ix, ik = (int(i) for i in indices)
+        return f"x={jnp.asarray(positions)[ix]}, k={jnp.asarray(points)[ik]}"
+
+    guards.add(
+        n > HERMITICITY_RTOL,
+        f"{what}: model(x, k) is not Hermitian on the grid",
+        detail=lambda: (
+            f": max|H - H^dagger| / max|H| = {float(n):.3e} at {at(diagnostics.non_hermitian_at)}"
+        ),
+    )
+    gap, scale = diagnostics.gap, diagnostics.scale
+
+    def closed() -> str:
+        n_band, m_band = (int(b) for b in diagnostics.pair)
+        return (
+            f": bands {n_band} and {m_band} at {at(diagnostics.gap_at)}, gap = {float(gap):.3e}"
+            f" <= {GAP_RTOL:g} x the energy scale {float(scale):.3e}; refine or shift the grid, or "
+            "move mu or T so that the touching bands are equally occupied"
+        )
+
+    guards.add(
+        gap <= GAP_RTOL * scale,
+        f"{what}: two bands whose occupations differ touch on a grid point (their gap closes), "
+        "so the inter-band terms diverge there",
+        detail=closed,
+    )
+    guards.add(
+        ~diagnostics.finite,
+        f"{what} is not finite: the model is not finite somewhere on the grid, or a gap between "
+        "manifolds (between bands, for one-band manifolds) closes on a grid point",
+    )
+
+
+def diagnostics_failed(diagnostics: Diagnostics) -> Array:
+    """True where :func:`check_diagnostics` would raise (any leading axes, NumPy or JAX arrays)."""
+    return (
+        (diagnostics.non_hermiticity > HERMITICITY_RTOL)
+        | (diagnostics.gap <= GAP_RTOL * diagnostics.scale)
+        | ~diagnostics.finite
+    )
+
+
+def _point_check(
+    geometry: BandGeometry,
+    non_hermiticity: Array,
+    relevant: Pairs,
+    mu: Array,
+    temperature: Array,
+) -> PointCheck:
+    """The point's :class:`PointCheck`; a relevant pair counts even when exactly degenerate if its
+    occupations differ by 1/2 or more (a touching at a T = 0 Fermi level: dropping it would hide
+    the divergence; an exact degeneracy inside a band, e.g. a Kramers pair, has equal f)."""
+    f = fermi_dirac(geometry.energies, mu, temperature)
+    straddling = jnp.abs(f[:, None] - f[None, :]) >= 0.5
+    gap, pair = geometry.closest_pair(relevant, straddling)
+    return PointCheck(energy_scale(geometry.energies), non_hermiticity, gap, pair)
+
+
+def check_grid_values(
+    guards: Guards, points: Array, weights: Array, positions: Array | None = None
+) -> None:
+    """Grid points, weights and positions (x) must be finite: checked now when concrete (naming
+    the first bad entry), else attached to ``guards``."""
+    named = [("grid points", points), ("grid weights", weights)]
+    if positions is not None:
+        named.append(("positions (x / xs)", positions))
+    for name, value in named:
+        bad = ~jnp.isfinite(value)
+
+        def first(bad=bad, value=value) -> str:
+            index = int(np.argmax(np.asarray(bad).reshape(bad.shape[0], -1).any(axis=1)))
+            return f": entry {index} is {np.asarray(value)[index]}"
+
+        guards.add(jnp.any(bad), f"{name} must be finite", detail=first)
+
+
 @eqx.filter_jit
 def current_core(
     model: AbstractModel,
@@ -78,7 +173,7 @@ def current_core(
     theory: Theory,
     manifolds: Manifolds,
     chunk: int,
-) -> tuple[Float[Array, "nx d"], Bool[Array, ""]]:
+) -> tuple[Float[Array, "nx d"], Diagnostics]:
     """The current density J(x) = sum_i w_i j(x, k_i) at each position (PHYSICS.md section 3).
 
     j is the per-point integrand of ``theory`` (:mod:`._integrands`: MSCT Eqs. 54-62, SSCT
@@ -87,17 +182,23 @@ def current_core(
     ``"nonabelian_hall"``), with ``manifolds`` a checked partition of the bands. The k-sum runs in
     chunks of ``chunk`` points (:func:`._integrate.integrate`).
 
-    Returns (J of shape (n_x, d), whether every integrand value was finite). Unchecked: the caller
-    validates the arguments and raises on ``finite`` = False.
+    Returns (J of shape (n_x, d), the k-sum's :class:`~._integrate.Diagnostics`: finite, energy
+    scale, non-Hermiticity, smallest relevant gap). Unchecked: the caller validates the arguments
+    and raises on the diagnostics (:func:`check_diagnostics`).
     """
 
-    def integrand(x: Array, k: Array) -> Array:
+    def integrand(x: Array, k: Array) -> tuple[Array, PointCheck]:
         if theory == "msct":
-            return msct_current(model, x, k, field, mu, temperature, tau, manifolds)
-        geometry = band_geometry_unchecked(model, x, k)
+            value, geometry, non_hermiticity, relevant = msct_current(
+                model, x, k, field, mu, temperature, tau, manifolds
+            )
+            return value, _point_check(geometry, non_hermiticity, relevant, mu, temperature)
+        geometry, non_hermiticity, _ = geometry_with_diagnostics(model, x, k)
         if theory == "ssct":
-            return ssct_current(geometry, field, mu, temperature, tau)
-        return nonabelian_hall_current(geometry, field, mu, temperature, manifolds)
+            value, relevant = ssct_current(geometry, field, mu, temperature, tau)
+        else:
+            value, relevant = nonabelian_hall_current(geometry, field, mu, temperature, manifolds)
+        return value, _point_check(geometry, non_hermiticity, relevant, mu, temperature)
 
     return integrate(integrand, positions, points, weights, chunk)
 
@@ -113,7 +214,7 @@ def response_core(
     tau: Float[Array, ""],
     quantity: Response,
     chunk: int,
-) -> tuple[Float[Array, "nx ..."], Bool[Array, ""]]:
+) -> tuple[Float[Array, "nx ..."], Diagnostics]:
     """A linear-response coefficient sum_i w_i s(x, k_i) at each position (e^2 / hbar units).
 
     ``quantity``: ``"hall"`` the intrinsic Hall conductivity (d, d), ``"drude"`` the Drude
@@ -121,16 +222,18 @@ def response_core(
     (d, d, d); the integrands are in :mod:`._integrands`. ``tau`` is used by ``"drude"`` only.
     The k-sum runs in chunks of ``chunk`` points.
 
-    Returns (the coefficient of shape (n_x, ...), whether every integrand value was finite).
-    Unchecked, like :func:`current_core`.
+    Returns (the coefficient of shape (n_x, ...), the k-sum's diagnostics). Unchecked, like
+    :func:`current_core`.
     """
 
-    def integrand(x: Array, k: Array) -> Array:
-        geometry = band_geometry_unchecked(model, x, k)
+    def integrand(x: Array, k: Array) -> tuple[Array, PointCheck]:
+        geometry, non_hermiticity, _ = geometry_with_diagnostics(model, x, k)
         if quantity == "hall":
-            return hall_conductivity(geometry, mu, temperature)
-        if quantity == "drude":
-            return drude_conductivity(geometry, mu, temperature, tau)
-        return berry_curvature_dipole(geometry, mu, temperature)
+            value, relevant = hall_conductivity(geometry, mu, temperature)
+        elif quantity == "drude":
+            value, relevant = drude_conductivity(geometry, mu, temperature, tau)
+        else:
+            value, relevant = berry_curvature_dipole(geometry, mu, temperature)
+        return value, _point_check(geometry, non_hermiticity, relevant, mu, temperature)
 
     return integrate(integrand, positions, points, weights, chunk)

@@ -22,6 +22,7 @@ from .._guards import (
     check_partition,
     fail,
     integer,
+    model_value_checks,
     one_of,
     scalar,
     vector,
@@ -34,10 +35,13 @@ from ._cores import (
     Manifolds,
     ManifoldsLike,
     Theory,
+    check_diagnostics,
     check_grid,
+    check_grid_values,
     current_core,
     response_core,
 )
+from ._integrate import Diagnostics
 from ._integrate import DEFAULT_CHUNK_POINTS, default_chunk_size
 
 
@@ -64,21 +68,23 @@ def _check_chunk_size(chunk_size: Any, n_points: int, n_positions: int, chunk_po
 def _check_temperature(guards: Guards, temperature: Array, allow_zero: bool) -> None:
     if allow_zero:
         guards.add(
-            ~(temperature >= 0),
-            "temperature must be >= 0 (T = 0 is the step occupation)",
+            ~((temperature >= 0) & jnp.isfinite(temperature)),
+            "temperature must be >= 0 and finite (T = 0 is the step occupation)",
             got=temperature,
         )
     else:
         guards.add(
-            ~(temperature > 0),
-            "temperature must be > 0 for Fermi-surface terms (f0' is a delta function at T = 0; "
-            "use a small T that the grid resolves)",
+            ~((temperature > 0) & jnp.isfinite(temperature)),
+            "temperature must be > 0 and finite for Fermi-surface terms (f0' is a delta function "
+            "at T = 0; use a small T that the grid resolves)",
             got=temperature,
         )
 
 
 def _check_tau(guards: Guards, tau: Array) -> None:
-    guards.add(~(tau > 0), "tau must be > 0 (a relaxation time)", got=tau)
+    guards.add(
+        ~((tau > 0) & jnp.isfinite(tau)), "tau must be > 0 and finite (a relaxation time)", got=tau
+    )
 
 
 def _default_chunk_points(theory: str, manifolds: Manifolds) -> int:
@@ -109,13 +115,16 @@ def _common(
     return d, points, weights, positions
 
 
-def _finish(guards: Guards, result: Array, finite: Array, what: str) -> Array:
-    """``result`` with the value checks attached, the last one on the k-sum's ``finite`` flag."""
-    guards.add(
-        ~finite,
-        f"{what} is not finite: the model is not finite somewhere on the grid, or a gap between "
-        "manifolds (between bands, for one-band manifolds) closes on a grid point",
-    )
+def _finish(
+    guards: Guards,
+    result: Array,
+    diagnostics: Diagnostics,
+    what: str,
+    points: Array,
+    positions: Array,
+) -> Array:
+    """``result`` with the value checks attached, the k-sum's (Hermiticity, gaps, finite) last."""
+    check_diagnostics(guards, diagnostics, what, points, positions)
     return guards(result)
 
 
@@ -150,15 +159,17 @@ def _current(
     tau = jnp.asarray(0.0) if hall and tau is None else scalar(tau, "tau")
     # concrete bad values raise here, before the k-sum; traced ones are attached to the result
     guards = Guards()
+    check_grid_values(guards, points, weights, positions)
+    model_value_checks(guards, model)
     guards.finite(field, "field")
     guards.finite(mu, "mu")
     if not hall:
         _check_tau(guards, tau)
     _check_temperature(guards, temperature, allow_zero=hall)
-    result, finite = current_core(
+    result, diagnostics = current_core(
         model, positions, points, weights, field, mu, temperature, tau, theory, manifolds, chunk
     )
-    return _finish(guards, result, finite, "current")
+    return _finish(guards, result, diagnostics, "current", points, positions)
 
 
 def _response(
@@ -180,14 +191,17 @@ def _response(
     temperature = scalar(temperature, "temperature")
     tau = scalar(tau, "tau") if quantity == "drude" else jnp.asarray(0.0)
     guards = Guards()
+    check_grid_values(guards, points, weights, positions)
+    model_value_checks(guards, model)
     guards.finite(mu, "mu")
     _check_temperature(guards, temperature, allow_zero=allow_zero)
     if quantity == "drude":
         _check_tau(guards, tau)
-    result, finite = response_core(
+    result, diagnostics = response_core(
         model, positions, points, weights, mu, temperature, tau, quantity, chunk
     )
-    return _finish(guards, result[0], finite, quantity.replace("_", " "))
+    what = quantity if quantity == "berry_curvature_dipole" else f"{quantity}_conductivity"
+    return _finish(guards, result[0], diagnostics, what, points, positions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,6 +261,12 @@ def current(
     Returns J, shape (d,), carrier charge -1, so the intrinsic Hall current of a Chern insulator is
     J_x = -(C / 2 pi) E_y. ``temperature`` must be > 0 for ``"ssct"`` and ``"msct"``; T = 0 (step
     occupation) is allowed for ``"nonabelian_hall"``.
+
+    Raises ValueError (eager; a run-time error under jit) if the model is not Hermitian at a grid
+    point, or if two bands whose pair term enters the current touch on a grid point: gap <=
+    GAP_RTOL (1e-8) x the largest |eps| on the grid. Pairs of bands both exactly full or both
+    exactly empty cancel (Fermi-sea form) and may touch (for SSCT with a textured model only
+    empty pairs; a multi-band MSCT manifold keeps every pair to its remote bands).
     """
     position = None if x is None else vector(x, "x", int(model.dim))[None, :]
     return _current(
@@ -271,6 +291,10 @@ def hall_conductivity(
     -valley sgn(Delta) / (4 pi). It does not depend on the manifold partition (only pairs with
     different occupations contribute, Kubo / TKNN); ``manifolds`` is validated for symmetry with
     :func:`current`. ``temperature`` >= 0 (T = 0: step occupation).
+
+    Evaluated in the Fermi-sea form -sum_{n<m} (f_n - f_m) Omega_nm: bands at the same occupation
+    (both full or both empty) may touch; a touching of bands whose occupations differ on a grid
+    point (gap <= 1e-8 x the largest |eps| on the grid) raises, naming x, k, the bands and the gap.
     """
     check_partition(manifolds, int(model.n_bands))
     return _response(model, grid, x, chunk_size, mu, temperature, None, "hall", allow_zero=True)
@@ -341,7 +365,8 @@ def nonlinear_hall_current(
     field = vector(field, "field", d)
     tau = scalar(tau, "tau")
     guards = Guards()
-    _check_tau(guards, tau)  # a concrete bad tau raises here, before the dipole's k-sum
+    guards.finite(field, "field")  # concrete bad values raise here, before the dipole's k-sum
+    _check_tau(guards, tau)
     dipole = berry_curvature_dipole(
         model, grid, mu=mu, temperature=temperature, x=x, chunk_size=chunk_size
     )

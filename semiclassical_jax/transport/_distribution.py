@@ -29,3 +29,30 @@ def fermi_dirac_derivative(energy: Array, mu: Array, temperature: Array) -> Arra
     safe = jnp.where(positive, temperature, 1.0)
     scaled = (mu - energy) / safe
     return jnp.where(positive, -jax.nn.sigmoid(scaled) * jax.nn.sigmoid(-scaled) / safe, 0.0)
+
+
+# An occupation within this of 0 or 1 is exactly empty or full (the float64 resolution of 1:
+# sigmoid already rounds to 1.0 beyond (mu - eps) / T ~ 37, and this flushes the other tail).
+SATURATION = 2.0**-53
+
+
+def occupation_levels(energy: Array, mu: Array, temperature: Array) -> Array:
+    """f0(eps) with values within SATURATION of 0 or 1 set to exactly 0 or 1.
+
+    Two bands at the same level (both full or both empty) have pairwise-cancelling Fermi-sea terms
+    and vanishing Fermi-surface weights f0' (to 2^-53 / T): the integrands drop their pair terms.
+    """
+    f = fermi_dirac(energy, mu, temperature)
+    return jnp.where(f <= SATURATION, 0.0, jnp.where(f >= 1.0 - SATURATION, 1.0, f))
+
+
+def equal_occupation(levels: Array) -> Array:
+    """[n, m] True where bands n and m are at the same occupation level (Fermi-sea pairs that cancel:
+    sum_n f_n Omega_n = sum_{n<m} (f_n - f_m) Omega_nm)."""
+    return levels[:, None] == levels[None, :]
+
+
+def inactive_pairs(levels: Array) -> Array:
+    """[n, m] True where both bands are exactly full or empty (Fermi-surface weights f0' vanish)."""
+    saturated = (levels == 0.0) | (levels == 1.0)
+    return saturated[:, None] & saturated[None, :]

@@ -5,14 +5,83 @@ The k-points are padded to a whole number of chunks (padding repeats the first p
 over the positions x. Peak memory is set by chunk_size x n_x points, not by the grid size. The
 chunk body is rematerialised (``jax.checkpoint``) so reverse-mode gradients stay bounded too
 (unless there is only one chunk).
+
+Alongside the sum, the scan reduces each point's :class:`PointCheck` into :class:`Diagnostics`:
+the model's energy scale (max over all points of max_n |eps_n|), the largest non-Hermiticity and
+the smallest relevant gap, each with the (x, k) indices where it occurs, so that the callers test
+the gap against the scale of the whole integral, not of one point.
 """
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from .._types import Array, Float
+
+
+class PointCheck(NamedTuple):
+    """What an integrand reports about its point: max_n |eps_n|, the relative non-Hermiticity of
+    H, the smallest gap of a pair the integrand divides by (inf if none) and that pair (n, m)."""
+
+    scale: Float[Array, ""]
+    non_hermiticity: Float[Array, ""]
+    gap: Float[Array, ""]
+    pair: Array
+
+
+class Diagnostics(NamedTuple):
+    """The reduction of every :class:`PointCheck` of a k-integral (leading sweep axes allowed).
+
+    ``finite``: every integrand value finite. ``scale``: max over points of max_n |eps_n|.
+    ``non_hermiticity`` / ``gap``: max / min over points, at ``non_hermitian_at`` / ``gap_at`` =
+    (x index, k index) of the grid; ``pair``: the bands (n, m) of the smallest gap.
+    """
+
+    finite: Array
+    scale: Float[Array, ""]
+    non_hermiticity: Float[Array, ""]
+    non_hermitian_at: Array
+    gap: Float[Array, ""]
+    gap_at: Array
+    pair: Array
+
+
+def _chunk_diagnostics(values: Array, check: PointCheck, offset: Array) -> Diagnostics:
+    """The :class:`Diagnostics` of one chunk; ``check`` fields (n_x, chunk), k index + ``offset``."""
+    chunk = check.gap.shape[1]
+
+    def where(flat_index):
+        return jnp.stack([flat_index // chunk, flat_index % chunk + offset])
+
+    worst = jnp.argmax(check.non_hermiticity.reshape(-1))
+    closest = jnp.argmin(check.gap.reshape(-1))
+    return Diagnostics(
+        jnp.all(jnp.isfinite(values)),
+        jnp.max(check.scale),
+        check.non_hermiticity.reshape(-1)[worst],
+        where(worst),
+        check.gap.reshape(-1)[closest],
+        where(closest),
+        check.pair.reshape(-1, 2)[closest],
+    )
+
+
+def _merge(old: Diagnostics, new: Diagnostics) -> Diagnostics:
+    """Both chunks' reduction; on ties the earlier point wins."""
+    worse = new.non_hermiticity > old.non_hermiticity
+    closer = new.gap < old.gap
+    return Diagnostics(
+        old.finite & new.finite,
+        jnp.maximum(old.scale, new.scale),
+        jnp.where(worse, new.non_hermiticity, old.non_hermiticity),
+        jnp.where(worse, new.non_hermitian_at, old.non_hermitian_at),
+        jnp.where(closer, new.gap, old.gap),
+        jnp.where(closer, new.gap_at, old.gap_at),
+        jnp.where(closer, new.pair, old.pair),
+    )
+
 
 # Points evaluated together per chunk (k-points x positions) when the caller gives no chunk_size.
 DEFAULT_CHUNK_POINTS = 2**14
@@ -27,13 +96,15 @@ def default_chunk_size(n_points: int, n_positions: int, chunk_points: int) -> in
 
 
 def integrate(
-    integrand: Callable[[Array, Array], Array],
+    integrand: Callable[[Array, Array], tuple[Array, PointCheck]],
     positions: Float[Array, "nx d"],
     points: Float[Array, "nk d"],
     weights: Float[Array, " nk"],
     chunk_size: int,
-) -> tuple[Array, Array]:
-    """(sum_i w_i integrand(x, k_i) for each x, all-finite flag). Output shape (n_x, *integrand)."""
+) -> tuple[Array, Diagnostics]:
+    """(sum_i w_i value(x, k_i) for each x, :class:`Diagnostics`), ``integrand`` -> (value, check).
+
+    Output shape (n_x, *value)."""
     n_points = points.shape[0]
     n_chunks = -(-n_points // chunk_size)
     padding = n_chunks * chunk_size - n_points
@@ -44,19 +115,31 @@ def integrate(
 
     per_k = jax.vmap(integrand, in_axes=(None, 0))
     per_xk = jax.vmap(per_k, in_axes=(0, None))
-    shape = jax.eval_shape(per_xk, positions, points[0])
+    shape = jax.eval_shape(per_xk, positions, points[0])[0]
 
     def body(carry, chunk):
-        total, finite = carry
-        chunk_points, chunk_weights = chunk
-        values = per_xk(positions, chunk_points)  # (n_x, chunk, ...)
+        total, diagnostics = carry
+        chunk_points, chunk_weights, index = chunk
+        values, check = per_xk(positions, chunk_points)  # (n_x, chunk, ...)
         weighted = jnp.tensordot(values, chunk_weights, axes=((1,), (0,)))
-        return (total + weighted, finite & jnp.all(jnp.isfinite(values))), None
+        new = _chunk_diagnostics(values, check, index * chunk_size)
+        return (total + weighted, _merge(diagnostics, new)), None
 
     if n_chunks > 1:
         # Reverse mode then stores one chunk's residuals at a time and recomputes each chunk's
         # forward pass; with one chunk that recomputation would save no memory, only cost time.
         body = jax.checkpoint(body)
-    initial = (jnp.zeros(shape.shape[:1] + shape.shape[2:], shape.dtype), jnp.array(True))
-    (total, finite), _ = jax.lax.scan(body, initial, (points, weights))
-    return total, finite
+    origin = jnp.zeros(2, int)
+    nothing = Diagnostics(
+        jnp.array(True),
+        jnp.array(0.0),
+        jnp.array(0.0),
+        origin,
+        jnp.array(jnp.inf),
+        origin,
+        origin,
+    )
+    initial = (jnp.zeros(shape.shape[:1] + shape.shape[2:], shape.dtype), nothing)
+    chunks = (points, weights, jnp.arange(n_chunks))
+    (total, diagnostics), _ = jax.lax.scan(body, initial, chunks)
+    return total, diagnostics
