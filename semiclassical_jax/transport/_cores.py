@@ -13,10 +13,11 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._guards import HERMITICITY_RTOL, Guards, fail
+from .._guards import HERMITICITY_RTOL, Guards, fail, is_concrete, namespace
 from .._types import Array, Float
 from ..geometry._kernel import GAP_RTOL, BandGeometry, energy_scale, geometry_with_diagnostics
 from ..models import AbstractModel
@@ -43,6 +44,14 @@ ManifoldsLike = Sequence[Sequence[int]] | None
 Response = Literal["hall", "drude", "berry_curvature_dipole"]
 
 
+def _float_array(value: Any) -> Array:
+    """``value`` as a float array; a float64 jax array as it is (jnp.asarray would compile an
+    identity program for every new shape)."""
+    if isinstance(value, jax.Array) and value.dtype == jnp.float64:
+        return value
+    return jnp.asarray(value, dtype=float)
+
+
 def check_grid(grid: Any, dim: int) -> tuple[Float[Array, "n d"], Float[Array, " n"]]:
     """The k-points (n, d) and weights (n,) of ``grid`` as float arrays, checked.
 
@@ -58,7 +67,7 @@ def check_grid(grid: Any, dim: int) -> tuple[Float[Array, "n d"], Float[Array, "
             f"got {type(grid).__name__}",
             TypeError,
         )
-    points, weights = jnp.asarray(points, dtype=float), jnp.asarray(weights, dtype=float)
+    points, weights = _float_array(points), _float_array(weights)
     if points.ndim != 2 or points.shape[1] != dim:
         fail(
             f"grid points must have shape (n, {dim}) for a model of dim = {dim}, got {points.shape}"
@@ -81,6 +90,8 @@ def check_diagnostics(
     integrand divides by closed on a grid point (|eps_n - eps_m| <= GAP_RTOL x the model's energy
     scale, the largest |eps| on the grid), every value finite. Eager calls name the (x, k) point,
     the bands and the gap."""
+    if is_concrete(diagnostics):  # compared in numpy: no XLA program per eager call
+        diagnostics = jax.tree_util.tree_map(np.asarray, diagnostics)
     n = diagnostics.non_hermiticity
 
     def at(indices: Array) -> str:
@@ -151,13 +162,14 @@ def check_grid_values(
     if positions is not None:
         named.append(("positions (x / xs)", positions))
     for name, value in named:
-        bad = ~jnp.isfinite(value)
+        xp = namespace(value)
+        bad = ~xp.isfinite(xp.asarray(value))
 
         def first(bad=bad, value=value) -> str:
             index = int(np.argmax(np.asarray(bad).reshape(bad.shape[0], -1).any(axis=1)))
             return f": entry {index} is {np.asarray(value)[index]}"
 
-        guards.add(jnp.any(bad), f"{name} must be finite", detail=first)
+        guards.add(xp.any(bad), f"{name} must be finite", detail=first)
 
 
 @eqx.filter_jit

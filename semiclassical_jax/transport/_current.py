@@ -23,6 +23,7 @@ from .._guards import (
     fail,
     integer,
     model_value_checks,
+    namespace,
     one_of,
     scalar,
     vector,
@@ -66,15 +67,17 @@ def _check_chunk_size(chunk_size: Any, n_points: int, n_positions: int, chunk_po
 
 
 def _check_temperature(guards: Guards, temperature: Array, allow_zero: bool) -> None:
+    xp = namespace(temperature)
+    temperature = xp.asarray(temperature)
     if allow_zero:
         guards.add(
-            ~((temperature >= 0) & jnp.isfinite(temperature)),
+            ~((temperature >= 0) & xp.isfinite(temperature)),
             "temperature must be >= 0 and finite (T = 0 is the step occupation)",
             got=temperature,
         )
     else:
         guards.add(
-            ~((temperature > 0) & jnp.isfinite(temperature)),
+            ~((temperature > 0) & xp.isfinite(temperature)),
             "temperature must be > 0 and finite for Fermi-surface terms (f0' is a delta function "
             "at T = 0; use a small T that the grid resolves)",
             got=temperature,
@@ -82,8 +85,10 @@ def _check_temperature(guards: Guards, temperature: Array, allow_zero: bool) -> 
 
 
 def _check_tau(guards: Guards, tau: Array) -> None:
+    xp = namespace(tau)
+    tau = xp.asarray(tau)
     guards.add(
-        ~((tau > 0) & jnp.isfinite(tau)), "tau must be > 0 and finite (a relaxation time)", got=tau
+        ~((tau > 0) & xp.isfinite(tau)), "tau must be > 0 and finite (a relaxation time)", got=tau
     )
 
 
@@ -110,7 +115,10 @@ def _common(
     d = int(model.dim)
     points, weights = check_grid(grid, d)
     positions = _check_positions(model, positions)
-    check_output_shape(model, positions[0], points[0])
+    # shapes only: indexing the (concrete) arrays would compile a program per grid size
+    check_output_shape(
+        model, *(jax.ShapeDtypeStruct(a.shape[1:], a.dtype) for a in (positions, points))
+    )
     check_concrete_model(model)
     return d, points, weights, positions
 
