@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,20 +62,25 @@ def _valley_chern(model: models.MassiveDirac, n_nodes: int = 400) -> float:
     k = scale * t / (1 - t)
     jacobian = scale / (1 - t) ** 2
     points = jnp.stack([jnp.asarray(k), jnp.zeros_like(jnp.asarray(k))], axis=-1)
-    omega = jax.vmap(geometry.berry_curvature, in_axes=(None, None, 0))(model, None, points)[
-        :, 0, 2, 3
-    ]
+    curvature = eqx.filter_jit(jax.vmap(geometry.berry_curvature, in_axes=(None, None, 0)))
+    omega = curvature(model, None, points)[:, 0, 2, 3]
     # (1/2 pi) int 2 pi k dk Omega(k)
     return float(jnp.sum(w * jacobian * k * omega))
 
 
 def _minimum_gap(model, manifold: tuple[int, ...], n_k: int) -> float:
+    return float(_grid_gap(model, manifold, n_k))
+
+
+@eqx.filter_jit
+def _grid_gap(model, manifold: tuple[int, ...], n_k: int) -> jax.Array:
+    """The manifold's smallest gap to its neighbouring bands on the n_k x n_k grid."""
     grid = torus_grid(jnp.asarray(model.lattice), n_k).reshape(-1, 2)
     energies = jax.vmap(lambda k: geometry.eigensystem(model, None, k)[0])(grid)
     above = energies[:, max(manifold) + 1] if max(manifold) + 1 < model.n_bands else jnp.inf
     below = energies[:, min(manifold) - 1] if min(manifold) > 0 else -jnp.inf
-    return float(
-        jnp.min(jnp.minimum(above - energies[:, max(manifold)], energies[:, min(manifold)] - below))
+    return jnp.min(
+        jnp.minimum(above - energies[:, max(manifold)], energies[:, min(manifold)] - below)
     )
 
 
