@@ -270,3 +270,21 @@ def test_zero_period_in_a_sweep_is_named():
             temperature=0.1,
             tau=1.0,
         )
+
+
+def test_command_line_mass_sweep_through_the_transition_exits_1(tmp_path, capsys):
+    """The issue's reproduction on the command line: a QWZ mass sweep through m = 2 stops with
+    exit status 1, a last line naming the sweep, the mass and the node, and writes nothing."""
+    from semiclassical_jax import cli
+
+    config = tmp_path / "mass.toml"
+    config.write_text(
+        '[model]\ntype = "QWZ"\nm = 1.0\n[grid]\ntype = "brillouin_zone"\nn = 3\n'
+        '[[sweep]]\nname = "mass"\nquantity = "hall_conductivity"\nmu = 0.0\n'
+        "temperature = 0.0\naxes.m = [1.5, 2.0, 2.5]\n"
+    )
+    out = tmp_path / "out"
+    assert cli.main(["run", str(config), "--out", str(out), "--no-plots"]) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]  # after the progress bar
+    assert "sweep 'mass' failed" in line and "m=2" in line and "gap" in line, line
+    assert not out.exists()
