@@ -29,6 +29,7 @@ from .._guards import (
     fail,
     integer,
     is_concrete,
+    namespace,
     one_of,
     positive,
     remote_bands,
@@ -176,7 +177,9 @@ def _guard_times(guards: Guards, t0: Array, t1: Array, ts: Array | None) -> None
     if ts is None:
         return
     guards.finite(ts, "saveat times")
-    disordered = jnp.any(jnp.diff(ts) < 0) | (ts[0] < t0) | (ts[-1] > t1)
+    xp = namespace(ts, t0, t1)  # numpy when concrete: no XLA program per number of save times
+    ts_, t0_, t1_ = (xp.asarray(v) for v in (ts, t0, t1))
+    disordered = xp.any(xp.diff(ts_) < 0) | (ts_[0] < t0_) | (ts_[-1] > t1_)
     guards.add(
         disordered,
         "saveat times must be non-decreasing and lie in [t0, t1]",
