@@ -257,6 +257,37 @@ class Guards:
         return jax.tree_util.tree_map(lambda leaf: leaf + zero.astype(jnp.real(leaf).dtype), value)
 
 
+def point_value_checks(
+    guards: Guards,
+    finite: Any,
+    non_hermiticity: Any,
+    point: tuple[Any, Any],
+    names: tuple[str, str] = ("x", "k"),
+    where: str = "",
+) -> None:
+    """Add the checks of H at one phase-space point to ``guards``: H and dH finite (``finite``) and
+    H Hermitian (``non_hermiticity`` <= HERMITICITY_RTOL); eager messages name ``point`` (x, k) by
+    ``names``. ``where``: appended to the Hermiticity message (e.g. " at the initial point")."""
+    x_name, k_name = names
+
+    def at() -> str:
+        return f"{x_name}={point[0]}, {k_name}={point[1]}"
+
+    guards.add(
+        ~finite,
+        f"model({x_name}, {k_name}) or its derivative is not finite (check the parameters)",
+        detail=lambda: f" at {at()}",
+    )
+    guards.add(
+        non_hermiticity > HERMITICITY_RTOL,
+        f"model(x, k) is not Hermitian{where}",
+        detail=lambda: (
+            ": max|H - H^dagger| / max|H| (max over real and imaginary parts) = "
+            f"{float(non_hermiticity):.3e} at {at()}"
+        ),
+    )
+
+
 def model_value_checks(guards: Guards, model: Any) -> None:
     """Add to ``guards`` the value checks that parts of ``model`` declare: any sub-module with a
     ``value_checks()`` method returning (bad, message) pairs (e.g. a texture's period must be

@@ -19,7 +19,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._guards import (
-    HERMITICITY_RTOL,
     Guards,
     check_finite_parameters,
     check_manifold,
@@ -31,6 +30,7 @@ from .._guards import (
     is_concrete,
     namespace,
     one_of,
+    point_value_checks,
     positive,
     remote_bands,
 )
@@ -202,19 +202,8 @@ def _guard_model(guards: Guards, model, x0: Array, k0: Array):
                 ~jnp.all(jnp.isfinite(leaf)), f"model parameter '{leaf_name(path)}' is not finite"
             )
     geometry, non_hermiticity, finite = _initial_geometry(model, x0, k0)
-    guards.add(
-        ~finite,
-        "model(x0, k0) or its derivative is not finite (check the parameters)",
-        detail=lambda: f" at x0={x0}, k0={k0}",
-    )
-    guards.add(
-        non_hermiticity > HERMITICITY_RTOL,
-        "model(x, k) is not Hermitian at the initial point (x0, k0)",
-        detail=lambda: (
-            ": max|H - H^dagger| / max|H| (max over real and imaginary parts) = "
-            f"{float(non_hermiticity):.3e} at x0={x0}, k0={k0}"
-        ),
-    )
+    where = " at the initial point (x0, k0)"
+    point_value_checks(guards, finite, non_hermiticity, (x0, k0), ("x0", "k0"), where)
     return geometry
 
 

@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._guards import (
-    HERMITICITY_RTOL,
     Guards,
     check_concrete_model,
     check_manifold,
@@ -22,6 +21,7 @@ from .._guards import (
     check_output_shape,
     check_point,
     model_value_checks,
+    point_value_checks,
     remote_bands,
 )
 from .._types import Array, Complex, Float, PositionLike, WavevectorLike
@@ -83,19 +83,7 @@ def _checked(model: AbstractModel, x: Any, k: Any) -> tuple[BandGeometry, Array,
     geometry, non_hermiticity, finite = _kernel_jit(model, x, k)
     guards = Guards()
     model_value_checks(guards, model)
-    guards.add(
-        ~finite,
-        "model(x, k) or its derivative is not finite (check the parameters)",
-        detail=lambda: f" at x={x}, k={k}",
-    )
-    guards.add(
-        non_hermiticity > HERMITICITY_RTOL,
-        "model(x, k) is not Hermitian",
-        detail=lambda: (
-            ": max|H - H^dagger| / max|H| (max over real and imaginary parts) = "
-            f"{float(non_hermiticity):.3e} at x={x}, k={k}"
-        ),
-    )
+    point_value_checks(guards, finite, non_hermiticity, (x, k))
     return geometry, x, k, guards
 
 
