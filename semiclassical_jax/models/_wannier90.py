@@ -53,12 +53,15 @@ class WannierFile:
 class _Lines:
     """The lines of a text file (gzip by suffix) with 1-based numbers for error messages."""
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, head: int | None = None):
         self.name = os.fspath(path)
         opener: Callable[..., Any] = gzip.open if self.name.endswith(".gz") else open
         try:
             with opener(self.name, "rt") as handle:
-                self.lines = handle.read().splitlines()
+                if head is None:
+                    self.lines = handle.read().splitlines()
+                else:  # only the first ``head`` lines (format detection)
+                    self.lines = [line.rstrip("\r\n") for line, _ in zip(handle, range(head))]
         except (OSError, UnicodeDecodeError, EOFError) as error:
             raise ValueError(f"{self.name}: cannot be read as a text file ({error})") from None
         self.index = 0
@@ -94,7 +97,7 @@ class _Lines:
 
 def sniff(path: str | os.PathLike) -> str:
     """'tb' if line 2 holds three numbers (a lattice vector), 'hr' if one integer (num_wann)."""
-    lines = _Lines(path)
+    lines = _Lines(path, head=2)
     tokens = lines.lines[1].split() if len(lines.lines) > 1 else []
     if len(tokens) == 3:
         return "tb"
@@ -163,7 +166,7 @@ def _hint(lines: _Lines, expected: str) -> str:
 
 
 def _check_kind(path: str | os.PathLike, expected: str) -> None:
-    lines = _Lines(path)
+    lines = _Lines(path, head=2)
     if len(lines.lines) > 1 and len(lines.lines[1].split()) in (1, 3):
         message = _hint(lines, expected)
         if message:
@@ -184,7 +187,7 @@ def _end(lines: _Lines) -> None:
 
 
 def read_tb(path: str | os.PathLike) -> WannierFile:
-    """Read ``seedname_tb.dat`` (format: /work/shared/data/wannier90/README.md).
+    """Read ``seedname_tb.dat`` (Wannier90's ``hamiltonian_write_tb``).
 
     Lines: header; a1, a2, a3 (Cartesian, Angstrom); num_wann; nrpts; ndegen 15 per line; for each
     R: blank, "R1 R2 R3", num_wann^2 lines "m n Re Im" of <0m|H|Rn> (eV); for each R again: blank,
