@@ -316,6 +316,8 @@ def test_wrong_kind_and_missing_arguments(tmp_path):
         TightBinding.from_wannier90(tb, CENTRES, CELL)
     with pytest.raises(ValueError, match=r"c_hr\.dat looks like a Wannier90 _hr\.dat.*lattice="):
         TightBinding.from_wannier90(hr)
+    with pytest.raises(ValueError, match=r"give the Wannier centres once"):
+        TightBinding.from_wannier90(hr, CENTRES, CELL, centres=CENTRES)
     win = tmp_path / "c.win"
     win.write_text("begin unit_cell_cart\n2 0 0\n0 3 0\n0 0 4\nend unit_cell_cart\n")
     with pytest.raises(ValueError, match=r"a \.win file holds no Wannier centres"):
