@@ -377,19 +377,19 @@ def _lines(path):
 @pytest.mark.parametrize(
     "mangle, message",
     [
-        ("drop_last_row", r"expected 100 rows of 7 columns"),
-        ("extra_column", r"expected 100 rows of 7 columns, got \(100, 8\)"),
-        ("ragged_row", r"not a readable Wannier90 _hr\.dat"),
-        ("text_num_wann", r"not a readable Wannier90 _hr\.dat"),
-        ("text_in_rows", r"not a readable Wannier90 _hr\.dat"),
-        ("truncated_in_weights", r"not a readable Wannier90 _hr\.dat.*ends after 15 of nrpts = 25"),
-        ("zero_weight", r"25 positive degeneracy weights"),
-        ("too_many_weights", r"25 positive degeneracy weights, got 26"),
-        ("empty", r"not a readable Wannier90 _hr\.dat"),
-        ("orbital_index_too_large", r"orbital ind"),
-        ("orbital_index_zero", r"orbital ind"),
+        ("drop_last_row", r"bad_hr\.dat line 105: expected 'R1 R2 R3 m n Re Im'.*end of file"),
+        ("extra_column", r"bad_hr\.dat line 6: expected 'R1 R2 R3 m n Re Im'"),
+        ("ragged_row", r"bad_hr\.dat line 105: expected 'R1 R2 R3 m n Re Im'"),
+        ("text_num_wann", r"bad_hr\.dat line 2: expected num_wann \(one integer\), got 'two'"),
+        ("text_in_rows", r"bad_hr\.dat line 10: expected 'R1 R2 R3 m n Re Im'.* x "),
+        ("truncated_in_weights", r"line 5: expected degeneracy weights \(15 of nrpts = 25 read"),
+        ("zero_weight", r"line 4: expected degeneracy weights.*positive integers"),
+        ("too_many_weights", r"line 5: expected degeneracy weights \(15 of nrpts = 25"),
+        ("empty", r"bad_hr\.dat line 2: expected num_wann.*end of file"),
+        ("orbital_index_too_large", r"line 6: expected orbital indices m, n in 1\.\.num_wann = 2"),
+        ("orbital_index_zero", r"line 6: expected orbital indices m, n in 1\.\.num_wann = 2"),
         ("nonzero_R3", r"beyond d = 2"),
-        ("missing_file", r"not a readable Wannier90 _hr\.dat"),
+        ("missing_file", r"does_not_exist_hr\.dat: cannot be read"),
     ],
 )
 def test_wannier90_malformed_file_raises(haldane_hr, tmp_path, mangle, message):
@@ -420,10 +420,11 @@ def test_wannier90_malformed_file_raises(haldane_hr, tmp_path, mangle, message):
         fields = lines[first_row].split()
         fields[3] = "3" if mangle == "orbital_index_too_large" else "0"
         lines[first_row] = " ".join(fields)
-    elif mangle == "nonzero_R3":
-        fields = lines[first_row].split()
-        fields[2] = "1"
-        lines[first_row] = " ".join(fields)
+    elif mangle == "nonzero_R3":  # the whole first R block (num_wann^2 = 4 rows) at R3 = 1
+        for row in range(first_row, first_row + 4):
+            fields = lines[row].split()
+            fields[2] = "1"
+            lines[row] = " ".join(fields)
     if mangle == "missing_file":
         bad = tmp_path / "does_not_exist_hr.dat"
     else:

@@ -4,6 +4,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+import equinox as eqx
 import jax.numpy as jnp
 from jax import lax
 import numpy as np
@@ -11,6 +12,16 @@ import numpy as np
 from .._guards import fail
 from .._types import Array, Complex, Float
 from ._base import AbstractLatticeModel
+from ._wannier90 import (
+    WannierFile,
+    apply_wsvec,
+    read_centres_xyz,
+    read_hr,
+    read_tb,
+    read_win_lattice,
+    read_wsvec,
+    sniff,
+)
 
 
 def _as_lattice(lattice: Any, name: str = "lattice") -> np.ndarray:
@@ -89,14 +100,34 @@ class TightBinding(AbstractLatticeModel):
     ``hoppings``: (n_R, N, N) complex, ``hoppings[r, i, j]`` = t_ij(R_r) = <i, 0|H|j, R_r>, listed
     for both R and -R (Hermiticity: t(-R) = t(R)^dagger). ``hoppings`` is the differentiable
     parameter. Build one with :meth:`from_hoppings`, :meth:`from_pythtb` or :meth:`from_wannier90`.
+
+    ``position_matrix``: (n_R, N, N, 3) complex or None, ``position_matrix[r, m, n, a]`` =
+    <0m|r_a|R_r n> (Cartesian, Wannier90's convention, on the same R list as ``hoppings``) as read
+    from a ``_tb.dat`` file; stored only, NOT used by the Hamiltonian or the geometry (the
+    tight-binding approximation keeps only its diagonal at R = 0, the orbital positions).
+    ``energy_unit``, ``length_unit``: the units of ``hoppings`` and of ``lattice`` when known from
+    the source file (Wannier90: "eV", "Angstrom"), else None.
     """
 
     lattice: Float[Array, "d d"]
     orbital_positions: Float[Array, "n d"]
     vectors: Float[Array, "r d"]
     hoppings: Complex[Array, "r n n"]
+    position_matrix: Complex[Array, "r n n 3"] | None
+    energy_unit: str | None = eqx.field(static=True)
+    length_unit: str | None = eqx.field(static=True)
 
-    def __init__(self, lattice: Any, orbital_positions: Any, vectors: Any, hoppings: Any):
+    def __init__(
+        self,
+        lattice: Any,
+        orbital_positions: Any,
+        vectors: Any,
+        hoppings: Any,
+        *,
+        position_matrix: Any = None,
+        energy_unit: str | None = None,
+        length_unit: str | None = None,
+    ):
         lat = _as_lattice(lattice)
         dim = lat.shape[0]
         pos = _as_positions(orbital_positions, dim)
@@ -113,6 +144,16 @@ class TightBinding(AbstractLatticeModel):
         self.orbital_positions = jnp.asarray(pos)
         self.vectors = jnp.asarray(vec)
         self.hoppings = hop.astype(jnp.result_type(hop.dtype, 1j))
+        if position_matrix is not None:
+            position_matrix = jnp.asarray(position_matrix)
+            if position_matrix.shape != (vec.shape[0], n, n, 3):
+                fail(
+                    f"position_matrix must have shape (n_R, N, N, 3) = ({vec.shape[0]}, {n}, {n},"
+                    f" 3); got {position_matrix.shape}"
+                )
+        self.position_matrix = position_matrix
+        self.energy_unit = energy_unit
+        self.length_unit = length_unit
 
     @property
     def dim(self) -> int:
@@ -205,64 +246,120 @@ class TightBinding(AbstractLatticeModel):
     @classmethod
     def from_wannier90(
         cls,
-        hr_path: str | os.PathLike,
-        positions: Any,
-        lattice: Any,
+        path: str | os.PathLike,
+        positions: Any = None,
+        lattice: Any = None,
         *,
+        centres: Any = None,
         cartesian: bool = False,
+        wsvec: str | os.PathLike | None = None,
     ) -> "TightBinding":
-        """From a Wannier90 ``seedname_hr.dat`` plus the Wannier centres.
+        """From Wannier90 output: ``seedname_tb.dat`` alone, or ``seedname_hr.dat`` + centres + lattice.
 
-        ``positions``: (N, d) Wannier centres, reduced coordinates (or Cartesian, same length unit
-        as ``lattice``, with ``cartesian=True``). ``lattice``: (d, d) primitive vectors as rows.
+        The format is recognised from the content (line 2: a lattice vector for ``_tb.dat``,
+        num_wann for ``_hr.dat``); ``.gz`` files are read through gzip.
+
+        ``_tb.dat``: lattice (Cartesian rows, Angstrom), H(R) (eV) and r(R) (Angstrom) from the
+        file; the orbital positions are the Wannier centres, the real diagonal of r(R = 0), unless
+        ``centres`` overrides them. r(R) is stored as ``position_matrix`` but not used (the
+        tight-binding approximation: only the centres enter, as orbital positions).
+
+        ``_hr.dat``: ``lattice`` is a (d, d) array (rows) or a path to ``seedname.win`` (its
+        ``unit_cell_cart`` block; the .win file holds no centres). ``centres`` (or the positional
+        ``positions``) is an (N, d) array, reduced (Cartesian, same length unit as the lattice,
+        with ``cartesian=True``), or a path to ``seedname_centres.xyz`` (Cartesian, Angstrom).
         For d < 3 the file's extra components of R must vanish (a 2D model stored as 3D).
-        Wannier90 writes H_mn(R) = <m, 0|H|n, R> with degeneracy weights; we divide by them and
-        attach the orbital-position phases of PHYSICS.md's convention.
+
+        ``wsvec``: optional ``seedname_wsvec.dat`` (``use_ws_distance``): each <0m|H|Rn> is
+        shared equally among R + T_i of its listed shifts T_i (r(R) likewise).
+
+        Hoppings t_mn(R) = <0m|H|Rn> / ndegen(R) in PHYSICS.md's orbital-position convention
+        H_mn(k) = sum_R t_mn(R) exp(i k.(R + tau_n - tau_m)): a unitary transform of Wannier90's
+        sum_R exp(i k.R) t_mn(R), same spectrum. Units are recorded as ``energy_unit = "eV"`` and
+        ``length_unit = "Angstrom"`` (None when the lattice is an array: its unit is the caller's).
         """
-        lat = _as_lattice(lattice)
-        dim = lat.shape[0]
-        pos = np.asarray(positions, dtype=float)
-        if cartesian:
-            pos = _as_positions(pos, dim, "positions") @ np.linalg.inv(lat)
-        pos = _as_positions(pos, dim, "positions")
-        try:
-            with open(hr_path) as handle:
-                handle.readline()  # comment line
-                n_wann = int(handle.readline().split()[0])
-                n_rpts = int(handle.readline().split()[0])
-                weights: list[int] = []
-                while len(weights) < n_rpts:
-                    line = handle.readline()
-                    if not line:
-                        fail(f"it ends after {len(weights)} of nrpts = {n_rpts} degeneracy weights")
-                    weights.extend(int(w) for w in line.split())
-                rows = np.loadtxt(handle, ndmin=2)
-        except (OSError, ValueError, IndexError) as error:
-            raise ValueError(
-                f"hr_path {os.fspath(hr_path)!r} is not a readable Wannier90 _hr.dat file: {error}"
-            ) from None
-        if rows.shape != (n_rpts * n_wann * n_wann, 7):
-            fail(
-                f"hr_path: expected {n_rpts * n_wann * n_wann} rows of 7 columns, got {rows.shape}"
-            )
-        if len(weights) != n_rpts or any(w <= 0 for w in weights):
-            fail(
-                f"hr_path: expected nrpts = {n_rpts} positive degeneracy weights, "
-                f"got {len(weights)} with minimum {min(weights, default=None)}"
-            )
-        if pos.shape[0] != n_wann:
-            fail(f"positions has {pos.shape[0]} centres but the file has num_wann = {n_wann}")
-        r_all = rows[:, :3].astype(int)
-        if np.any(r_all[:, dim:] != 0):
-            fail(f"hr_path has hoppings along dimensions beyond d = {dim} of lattice")
-        values = (rows[:, 5] + 1j * rows[:, 6]) / np.repeat(
-            np.asarray(weights, float), n_wann * n_wann
-        )
-        m = rows[:, 3].astype(int) - 1
-        n = rows[:, 4].astype(int) - 1
-        if np.any((m < 0) | (m >= n_wann) | (n < 0) | (n >= n_wann)):
-            fail(f"hr_path has orbital indices (m, n) outside 1..num_wann = {n_wann}")
-        vectors, index = np.unique(r_all[:, :dim], axis=0, return_inverse=True)
-        dense = np.zeros((len(vectors), n_wann, n_wann), dtype=complex)
-        np.add.at(dense, (index.ravel(), m, n), values)
-        return cls(lat, pos, vectors, dense)
+        if positions is not None and centres is not None:
+            fail("give the Wannier centres once: positions (positional) or centres=, not both")
+        name, given = ("positions", positions) if positions is not None else ("centres", centres)
+        kind = sniff(path)
+        where = os.fspath(path)
+        if kind == "tb":
+            if lattice is not None:
+                fail(f"{where} is a _tb.dat file, which carries its own lattice: drop lattice")
+            data = read_tb(path)
+            lat, length_unit = data.lattice, "Angstrom"
+        else:
+            if lattice is None or given is None:
+                fail(
+                    f"{where} looks like a Wannier90 _hr.dat file (line 2 is num_wann): it needs "
+                    "lattice= (array or seedname.win) and centres= (array or seedname_centres.xyz)"
+                )
+            data = read_hr(path)
+            lat, length_unit = _wannier_lattice(lattice)
+        return _wannier_model(cls, data, lat, (name, given), cartesian, wsvec, length_unit)
+
+
+def _is_path(value: Any) -> bool:
+    return isinstance(value, (str, os.PathLike))
+
+
+def _wannier_lattice(lattice: Any) -> tuple[np.ndarray, str | None]:
+    """(d, d) rows from an array (unit: the caller's) or a ``seedname.win`` file (Angstrom)."""
+    if not _is_path(lattice):
+        return _as_lattice(lattice), None
+    if not os.fspath(lattice).endswith((".win", ".win.gz")):
+        fail(f"lattice path {os.fspath(lattice)!r} must be a Wannier90 .win file (or an array)")
+    return _as_lattice(read_win_lattice(lattice)), "Angstrom"
+
+
+def _wannier_centres(
+    data: WannierFile, lat: np.ndarray, name: str, given: Any, cartesian: bool
+) -> np.ndarray:
+    """Reduced (N, d) centres: the r(R = 0) diagonal, an array, or ``seedname_centres.xyz``."""
+    dim = lat.shape[0]
+    if given is None:  # _tb.dat: Wannier centres = Re <0n|r|0n> (Cartesian)
+        zero = int(np.flatnonzero(np.all(data.vectors == 0, axis=1))[0])
+        given, cartesian = np.real(np.diagonal(data.position[zero], axis1=0, axis2=1)).T, True
+    elif _is_path(given):
+        if os.fspath(given).endswith((".win", ".win.gz")):
+            fail(f"{name}: a .win file holds no Wannier centres; pass seedname_centres.xyz")
+        given, cartesian = read_centres_xyz(given)[:, :dim], True
+    pos = np.asarray(given, dtype=float)
+    if cartesian:
+        pos = _as_positions(pos, dim, name) @ np.linalg.inv(lat)
+    pos = _as_positions(pos, dim, name)
+    n_wann = data.hamiltonian.shape[1]
+    if pos.shape[0] != n_wann:
+        fail(f"{name} has {pos.shape[0]} centres but the file has num_wann = {n_wann}")
+    return pos
+
+
+def _wannier_model(
+    cls: type[TightBinding],
+    data: WannierFile,
+    lat: np.ndarray,
+    centres: tuple[str, Any],
+    cartesian: bool,
+    wsvec: str | os.PathLike | None,
+    length_unit: str | None,
+) -> TightBinding:
+    """Assemble the model: centres, optional wsvec shifts, R restricted to the lattice's d."""
+    dim = lat.shape[0]
+    pos = _wannier_centres(data, lat, *centres, cartesian)
+    vectors, n = data.vectors, data.hamiltonian.shape[1]
+    blocks = data.hamiltonian[..., None]
+    if data.position is not None:
+        blocks = np.concatenate([blocks, data.position], axis=-1)
+    if wsvec is not None:
+        vectors, blocks = apply_wsvec(os.fspath(wsvec), vectors, blocks, read_wsvec(wsvec, n))
+    if np.any(vectors[:, dim:] != 0):
+        fail(f"the file has hoppings along dimensions beyond d = {dim} of lattice")
+    return cls(
+        lat,
+        pos,
+        vectors[:, :dim],
+        blocks[..., 0],
+        position_matrix=None if data.position is None else blocks[..., 1:],
+        energy_unit="eV",
+        length_unit=length_unit,
+    )
