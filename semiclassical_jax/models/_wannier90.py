@@ -95,14 +95,18 @@ class _Lines:
         return int(self.fields(what, "i")[0])
 
 
+def _kind(lines: _Lines) -> str | None:
+    """'tb' if line 2 holds three fields (a lattice vector), 'hr' if one (num_wann), else None."""
+    tokens = lines.lines[1].split() if len(lines.lines) > 1 else []
+    return {3: "tb", 1: "hr"}.get(len(tokens))
+
+
 def sniff(path: str | os.PathLike) -> str:
     """'tb' if line 2 holds three numbers (a lattice vector), 'hr' if one integer (num_wann)."""
     lines = _Lines(path, head=2)
-    tokens = lines.lines[1].split() if len(lines.lines) > 1 else []
-    if len(tokens) == 3:
-        return "tb"
-    if len(tokens) == 1:
-        return "hr"
+    kind = _kind(lines)
+    if kind is not None:
+        return kind
     got = lines.lines[1] if len(lines.lines) > 1 else "end of file"
     lines.fail(2, "num_wann (a _hr.dat file) or lattice vector a1 (a _tb.dat file)", got)
     raise AssertionError  # unreachable
@@ -155,22 +159,19 @@ def _blocks(lines: _Lines, n_wann: int, n_rpts: int, n_values: int) -> tuple[np.
     return np.asarray(vectors, dtype=int).reshape(-1, 3), blocks
 
 
-def _hint(lines: _Lines, expected: str) -> str:
-    other = sniff(lines.name)
-    if other == expected:
-        return ""
-    return (
-        f"{lines.name} looks like a Wannier90 _{other}.dat file, not _{expected}.dat (line 2 holds "
-        + ("three numbers, a lattice vector)" if other == "tb" else "one integer, num_wann)")
-    )
-
-
 def _check_kind(path: str | os.PathLike, expected: str) -> None:
+    """Refuse the other Wannier90 format by its line 2 (anything else: the reader's line errors)."""
     lines = _Lines(path, head=2)
-    if len(lines.lines) > 1 and len(lines.lines[1].split()) in (1, 3):
-        message = _hint(lines, expected)
-        if message:
-            raise ValueError(message)
+    kind = _kind(lines)
+    if kind is not None and kind != expected:
+        raise ValueError(
+            f"{lines.name} looks like a Wannier90 _{kind}.dat file, not _{expected}.dat (line 2 "
+            + (
+                "holds three numbers, a lattice vector)"
+                if kind == "tb"
+                else "holds one integer, num_wann)"
+            )
+        )
 
 
 def _check_vectors(lines: _Lines, vectors: np.ndarray) -> None:
