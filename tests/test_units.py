@@ -198,3 +198,38 @@ def test_old_results_without_units_load_and_say_so(tmp_path):
     np.testing.assert_array_equal(back.values, old.values)
     with pytest.raises(ValueError, match="records no unit system.*units.to_si"):
         back.to_si()
+
+
+def _synthetic_3d_sigma(attrs):
+    """sigma_xy = 0.03 e^2/(hbar L0) of a 3D model against mu, without computing anything."""
+    values = np.zeros((3, 3, 3))
+    values[:, 0, 1] = 0.03
+    xyz = np.array(["x", "y", "z"])
+    coords = {"mu": np.linspace(-0.1, 0.1, 3), "component": xyz, "field_component": xyz}
+    dims = ("mu", "component", "field_component")
+    return sj.SweepResult("hall_conductivity", values, dims, coords, attrs=attrs)
+
+
+def test_plots_and_the_cli_summary_label_units(qwz_sigma):
+    """3D eV/Angstrom: plotted and summarised in S/cm (0.03 x 24341 = 730.24); 2D: e^2/h with its
+    value in S, the default units named as assumed; a result without units keeps the old labels."""
+    from semiclassical_jax import cli
+    from semiclassical_jax.plotting import plot_result
+
+    wannier = _synthetic_3d_sigma(unit_attrs("hall_conductivity", _Recorded(), 3))
+    axes = plot_result(wannier).axes[0]
+    assert axes.get_ylabel() == "hall conductivity  [S/cm]"
+    assert axes.get_xlabel() == "chemical potential mu  [eV]"
+    s_per_cm = 0.03 * E2_HBAR_S / ANGSTROM_M / 100
+    np.testing.assert_allclose(axes.lines[1].get_ydata(), s_per_cm, rtol=1e-9)  # sigma_xy
+    assert cli._headline(wannier) == f"sigma_xy from {s_per_cm:+.5g} to {s_per_cm:+.5g} S/cm"
+    assert cli._unit(wannier) == "e^2/(hbar Angstrom) = 2.434e+04 S/cm"
+
+    figure = plot_result(qwz_sigma)
+    assert figure.axes[0].get_ylabel() == "hall conductivity  [e^2/h = 3.874e-05 S]"
+    assert "energy eV, length nm assumed" in figure._suptitle.get_text()
+    assert cli._unit(qwz_sigma) == "e^2/hbar = 0.0002434 S (energy eV, length nm assumed)"
+
+    old = _synthetic_3d_sigma({})
+    assert plot_result(old).axes[0].get_ylabel() == "hall conductivity  [e^2/(h length^1)]"
+    assert cli._unit(old) == "natural units" and "e^2/h" in cli._headline(old)
