@@ -107,6 +107,17 @@ def test_currents_fields_and_second_order_in_si():
     assert math.isclose(
         units.second_order_conductivity(1.0, WANNIER, 2), chi_3d * ANGSTROM_M, rel_tol=1e-9
     )
+    # meV and bohr: J scales as E0 / L0^(d-1), chi as L0^(3-d) / E0, sigma as L0^(2-d)
+    mev_bohr = UnitSystem.from_names("meV", "bohr")
+    bohr_m = 0.529177210903e-10
+    j_2d = E_C * 1e-3 * E_C / HBAR_JS / bohr_m
+    assert math.isclose(units.current_density(1.0, mev_bohr, 2), j_2d, rel_tol=1e-9)
+    chi_2d = E_C**3 * bohr_m / (HBAR_JS * 1e-3 * E_C)
+    assert math.isclose(units.second_order_conductivity(1.0, mev_bohr, 2), chi_2d, rel_tol=1e-9)
+    assert math.isclose(
+        units.conductivity(1.0, mev_bohr, 3, "S/m"), E2_HBAR_S / bohr_m, rel_tol=1e-9
+    )
+    assert units.natural_unit("second_order_conductivity", mev_bohr, 2) == "e^3 bohr/(hbar meV)"
     # consistency: chi E^2 = J for chi = J = 1 natural, E = 1 natural
     j = units.current_density(1.0, WANNIER, 3)
     assert math.isclose(
