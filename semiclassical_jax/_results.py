@@ -104,6 +104,8 @@ class SweepResult:
         system recorded in ``attrs["unit_system"]``. A result without one (a file written before
         units were recorded) raises ValueError saying how to convert its values by hand."""
         system = self.attrs.get("unit_system")
+        if isinstance(system, Mapping) and "error" in system:
+            fail(f"{self.name}: no SI values, the model's units are unknown: {system['error']}")
         if not isinstance(system, Mapping) or "quantity" not in system:
             fail(
                 f"{self.name}: this result records no unit system (written before units were "

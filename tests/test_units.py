@@ -241,6 +241,9 @@ def test_plots_and_the_cli_summary_label_units(qwz_sigma):
     assert "energy eV, length nm assumed" in figure._suptitle.get_text()
     assert cli._unit(qwz_sigma) == "e^2/hbar = 0.0002434 S (energy eV, length nm assumed)"
 
+    kelvin = type("M", (), {"energy_unit": "Kelvin"})()
+    with pytest.raises(ValueError, match="units are unknown: M.energy_unit='Kelvin'"):
+        _synthetic_3d_sigma(unit_attrs("hall_conductivity", kelvin, 3)).to_si()
     old = _synthetic_3d_sigma({})
     assert plot_result(old).axes[0].get_ylabel() == "hall conductivity  [e^2/(h length^1)]"
     assert cli._unit(old) == "natural units" and "e^2/h" in cli._headline(old)
