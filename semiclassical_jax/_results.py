@@ -7,6 +7,11 @@ JSON (name, dims, units, attrs); the write goes to a temporary file in the same 
 renamed into place only when complete, so an interrupted run never leaves a file that looks like a
 result. ``load`` reads it back.
 
+Units: a sweep records, in ``attrs``, the natural unit of its values in physical terms
+(``"unit"``, e.g. ``"e^2/(hbar Angstrom)"``), the SI unit and factor (``"si_unit"``,
+``"si_factor"``) and the model's unit system (``"unit_system"``; :func:`unit_attrs`);
+:meth:`SweepResult.to_si` converts. Files written before units were recorded load as before.
+
 :func:`results_folder` gives a run's output folder the same property: the run writes into a
 temporary sibling folder, which replaces the output folder only once the run is complete (see its
 docstring for the lock and the rules for an existing folder).
@@ -27,6 +32,7 @@ from typing import Any
 import jax
 import numpy as np
 
+from . import units
 from ._files import current_umask, write_atomically
 from ._guards import fail
 
@@ -90,6 +96,35 @@ class SweepResult:
             dims.pop(axis)
             coords.pop(dim)
         return dataclasses.replace(self, values=values, dims=tuple(dims), coords=coords)
+
+    def to_si(self, to: str | None = None) -> "SweepResult":
+        """The result in SI (default ``attrs["si_unit"]``: S or S/cm for a 2D or 3D conductivity,
+        A/m or A/m^2 for a current density) or in unit ``to`` (see
+        :func:`~semiclassical_jax.units.si_factor`: "e^2/h", "S/m", "A/cm^2", ...), from the unit
+        system recorded in ``attrs["unit_system"]``. A result without one (a file written before
+        units were recorded) raises ValueError saying how to convert its values by hand."""
+        system = self.attrs.get("unit_system")
+        if isinstance(system, Mapping) and "error" in system:
+            fail(f"{self.name}: no SI values, the model's units are unknown: {system['error']}")
+        if not isinstance(system, Mapping) or "quantity" not in system:
+            fail(
+                f"{self.name}: this result records no unit system (written before units were "
+                "recorded, or not a current or conductivity); convert its values with "
+                "semiclassical_jax.units.to_si(result.values, quantity, units, dim)"
+            )
+        natural = units.UnitSystem(system["energy_ev"], system["length_nm"])
+        kind, dim = system["quantity"], system["dim"]
+        factor, unit = units.si_factor(kind, natural, dim, to or self.attrs.get("si_unit"))
+        current = self.attrs.get("unit")
+        if current != system["natural"]:  # already converted: undo that first
+            factor /= units.si_factor(kind, natural, dim, current)[0]
+        attrs = {**self.attrs, "unit": unit, "si_unit": unit, "si_factor": 1.0}
+        return dataclasses.replace(
+            self,
+            values=self.values * factor,
+            units={**self.units, self.name: unit},
+            attrs=attrs,
+        )
 
     def to_xarray(self) -> Any:
         """An ``xarray.DataArray`` with the same dims, coords, units and attrs (needs xarray)."""
@@ -157,8 +192,51 @@ class SweepResult:
 
     def __repr__(self) -> str:
         axes = ", ".join(f"{dim}: {size}" for dim, size in zip(self.dims, self.values.shape))
-        unit = self.units.get(self.name, "")
+        unit = self.attrs.get("unit", self.units.get(self.name, ""))
         return f"SweepResult({self.name} [{unit}], {{{axes}}})"
+
+
+# the physical quantity (units.QUANTITIES) of each sweep quantity
+PHYSICAL_QUANTITY = {
+    "current": "current_density",
+    "current_map": "current_density",
+    "hall_conductivity": "conductivity",
+    "drude_conductivity": "conductivity",
+}
+
+
+def unit_attrs(name: str, model: Any, dim: int) -> dict[str, Any]:
+    """The attrs that label result ``name`` (a sweep quantity) of a ``dim``-dimensional ``model``
+    with units (:mod:`~semiclassical_jax.units`): ``unit``, its natural unit in physical terms
+    ("e^2/hbar", "e^2/(hbar Angstrom)", "e eV/(hbar nm)"); ``si_unit`` and ``si_factor`` (values x
+    si_factor are in si_unit: S, S/cm, A/m, A/m^2); ``unit_system``: the model's energy and length
+    units (:func:`~semiclassical_jax.units.model_units`), where they came from, the physical
+    quantity and ``dim``. Empty for a quantity without a unit; a model whose unit names are
+    unknown gets only ``unit_system = {"error": ...}``, so the run it labels is not lost."""
+    kind = PHYSICAL_QUANTITY.get(name)
+    if kind is None:
+        return {}
+    try:
+        system = units.model_units(model)
+    except ValueError as error:
+        return {"unit_system": {"error": str(error)}}
+    natural = units.natural_unit(kind, system, dim)
+    factor, si_unit = units.si_factor(kind, system, dim)
+    return {
+        "unit": natural,
+        "si_unit": si_unit,
+        "si_factor": factor,
+        "unit_system": {
+            "energy": system.energy_name,
+            "length": system.length_name,
+            "energy_ev": system.energy_ev,
+            "length_nm": system.length_nm,
+            "source": units.units_source(model),
+            "quantity": kind,
+            "dim": dim,
+            "natural": natural,
+        },
+    }
 
 
 def describe(value: Any) -> Any:

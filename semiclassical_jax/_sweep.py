@@ -43,7 +43,7 @@ from ._guards import (
     one_of,
 )
 from ._pytree import get_path, replace_path
-from ._results import SweepResult, describe
+from ._results import SweepResult, describe, unit_attrs
 from ._types import Array, ArrayLike, FieldLike, Float, PositionLike, RealScalarLike
 from .grids import KGrid
 from .grids._grid import check_memory
@@ -642,7 +642,8 @@ def _versions() -> dict[str, str]:
 def _metadata(plan: SweepPlan, start: float, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
     """The run's arguments and circumstances (JSON-serialisable), then the caller's ``attrs``:
     the model's every parameter (:func:`~semiclassical_jax._results.describe`), the grid
-    (:func:`_grid_record`) and the versions of the package and its dependencies."""
+    (:func:`_grid_record`), the versions of the package and its dependencies and the units of the
+    values (:func:`~semiclassical_jax._results.unit_attrs`)."""
     fixed = {
         key: (None if plan.operands[key] is None else np.asarray(plan.operands[key]).tolist())
         for key in (*ARGUMENT_AXES, "field")
@@ -666,6 +667,7 @@ def _metadata(plan: SweepPlan, start: float, attrs: Mapping[str, Any] | None) ->
         "seconds": time.perf_counter() - start,
         "jax_version": jax.__version__,
         "versions": _versions(),
+        **unit_attrs(plan.quantity, plan.operands["model"], int(plan.operands["points"].shape[1])),
         **(dict(attrs) if attrs else {}),
     }
 

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import geometry, models
+from . import geometry, models, units
 from ._config import ConfigError, build_plans, default_config_text, load_config
 from ._files import write_atomically
 from ._results import ResultsFolderError, check_results_folder, results_folder
@@ -203,22 +203,39 @@ def _chern(args: argparse.Namespace) -> int:
 
 
 def _headline(result) -> str:
-    """One physics number per sweep for the summary table."""
+    """One physics number per sweep for the summary table: a 2D conductivity (or J / E) in e^2/h,
+    a 3D one in S/cm (when the result records its units), a current map's range."""
     swept = [d for d in result.dims if d not in ("position", "component", "field_component")]
+    d = len(result.coord("component"))
+    system = result.attrs.get("unit_system", {})
+    si_3d = d == 3 and "energy_ev" in system
+    scale, unit, what, form = 2 * math.pi, "e^2/h", "2 pi ", "+.5f"
+    if si_3d:
+        natural = units.UnitSystem(system["energy_ev"], system["length_nm"])
+        scale, unit = units.si_factor("conductivity", natural, 3)
+        what, form = "", "+.5g"
     if result.name == "current" and swept == ["field_strength"]:
         e = result.coord("field_strength")
-        ratios = ", ".join(
-            f"{2 * math.pi * result.values[0, c] / e[0]:+.5f}"
-            for c in range(result.values.shape[1])
-        )
-        return f"2 pi J / E at E = {e[0]:.3g}: ({ratios}) e^2/h"
+        ratios = ", ".join(f"{scale * result.values[0, c] / e[0]:{form}}" for c in range(d))
+        return f"{what}J / E at E = {e[0]:.3g}: ({ratios}) {unit}"
     if result.name in ("hall_conductivity", "drude_conductivity") and len(swept) == 1:
-        s = 2 * math.pi * result.values[..., 0, 1]
-        return f"2 pi sigma_xy from {s.min():+.5f} to {s.max():+.5f} e^2/h"
+        s = scale * result.values[..., 0, 1]
+        return f"{what}sigma_xy from {s.min():{form}} to {s.max():{form}} {unit}"
     if result.name == "current_map":
         magnitude = np.linalg.norm(result.values, axis=-1)
         return f"|J(x)| from {magnitude.min():.4g} to {magnitude.max():.4g}"
     return f"values from {np.min(result.values):.4g} to {np.max(result.values):.4g}"
+
+
+def _unit(result) -> str:
+    """The unit of a result's values for the summary: "e^2/hbar = 0.0002434 S", and which units
+    were assumed; "natural units" for a result that records none."""
+    attrs = result.attrs
+    if "si_factor" not in attrs:
+        return "natural units"
+    text = f"{attrs['unit']} = {attrs['si_factor']:.4g} {attrs['si_unit']}"
+    source = attrs.get("unit_system", {}).get("source", "")
+    return text + (f" ({source.split(' (')[0]})" if "assumed" in source else "")
 
 
 def _save_figure(result, path: str) -> None:
@@ -286,7 +303,8 @@ def _run_sweeps(plans: list, folder: str, no_plots: bool, provenance) -> list[tu
         except Exception as error:  # noqa: BLE001 - any failure of a sweep ends the run
             raise RunFailed(f"sweep {name!r} failed: {_one_line(error)}") from error
         seconds = time.perf_counter() - sweep_start
-        row = (name, result.name, _points(result), seconds, ", ".join(files), _headline(result))
+        files = ", ".join(files)
+        row = (name, result.name, _points(result), seconds, files, _headline(result), _unit(result))
         rows.append(row)
     return rows
 
@@ -324,9 +342,9 @@ def _run(args: argparse.Namespace) -> int:
             lambda name, table: _provenance(name, table, config, text, source),
         )
         summary = [
-            "| sweep | quantity | points | seconds | files | result |",
-            "|---|---|---|---|---|---|",
-            *(f"| {n} | {q} | {p} | {s:.1f} | {f} | {h} |" for n, q, p, s, f, h in rows),
+            "| sweep | quantity | points | seconds | files | result | unit of the values |",
+            "|---|---|---|---|---|---|---|",
+            *(f"| {n} | {q} | {p} | {s:.1f} | {f} | {h} | {u} |" for n, q, p, s, f, h, u in rows),
         ]
         _write_atomically(os.path.join(staging, "config.toml"), text)
         _write_atomically(os.path.join(staging, "summary.md"), "\n".join(summary) + "\n")
