@@ -120,7 +120,7 @@ class Sphere(eqx.Module):
 
     def cell_radius(self, n: int) -> Float[Array, ""]:
         """Half the arc-length diagonal of the largest (equatorial) cell, pi sqrt(2) radius / 2n."""
-        return jnp.pi * jnp.sqrt(2.0) * self.radius / (2 * n)
+        return jnp.pi * jnp.sqrt(2.0) * jnp.abs(self.radius) / (2 * n)
 
     def close(self, states: Array) -> Array:
         """The rows already run from pole to pole: nothing to add."""

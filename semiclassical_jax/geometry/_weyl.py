@@ -101,6 +101,7 @@ def weyl_chirality(
     grid = f"the {n_theta}x{2 * n_theta} (theta, phi) grid of the sphere |k - k0| = radius"
     names = SurfaceNames(grid, "n_theta", "the chirality", None, where)
     guards = Guards()
+    guards.add(~(sphere.radius > 0), "radius must be a positive finite number")  # traced radius
     reach = jnp.full(2, REACH_CELLS * jnp.pi / n_theta)
     check_surface_gap(guards, model, x, manifold, sphere, reach, summary, names)
     check_surface_resolution(guards, manifold, sphere, sphere.grid(n_theta), flux, names)
