@@ -42,6 +42,7 @@ from .geometry import eigensystem as eigensystem  # noqa: E402
 from .geometry import manifold_berry_curvature as manifold_berry_curvature  # noqa: E402
 from .geometry import nonabelian_curvature as nonabelian_curvature  # noqa: E402
 from .geometry import projector_derivative as projector_derivative  # noqa: E402
+from .geometry import weyl_chirality as weyl_chirality  # noqa: E402
 from .transport import berry_curvature_dipole as berry_curvature_dipole  # noqa: E402
 from .transport import current as current  # noqa: E402
 from .transport import current_map as current_map  # noqa: E402
@@ -91,4 +92,5 @@ __all__ = [
     "transport",
     "UniformField",
     "units",
+    "weyl_chirality",
 ]

@@ -1,8 +1,9 @@
 """Band geometry at a phase-space point, from autodiff (PHYSICS.md section 1), and band topology.
 
 Layers: :mod:`._kernel` (the per-point kernel and :class:`BandGeometry`), :mod:`._public` (the
-checked public functions), :mod:`._topology` (Chern numbers), :mod:`._symplectic` (the linear
-system of the equations of motion).
+checked public functions), :mod:`._topology` (Chern numbers of 2D zones and of 2D slices of 3D
+ones), :mod:`._weyl` (Weyl-point chirality), :mod:`._symplectic` (the linear system of the
+equations of motion).
 """
 
 from ._kernel import BandGeometry as BandGeometry
@@ -17,6 +18,7 @@ from ._public import nonabelian_curvature as nonabelian_curvature
 from ._public import projector_derivative as projector_derivative
 from ._symplectic import symplectic_solve as symplectic_solve
 from ._topology import chern_number as chern_number
+from ._weyl import weyl_chirality as weyl_chirality
 
 __all__ = [
     "BandGeometry",
@@ -31,4 +33,5 @@ __all__ = [
     "nonabelian_curvature",
     "projector_derivative",
     "symplectic_solve",
+    "weyl_chirality",
 ]

@@ -5,7 +5,7 @@ A grid holds points k_i (shape (n, d), Cartesian) and weights w_i such that
 the package's k-integral convention. Integrands are evaluated per point and summed with the weights.
 
 Fixed rules (:mod:`._grid`): :func:`brillouin_zone` (Monkhorst-Pack), :func:`disk` (polar),
-:func:`box` (Gauss-Legendre product). Adaptive rule (:mod:`._adaptive`, d = 2): :func:`adaptive`
+:func:`box` (Gauss-Legendre product). Adaptive rule (:mod:`._adaptive`, d = 2, 3): :func:`adaptive`
 refines cells where a Berry-curvature hot-spot indicator is under-resolved (small gaps), then
 returns an ordinary, fixed :class:`KGrid`. :func:`map_points` (:mod:`._map`) evaluates any
 per-point function over many points in chunks.

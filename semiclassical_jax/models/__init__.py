@@ -9,6 +9,7 @@ from ._lattice import QWZ as QWZ
 from ._lattice import Haldane as Haldane
 from ._lattice import KaneMele as KaneMele
 from ._tight_binding import TightBinding as TightBinding
+from ._weyl import WeylLattice as WeylLattice
 
 __all__ = [
     "AbstractLatticeModel",
@@ -20,4 +21,5 @@ __all__ = [
     "MassiveDirac",
     "QWZ",
     "TightBinding",
+    "WeylLattice",
 ]
