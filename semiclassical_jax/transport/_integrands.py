@@ -24,10 +24,10 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from .._degenerate import divide_by_gaps, weighted_trace
+from .._degenerate import divide_by_gaps
 from .._eigh import degeneracy_tolerance, eigh
 from .._linalg import matmul_small, unrolled_sum
-from .._types import Array, Bool, Float
+from .._types import Array, Bool, Complex, Float
 from ..geometry._kernel import BandGeometry, depends_on_position, geometry_with_diagnostics
 from ..models import AbstractModel
 from ._distribution import (
@@ -41,8 +41,25 @@ Manifolds = tuple[tuple[int, ...], ...]
 Pairs = Bool[Array, "n n"]
 # The relevant pairs of each of L levels.
 LevelPairs = Bool[Array, "L n n"]
-# sum_n w_l(eps_n) M_nn for each level l: weights and slopes (L, N), one shared matrix (..., N, N).
-_level_traces = jax.vmap(weighted_trace, in_axes=(0, 0, None, None))
+
+
+def _level_traces(
+    weights: Float[Array, "L n"],
+    slopes: Float[Array, "L n"],
+    splitting: Complex[Array, "n n"] | None,
+    matrix: Complex[Array, "... n n"],
+) -> Float[Array, "L ..."]:
+    """``_degenerate.weighted_trace`` at each of L levels, sharing one ``matrix`` (Hermitian in n, m).
+
+    sum_n w_l(eps_n) Re M_nn + sum_n w_l'(eps_n) Re (S M)_nn: the two per-band vectors are formed
+    once (the S M product, the degenerate-block derivative term, is level independent), then
+    contracted with the (L, N) weights: O(L N) per entry of ``matrix``'s leading axes, not O(L N^2).
+    """
+    total = jnp.einsum("ln,...n->l...", weights, jnp.real(jnp.einsum("...nn->...n", matrix)))
+    if splitting is not None:
+        mixed = jnp.real(jnp.einsum("nm,...mn->...n", splitting, matrix))
+        total = total + jnp.einsum("ln,...n->l...", slopes, mixed)
+    return total
 
 
 def _cross_pairs(manifolds: Manifolds, n_bands: int) -> np.ndarray:
