@@ -26,7 +26,7 @@ RUNTIME_ERRORS = (eqx.EquinoxRuntimeError, jax.errors.JaxRuntimeError, ValueErro
 
 DELTA, CUTOFF = 0.1, 1.0
 E_CUTOFF = np.hypot(CUTOFF, DELTA)
-DIRAC_MUS = np.array([-0.5, -0.2, 0.0, 0.05, 0.2, 0.5])
+DIRAC_MUS = np.array([-0.5, -0.2, 0.0, 0.05, 0.3, 0.5])  # not symmetric: level order matters
 
 
 def _dirac_hall_closed_form(mu):
