@@ -556,10 +556,15 @@ def _evaluate(
     return result[0], diagnostics
 
 
+def _batch_operands(plan: SweepPlan) -> dict[str, Any]:
+    """What every sweep point of a batch shares: ``plan.operands`` and ``"levels"``, the (mu,
+    temperature) arrays of :func:`_levels` (:func:`_evaluate`'s operands)."""
+    return {**plan.operands, "levels": tuple(jnp.asarray(a) for a in _levels(plan))}
+
+
 def _compiled_batch(plan: SweepPlan) -> Callable[[Array], tuple[Array, Array]]:
     """jit(vmap over a batch of sweep points), shard_map-ped over plan.devices when there are several."""
-    levels = tuple(jnp.asarray(a) for a in _levels(plan))
-    dynamic, static = eqx.partition({**plan.operands, "levels": levels}, eqx.is_array)
+    dynamic, static = eqx.partition(_batch_operands(plan), eqx.is_array)
 
     def run(dynamic_operands, values):
         operands = eqx.combine(dynamic_operands, static)
