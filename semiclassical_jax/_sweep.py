@@ -8,6 +8,11 @@ and batches are sharded over devices with ``jax.shard_map`` along the sweep axis
 over batches, which is where the progress bar and ETA come from. Returns a labelled
 :class:`~semiclassical_jax.SweepResult`.
 
+Fermi-level axes. The ``mu`` and ``temperature`` axes are not batched like the others: every
+sweep point of the other axes evaluates all their levels (the product of the two axes) in one pass
+over the k-grid, computing each k-point's geometry once (the transport cores take arrays of
+levels). A 101-level ``mu`` axis costs about one k-integral, not 101.
+
 Sharding: with several visible devices (GPUs, or CPU devices from
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) each batch is split evenly over them; every
 sweep point is computed whole on one device, so the result does not depend on the device count.
@@ -58,6 +63,7 @@ from .transport._cores import (
     check_grid_values,
     current_core,
     diagnostics_failed,
+    gap_closed,
     response_core,
 )
 
@@ -65,6 +71,8 @@ Quantity = Literal["current", "current_map", "hall_conductivity", "drude_conduct
 QUANTITIES = ("current", "current_map", "hall_conductivity", "drude_conductivity")
 CURRENTS = ("current", "current_map")
 ARGUMENT_AXES = ("mu", "temperature", "tau")
+# Axes evaluated together in one pass over the k-grid (the cores take arrays of levels).
+LEVEL_AXES = ("mu", "temperature")
 COMPONENT_NAMES = ("x", "y", "z")
 # Integrand evaluations (sweep points x positions x k-points) in flight at once, by default.
 DEFAULT_POINTS_IN_FLIGHT = 2**15
@@ -75,11 +83,17 @@ DEFAULT_POINTS_IN_FLIGHT = 2**15
 # d = 2-3) measured 0.2-3.6 kB for N = 2 and 7.5-37 kB for N = 8-16: this is 2-5x above them.
 EVALUATION_BYTES = 16
 EVALUATION_OFFSET = 32
+# Bytes per further Fermi level of one evaluation: its occupations, pair masks and value
+# (about n_bands^2 + d^3 entries, 8 bytes or less each), an upper estimate like the above.
+LEVEL_BYTES = 8
 
 
-def evaluation_bytes(n_bands: int, d: int) -> int:
-    """The bytes one integrand evaluation holds (an upper estimate, see EVALUATION_BYTES)."""
-    return EVALUATION_BYTES * (2 * d) ** 2 * (n_bands**2 + EVALUATION_OFFSET)
+def evaluation_bytes(n_bands: int, d: int, n_levels: int = 1) -> int:
+    """The bytes one integrand evaluation (at ``n_levels`` Fermi levels) holds (an upper estimate,
+    see EVALUATION_BYTES and LEVEL_BYTES)."""
+    per_level = LEVEL_BYTES * (n_bands**2 + 4 * n_bands + d**3)
+    base = EVALUATION_BYTES * (2 * d) ** 2 * (n_bands**2 + EVALUATION_OFFSET)
+    return base + (n_levels - 1) * per_level
 
 
 UNITS = {
@@ -114,7 +128,8 @@ class SweepPlan:
             ``weights`` (n_k,), ``positions`` (n_x, d), ``direction`` (d,) (unit vector of a
             ``field_strength`` axis, else zeros), ``field`` (d,) and the fixed ``mu``,
             ``temperature``, ``tau`` (0-d; None where that argument is an axis).
-        chunk: k-points per integration chunk; batch: sweep points per device per compiled call.
+        chunk: k-points per integration chunk; batch: sweep points of the non-level axes per
+            device per compiled call (each with all levels of the ``mu`` / ``temperature`` axes).
         devices: the devices the sweep axis is sharded over.
     """
 
@@ -324,13 +339,15 @@ def _check_sizes(
     batch_size: Any,
     chunk_size: Any,
     devices: Sequence[Any] | None,
+    points_in_flight: int = DEFAULT_POINTS_IN_FLIGHT,
 ) -> tuple[tuple[Any, ...], int, int]:
     """(devices, sweep points per device per call, k-points per chunk).
 
-    The defaults keep about DEFAULT_POINTS_IN_FLIGHT integrand evaluations (sweep points x
-    positions x k-points) in flight per device: a batch is that bound over one sweep point's
-    evaluations (k-points x positions), at least 2 and at most a device's share of the sweep; the
-    chunk then cuts the k-integral so that batch x positions x chunk stays within the bound.
+    ``n_total``: the sweep points that are batched (those of the non-level axes). The defaults
+    keep about ``points_in_flight`` integrand evaluations (sweep points x positions x k-points)
+    in flight per device: a batch is that bound over one sweep point's evaluations (k-points x
+    positions), at least 2 and at most a device's share of the sweep; the chunk then cuts the
+    k-integral so that batch x positions x chunk stays within the bound.
     """
     devices = tuple(jax.devices() if devices is None else devices)
     if len(devices) == 0:
@@ -339,37 +356,41 @@ def _check_sizes(
     work = n_points * n_positions
     if batch_size is None:
         batch = max(
-            1, min(per_device, DEFAULT_POINTS_IN_FLIGHT // min(work, DEFAULT_POINTS_IN_FLIGHT // 2))
+            1, min(per_device, points_in_flight // max(1, min(work, points_in_flight // 2)))
         )
     else:  # a batch larger than a device's share of the sweep would only compute padding
         batch = min(integer(batch_size, "batch_size"), per_device)
     if chunk_size is None:
-        chunk = max(1, min(n_points, DEFAULT_POINTS_IN_FLIGHT // (n_positions * batch)))
+        chunk = max(1, min(n_points, points_in_flight // (n_positions * batch)))
     else:
         chunk = min(integer(chunk_size, "chunk_size"), n_points)
     return devices, batch, chunk
 
 
 def _check_working_set(
-    model: AbstractModel, n_total: int, n_axes: int, shapes: tuple[int, int, int, int], devices
+    model: AbstractModel,
+    n_total: int,
+    n_axes: int,
+    shapes: tuple[int, int, int, int, int],
+    devices,
 ) -> None:
     """Refuse a sweep whose memory exceeds the machine, before anything is allocated.
 
-    ``shapes``: (k-points, positions, batch, chunk). Per device: batch x positions x chunk
-    evaluations in flight, :func:`evaluation_bytes` each, and the grid; on the host: the sweep
-    points (padded to whole calls) and the results, float64.
+    ``shapes``: (k-points, positions, batch, chunk, Fermi levels per pass). Per device: batch x
+    positions x chunk evaluations in flight, :func:`evaluation_bytes` each, and the grid; on the
+    host: the sweep points (padded to whole calls) and the results, float64.
     """
-    n_points, n_positions, batch, chunk = shapes
+    n_points, n_positions, batch, chunk, n_levels = shapes
     n, d = int(model.n_bands), int(model.dim)
     in_flight = batch * n_positions * chunk
-    per_evaluation = evaluation_bytes(n, d)
+    per_evaluation = evaluation_bytes(n, d, n_levels)
     check_memory(
         in_flight * per_evaluation + 8 * (d + 1) * n_points,
         f"sweep: batch {batch} x {n_positions} position(s) x chunk {chunk} k-points = "
         f"{in_flight:.3g} integrand evaluations in flight (about {per_evaluation} B each)",
         devices,
     )
-    per_call = batch * len(devices)
+    per_call = batch * len(devices) * n_levels
     host = 8 * -(-n_total // per_call) * per_call * (n_axes + n_positions * d * d) * 2
     check_memory(host, f"sweep: {n_total:.3g} sweep points (inputs and results)")
 
@@ -424,10 +445,20 @@ def prepare_sweep(
     check_output_shape(model, jnp.asarray(positions[0]), points[0])
     check_concrete_model(model)
     n_total = math.prod(len(v) for v in coords.values())
+    n_levels = math.prod(len(coords[name]) for name in names if name in LEVEL_AXES)
+    # the memory of an evaluation grows with the levels it carries: fewer evaluations in flight
+    n, d_model = int(model.n_bands), int(model.dim)
+    ratio = evaluation_bytes(n, d_model, n_levels) / evaluation_bytes(n, d_model)
     devices, batch, chunk = _check_sizes(
-        n_total, points.shape[0], positions.shape[0], batch_size, chunk_size, devices
+        n_total // n_levels,
+        points.shape[0],
+        positions.shape[0],
+        batch_size,
+        chunk_size,
+        devices,
+        max(2, int(DEFAULT_POINTS_IN_FLIGHT / ratio)),
     )
-    shapes = (points.shape[0], positions.shape[0], batch, chunk)
+    shapes = (points.shape[0], positions.shape[0], batch, chunk, n_levels)
     _check_working_set(model, n_total, len(names), shapes, devices)
     operands = {
         "model": model,
@@ -444,21 +475,47 @@ def prepare_sweep(
 # running
 
 
+def _outer_names(plan: SweepPlan) -> tuple[str, ...]:
+    """The axes batched as sweep points: all but the level axes (mu, temperature)."""
+    return tuple(name for name in plan.names if name not in LEVEL_AXES)
+
+
+def _level_names(plan: SweepPlan) -> tuple[str, ...]:
+    """The level axes (mu, temperature) of the sweep, in sweep order."""
+    return tuple(name for name in plan.names if name in LEVEL_AXES)
+
+
+def _levels(plan: SweepPlan) -> tuple[np.ndarray, np.ndarray]:
+    """(mu, temperature), each (L,): every sweep point's levels, the product of the level axes in
+    sweep order (C order; a fixed value where that argument is not swept)."""
+    names = _level_names(plan)
+    mesh = np.meshgrid(*(plan.coords[name] for name in names), indexing="ij")
+    values = {name: m.reshape(-1) for name, m in zip(names, mesh)}
+    size = mesh[0].size if names else 1
+    mu, temperature = (
+        values[key] if key in values else np.full(size, float(plan.operands[key]))
+        for key in LEVEL_AXES
+    )
+    return mu, temperature
+
+
 def _evaluate(
     plan: SweepPlan, operands: dict[str, Any], values: Float[Array, " n_axes"]
 ) -> tuple[Array, Array]:
-    """The quantity at one sweep point and its all-finite flag.
+    """The quantity at one sweep point, at all its levels (L, ...), and the k-sum's diagnostics.
 
-    ``values`` holds the point's axis values in the order of ``plan.names``; model-parameter axes
-    replace that parameter of the model, the others the transport arguments (the same cores as
-    :func:`~semiclassical_jax.current` and friends).
+    ``values`` holds the point's values of the non-level axes in the order of ``plan.names``;
+    model-parameter axes replace that parameter of the model, the others the transport arguments;
+    ``operands["levels"]`` = (mu, temperature), each (L,), go to the core as arrays (the same cores
+    as :func:`~semiclassical_jax.current` and friends, one pass over k for all levels).
     """
     model = operands["model"]
-    swept = {name: values[i] for i, name in enumerate(plan.names)}
+    swept = {name: values[i] for i, name in enumerate(_outer_names(plan))}
     for name, value in swept.items():
         if _is_parameter(name):
             model = replace_path(model, name, value)
-    argument = {key: swept.get(key, operands[key]) for key in ARGUMENT_AXES}
+    argument = dict(zip(LEVEL_AXES, operands["levels"]))
+    argument["tau"] = swept.get("tau", operands["tau"])
     points, weights, positions = operands["points"], operands["weights"], operands["positions"]
     if plan.quantity in CURRENTS:
         field = operands["field"]
@@ -480,7 +537,10 @@ def _evaluate(
             plan.manifolds,
             plan.chunk,
         )
-        return (result if plan.quantity == "current_map" else result[0]), diagnostics
+        # (n_x, L, d) -> (L, n_x, d) for a map, (L, d) at one position
+        return (jnp.moveaxis(result, 0, 1) if plan.quantity == "current_map" else result[0]), (
+            diagnostics
+        )
     kind = "hall" if plan.quantity == "hall_conductivity" else "drude"
     result, diagnostics = response_core(
         model,
@@ -496,9 +556,15 @@ def _evaluate(
     return result[0], diagnostics
 
 
+def _batch_operands(plan: SweepPlan) -> dict[str, Any]:
+    """What every sweep point of a batch shares: ``plan.operands`` and ``"levels"``, the (mu,
+    temperature) arrays of :func:`_levels` (:func:`_evaluate`'s operands)."""
+    return {**plan.operands, "levels": tuple(jnp.asarray(a) for a in _levels(plan))}
+
+
 def _compiled_batch(plan: SweepPlan) -> Callable[[Array], tuple[Array, Array]]:
     """jit(vmap over a batch of sweep points), shard_map-ped over plan.devices when there are several."""
-    dynamic, static = eqx.partition(plan.operands, eqx.is_array)
+    dynamic, static = eqx.partition(_batch_operands(plan), eqx.is_array)
 
     def run(dynamic_operands, values):
         operands = eqx.combine(dynamic_operands, static)
@@ -546,10 +612,12 @@ class _Progress:
 
 
 def _flat_points(plan: SweepPlan) -> np.ndarray:
-    """The sweep points (n_total, n_axes), the Cartesian product of the axes (C order)."""
-    if not plan.names:
+    """The batched sweep points (n_outer, n_outer_axes), the Cartesian product of the non-level
+    axes (C order)."""
+    names = _outer_names(plan)
+    if not names:
         return np.zeros((1, 0))
-    mesh = np.meshgrid(*(plan.coords[name] for name in plan.names), indexing="ij")
+    mesh = np.meshgrid(*(plan.coords[name] for name in names), indexing="ij")
     return np.stack([m.reshape(-1) for m in mesh], axis=-1)
 
 
@@ -577,16 +645,23 @@ def _run_batches(plan: SweepPlan, flat: np.ndarray, progress: bool | str) -> tup
 def _check_finite(plan: SweepPlan, flat: np.ndarray, diagnostics: Any) -> None:
     """Raise naming the first sweep point whose k-integral failed a value check (the model not
     Hermitian, a gap the quantity divides by closed on a grid point, a value not finite): the same
-    checks and messages as the public functions (transport._cores.check_diagnostics)."""
+    checks and messages as the public functions (transport._cores.check_diagnostics).
+
+    ``flat``: the batched points (n_outer, n_outer_axes); a closed gap also names the first level
+    (mu, temperature) at which it is relevant."""
     bad = diagnostics_failed(diagnostics)
     if not np.any(bad):
         return
     first = int(np.argmax(bad))
+    point = jax.tree_util.tree_map(lambda a: a[first], diagnostics)
+    named = {name: flat[first, i] for i, name in enumerate(_outer_names(plan))}
+    if gap_closed(point):
+        level = dict(zip(LEVEL_AXES, (a[int(point.level)] for a in _levels(plan))))
+        named.update({name: level[name] for name in _level_names(plan)})
     where = (
-        ", ".join(f"{name}={flat[first, i]:g}" for i, name in enumerate(plan.names))
+        ", ".join(f"{name}={named[name]:g}" for name in plan.names if name in named)
         or "the only point"
     )
-    point = jax.tree_util.tree_map(lambda a: a[first], diagnostics)
     operands = plan.operands
     check_diagnostics(
         Guards(), point, f"{plan.quantity} at {where}", operands["points"], operands["positions"]
@@ -672,6 +747,16 @@ def _metadata(plan: SweepPlan, start: float, attrs: Mapping[str, Any] | None) ->
     }
 
 
+def _in_sweep_order(plan: SweepPlan, values: np.ndarray) -> np.ndarray:
+    """(n_outer, L, ...) values as (*axes, ...): the non-level and level axes unflattened, then
+    put back into the order of ``plan.names``."""
+    arranged = (*_outer_names(plan), *_level_names(plan))
+    shape = tuple(len(plan.coords[name]) for name in arranged)
+    values = values.reshape(shape + values.shape[2:])
+    order = [arranged.index(name) for name in plan.names]
+    return values.transpose(order + list(range(len(order), values.ndim)))
+
+
 def run_sweep(
     plan: SweepPlan, *, progress: bool | str = False, attrs: Mapping[str, Any] | None = None
 ) -> SweepResult:
@@ -680,12 +765,11 @@ def run_sweep(
     Raises ValueError naming the first sweep point whose result is not finite.
     """
     start = time.perf_counter()
-    shape = tuple(len(plan.coords[name]) for name in plan.names)
     flat = _flat_points(plan)
     values, diagnostics = _run_batches(plan, flat, progress)
     _check_finite(plan, flat, diagnostics)
     dims, coords = _dims_and_coords(plan)
-    values = values.reshape(shape + values.shape[1:])
+    values = _in_sweep_order(plan, values)
     units = {name: UNITS.get(name, "model units") for name in coords}
     units[plan.quantity] = UNITS[plan.quantity]
     metadata = _metadata(plan, start, attrs)
@@ -734,6 +818,10 @@ def sweep(
     ["field_component"])``, coordinates, units (natural units, PHYSICS.md) and the arguments in
     ``attrs``. Arguments are validated before anything runs; a non-finite result raises and names
     the sweep point.
+
+    ``mu`` and ``temperature`` axes are Fermi-level scans: for each point of the other axes all
+    their levels are evaluated in one pass over the k-grid (each k-point's geometry computed once),
+    so a long ``mu`` axis costs little more than one value.
     """
     plan = prepare_sweep(
         model,

@@ -241,7 +241,8 @@ BAD_INPUTS = [
             ),
         ],
         2,
-        "sweep: batch 1000000 x 1 position(s) x chunk 16000 k-points = 1.6e+10 integrand evaluations",
+        # a mu axis is one pass over k (its 10^6 levels in each evaluation): batch 1
+        "sweep: batch 1 x 1 position(s) x chunk 16000 k-points = 1.6e+04 integrand evaluations",
     ),
     ("chern-n-k-small", lambda t: ["chern", "--n-k", "2"], 2, "--n-k must be >= 4"),
     ("chern-n-k-huge", lambda t: ["chern", "--n-k", "1000000"], 2, "1e+12 k-points"),
@@ -512,7 +513,8 @@ def test_sweep_working_set_is_checked_and_bounds_xla(monkeypatch):
         quantity="current_map", field=[1e-3, 0.0], temperature=1e-2, tau=1.0, manifolds=[[0, 1]]
     )
     xs = np.array([[0.0, 0.0], [3.0, 1.0], [7.0, 2.0]])
-    with pytest.raises(ValueError, match=r"batch 1000000 x 3 position\(s\) x chunk 1600 k-points"):
+    # a mu axis is one pass over k (its 10^6 levels in each evaluation): batch 1
+    with pytest.raises(ValueError, match=r"batch 1 x 3 position\(s\) x chunk 1600 k-points"):
         _sweep.prepare_sweep(
             model,
             grids.disk(5.0, 4, 400),
@@ -522,8 +524,9 @@ def test_sweep_working_set_is_checked_and_bounds_xla(monkeypatch):
             chunk_size=1600,
             **kwargs,
         )
-    plan = _sweep.prepare_sweep(model, grid, {"mu": [0.0, 0.1]}, xs=xs, **kwargs)
-    dynamic, static = eqx.partition(plan.operands, eqx.is_array)
+    n_levels = 512  # a mu axis: 512 levels in each evaluation (measured 17 kB, 3 kB for one)
+    plan = _sweep.prepare_sweep(model, grid, {"mu": np.linspace(0, 0.1, n_levels)}, xs=xs, **kwargs)
+    dynamic, static = eqx.partition(_sweep._batch_operands(plan), eqx.is_array)
 
     def batch(dynamic, values):
         operands = eqx.combine(dynamic, static)
@@ -532,4 +535,4 @@ def test_sweep_working_set_is_checked_and_bounds_xla(monkeypatch):
     values = jnp.zeros((plan.batch, 1))
     analysis = jax.jit(batch).lower(dynamic, values).compile().memory_analysis()
     evaluations = plan.batch * len(xs) * plan.chunk
-    assert analysis.temp_size_in_bytes <= evaluations * _sweep.evaluation_bytes(2, 2)
+    assert analysis.temp_size_in_bytes <= evaluations * _sweep.evaluation_bytes(2, 2, n_levels)

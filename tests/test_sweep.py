@@ -162,8 +162,9 @@ def test_progress_bar_reports_every_batch(capsys):
     sj.sweep(
         models.MassiveDirac(1.0, 0.1),
         _small_disk(),
-        {"mu": np.linspace(-0.05, 0.05, 5)},
+        {"mass": np.linspace(0.05, 0.15, 5)},  # a mu axis would be one pass (no batches)
         quantity="hall_conductivity",
+        mu=0.0,
         temperature=0.0,
         batch_size=2,
         progress="hall",

@@ -7,6 +7,10 @@ same arguments. The cores check nothing: their callers validate the arguments fi
 returned :class:`~._integrate.Diagnostics` into errors (:func:`check_diagnostics`: H Hermitian at
 every point, no gap the integrand divides by closed on a grid point relative to the model's energy
 scale, every value finite). Physical numbers are traced; ``theory``, ``manifolds``, ``quantity`` and ``chunk`` are static.
+
+Fermi-level scans: the cores take ``mu`` and ``temperature`` as (L,) arrays of L levels and
+evaluate the geometry of each k-point once for all of them; every value has a level axis after
+the position axis, (n_x, L, ...).
 """
 
 from collections.abc import Sequence
@@ -17,13 +21,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._eigh import degeneracy_tolerance
 from .._guards import HERMITICITY_RTOL, Guards, fail, is_concrete, namespace
 from .._types import Array, Float
 from ..geometry._kernel import GAP_RTOL, BandGeometry, energy_scale, geometry_with_diagnostics
 from ..models import AbstractModel
 from ._integrands import (
+    LevelPairs,
     Manifolds,
-    Pairs,
     berry_curvature_dipole,
     drude_conductivity,
     hall_conductivity,
@@ -85,11 +90,13 @@ def check_diagnostics(
     what: str,
     points: Float[Array, "nk d"],
     positions: Float[Array, "nx d"],
+    levels: tuple[Array, Array] | None = None,
 ) -> None:
     """Add the value checks of one k-integral to ``guards``: H Hermitian at every point, no gap the
     integrand divides by closed on a grid point (|eps_n - eps_m| <= GAP_RTOL x the model's energy
     scale, the largest |eps| on the grid), every value finite. Eager calls name the (x, k) point,
-    the bands and the gap."""
+    the bands and the gap; ``levels`` = (mu, temperature), each (L,), of a scan: then also the
+    level at which that pair is relevant."""
     if is_concrete(diagnostics):  # compared in numpy: no XLA program per eager call
         diagnostics = jax.tree_util.tree_map(np.asarray, diagnostics)
     n = diagnostics.non_hermiticity
@@ -109,8 +116,14 @@ def check_diagnostics(
 
     def closed() -> str:
         n_band, m_band = (int(b) for b in diagnostics.pair)
+        level = ""
+        if levels is not None:
+            index = int(diagnostics.level)
+            mu, temperature = (float(np.asarray(a)[index]) for a in levels)
+            level = f" at level {index} (mu = {mu:g}, temperature = {temperature:g})"
         return (
-            f": bands {n_band} and {m_band} at {at(diagnostics.gap_at)}, gap = {float(gap):.3e}"
+            f": bands {n_band} and {m_band}{level} at {at(diagnostics.gap_at)}, "
+            f"gap = {float(gap):.3e}"
             f" <= {GAP_RTOL:g} x the energy scale {float(scale):.3e}; refine or shift the grid, or "
             "move mu or T so that the touching bands are equally occupied"
         )
@@ -128,11 +141,16 @@ def check_diagnostics(
     )
 
 
+def gap_closed(diagnostics: Diagnostics) -> Array:
+    """True where a gap the integrand divides by closed on a grid point (any leading axes)."""
+    return diagnostics.gap <= GAP_RTOL * diagnostics.scale
+
+
 def diagnostics_failed(diagnostics: Diagnostics) -> Array:
     """True where :func:`check_diagnostics` would raise (any leading axes, NumPy or JAX arrays)."""
     return (
         (diagnostics.non_hermiticity > HERMITICITY_RTOL)
-        | (diagnostics.gap <= GAP_RTOL * diagnostics.scale)
+        | gap_closed(diagnostics)
         | ~diagnostics.finite
     )
 
@@ -140,17 +158,30 @@ def diagnostics_failed(diagnostics: Diagnostics) -> Array:
 def _point_check(
     geometry: BandGeometry,
     non_hermiticity: Array,
-    relevant: Pairs,
-    mu: Array,
-    temperature: Array,
+    relevant: LevelPairs,
+    mu: Float[Array, " L"],
+    temperature: Float[Array, " L"],
 ) -> PointCheck:
-    """The point's :class:`PointCheck`; a relevant pair counts even when exactly degenerate if its
-    occupations differ by 1/2 or more (a touching at a T = 0 Fermi level: dropping it would hide
-    the divergence; an exact degeneracy inside a band, e.g. a Kramers pair, has equal f)."""
-    f = fermi_dirac(geometry.energies, mu, temperature)
-    straddling = jnp.abs(f[:, None] - f[None, :]) >= 0.5
-    gap, pair = geometry.closest_pair(relevant, straddling)
-    return PointCheck(energy_scale(geometry.energies), non_hermiticity, gap, pair)
+    """The point's :class:`PointCheck` over L levels (``relevant``: (L, N, N), or (1, N, N) for
+    every level): the smallest gap of a pair relevant at some level, and the first such level.
+
+    A relevant pair counts even when exactly degenerate if its occupations differ by 1/2 or more
+    at that level (a touching at a T = 0 Fermi level: dropping it would hide the divergence; an
+    exact degeneracy inside a band, e.g. a Kramers pair, has equal f). So the check fails iff a
+    one-level call at some level would fail.
+    """
+    e = geometry.energies
+    f = fermi_dirac(e[None, :], mu[:, None], temperature[:, None])  # (L, N)
+    straddling = jnp.abs(f[:, :, None] - f[:, None, :]) >= 0.5
+    gap, pair = geometry.closest_pair(
+        jnp.any(relevant, axis=0), jnp.any(relevant & straddling, axis=0)
+    )
+    # the first level at which (n, m) counts: a masked reduction, not a gather from (L, N, N)
+    bands = jnp.arange(geometry.n_bands)
+    at_pair = (bands[:, None] == pair[0]) & (bands[None, :] == pair[1])
+    counts = relevant & ((gap > degeneracy_tolerance(e)) | straddling) & at_pair
+    level = jnp.argmax(jnp.any(counts, axis=(1, 2)))
+    return PointCheck(energy_scale(e), non_hermiticity, gap, pair, level)
 
 
 def check_grid_values(
@@ -179,22 +210,23 @@ def current_core(
     points: Float[Array, "nk d"],
     weights: Float[Array, " nk"],
     field: Float[Array, " d"],
-    mu: Float[Array, ""],
-    temperature: Float[Array, ""],
+    mu: Float[Array, " L"],
+    temperature: Float[Array, " L"],
     tau: Float[Array, ""],
     theory: Theory,
     manifolds: Manifolds,
     chunk: int,
-) -> tuple[Float[Array, "nx d"], Diagnostics]:
+) -> tuple[Float[Array, "nx L d"], Diagnostics]:
     """The current density J(x) = sum_i w_i j(x, k_i) at each position (PHYSICS.md section 3).
 
     j is the per-point integrand of ``theory`` (:mod:`._integrands`: MSCT Eqs. 54-62, SSCT
-    Eqs. 46-47, non-Abelian Hall Eq. 53) in the uniform field ``field`` (d,) at chemical potential
-    ``mu``, temperature ``temperature`` (energy) and relaxation time ``tau`` (1 / energy; unused by
+    Eqs. 46-47, non-Abelian Hall Eq. 53) in the uniform field ``field`` (d,) at the L levels
+    (chemical potential ``mu`` (L,), temperature ``temperature`` (L,), energy; the geometry of each
+    k-point is computed once for all of them) and relaxation time ``tau`` (1 / energy; unused by
     ``"nonabelian_hall"``), with ``manifolds`` a checked partition of the bands. The k-sum runs in
     chunks of ``chunk`` points (:func:`._integrate.integrate`).
 
-    Returns (J of shape (n_x, d), the k-sum's :class:`~._integrate.Diagnostics`: finite, energy
+    Returns (J of shape (n_x, L, d), the k-sum's :class:`~._integrate.Diagnostics`: finite, energy
     scale, non-Hermiticity, smallest relevant gap). Unchecked: the caller validates the arguments
     and raises on the diagnostics (:func:`check_diagnostics`).
     """
@@ -221,20 +253,21 @@ def response_core(
     positions: Float[Array, "nx d"],
     points: Float[Array, "nk d"],
     weights: Float[Array, " nk"],
-    mu: Float[Array, ""],
-    temperature: Float[Array, ""],
+    mu: Float[Array, " L"],
+    temperature: Float[Array, " L"],
     tau: Float[Array, ""],
     quantity: Response,
     chunk: int,
-) -> tuple[Float[Array, "nx ..."], Diagnostics]:
+) -> tuple[Float[Array, "nx L ..."], Diagnostics]:
     """A linear-response coefficient sum_i w_i s(x, k_i) at each position (e^2 / hbar units).
 
     ``quantity``: ``"hall"`` the intrinsic Hall conductivity (d, d), ``"drude"`` the Drude
     conductivity (d, d) with relaxation time ``tau``, ``"berry_curvature_dipole"`` the dipole D_cab
     (d, d, d); the integrands are in :mod:`._integrands`. ``tau`` is used by ``"drude"`` only.
-    The k-sum runs in chunks of ``chunk`` points.
+    ``mu``, ``temperature``: (L,) levels, sharing each k-point's geometry. The k-sum runs in chunks
+    of ``chunk`` points.
 
-    Returns (the coefficient of shape (n_x, ...), the k-sum's diagnostics). Unchecked, like
+    Returns (the coefficient of shape (n_x, L, ...), the k-sum's diagnostics). Unchecked, like
     :func:`current_core`.
     """
 

@@ -7,12 +7,17 @@ result is differentiable in all of them; the theory, the manifold partition and 
 static.
 Units: natural (hbar = e = k_B = 1, carrier charge -1, e^2/h = 1/(2 pi)); J is a current density
 (per length^(d-1)), conductivities are in units of e^2/hbar.
+
+Fermi-level scans: ``mu`` and ``temperature`` may be arrays that broadcast against each other
+(shape S); the geometry of each k-point is then computed once for all levels and the result gets
+the leading axes S (a 0-d mu and temperature give the result without them).
 """
 
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._guards import (
     Guards,
@@ -45,6 +50,9 @@ from ._cores import (
 from ._integrate import Diagnostics
 from ._integrate import DEFAULT_CHUNK_POINTS, default_chunk_size
 
+# A chemical potential or temperature: a number, or an array of levels (a Fermi-level scan).
+LevelsLike = RealScalarLike | Float[ArrayLike, "..."]
+
 
 # ---------------------------------------------------------------------------------------------
 # argument checks
@@ -66,22 +74,63 @@ def _check_chunk_size(chunk_size: Any, n_points: int, n_positions: int, chunk_po
     return min(integer(chunk_size, "chunk_size"), n_points)
 
 
+def _level_array(value: Any, name: str) -> Array:
+    """``mu`` or ``temperature`` as a real float array of any shape (it may be traced)."""
+    if value is None:
+        fail(f"{name} is required")
+    if jnp.iscomplexobj(value):
+        fail(f"{name} must be real, got {value!r}")
+    array = jnp.asarray(value, dtype=float)
+    if array.size == 0:
+        fail(f"{name} must not be empty, got shape {array.shape}")
+    return array
+
+
+def _flat_levels(mu: Array, temperature: Array) -> tuple[tuple[int, ...], Array, Array]:
+    """(the levels' shape S, mu (L,), temperature (L,)): ``mu`` and ``temperature`` broadcast
+    against each other (0-d: S = ()); ValueError naming them otherwise."""
+    try:
+        shape = np.broadcast_shapes(mu.shape, temperature.shape)
+    except ValueError:
+        fail(
+            f"mu (shape {mu.shape}) and temperature (shape {temperature.shape}) must broadcast "
+            "against each other (a Fermi-level scan: arrays of levels)"
+        )
+    flat = [jnp.broadcast_to(a, shape).reshape(-1) for a in (mu, temperature)]
+    return shape, flat[0], flat[1]
+
+
+def _first_bad(bad: Any, value: Any) -> str:
+    """Where an array of levels goes wrong: ": entry (i, ...) is v" ('' for a 0-d value)."""
+    if np.ndim(value) == 0:
+        return ""
+    bad = np.broadcast_to(np.asarray(bad), np.shape(value))
+    index = np.unravel_index(int(np.argmax(bad)), bad.shape)
+    return f": entry {tuple(int(i) for i in index)} is {np.asarray(value)[index]}"
+
+
+def _check_level_values(guards: Guards, mu: Array, temperature: Array, allow_zero: bool) -> None:
+    """mu finite; temperature finite and >= 0 (``allow_zero``) or > 0; arrays name the first bad
+    entry."""
+    xp = namespace(mu)
+    bad_mu = ~xp.isfinite(mu)
+    guards.add(bad_mu, "mu must be finite", got=mu, detail=lambda: _first_bad(bad_mu, mu))
+    _check_temperature(guards, temperature, allow_zero)
+
+
 def _check_temperature(guards: Guards, temperature: Array, allow_zero: bool) -> None:
     xp = namespace(temperature)
     temperature = xp.asarray(temperature)
     if allow_zero:
-        guards.add(
-            ~((temperature >= 0) & xp.isfinite(temperature)),
-            "temperature must be >= 0 and finite (T = 0 is the step occupation)",
-            got=temperature,
-        )
+        bad = ~((temperature >= 0) & xp.isfinite(temperature))
+        message = "temperature must be >= 0 and finite (T = 0 is the step occupation)"
     else:
-        guards.add(
-            ~((temperature > 0) & xp.isfinite(temperature)),
+        bad = ~((temperature > 0) & xp.isfinite(temperature))
+        message = (
             "temperature must be > 0 and finite for Fermi-surface terms (f0' is a delta function "
-            "at T = 0; use a small T that the grid resolves)",
-            got=temperature,
+            "at T = 0; use a small T that the grid resolves)"
         )
+    guards.add(bad, message, got=temperature, detail=lambda: _first_bad(bad, temperature))
 
 
 def _check_tau(guards: Guards, tau: Array) -> None:
@@ -125,15 +174,19 @@ def _common(
 
 def _finish(
     guards: Guards,
-    result: Array,
+    result: Float[Array, "L ..."],
     diagnostics: Diagnostics,
     what: str,
-    points: Array,
-    positions: Array,
-) -> Array:
-    """``result`` with the value checks attached, the k-sum's (Hermiticity, gaps, finite) last."""
-    check_diagnostics(guards, diagnostics, what, points, positions)
-    return guards(result)
+    grid: tuple[Array, Array],
+    levels: tuple[tuple[int, ...], Array, Array],
+) -> Float[Array, "..."]:
+    """``result`` (L, ...) as (*S, ...) for levels of shape S, with the value checks attached, the
+    k-sum's (Hermiticity, gaps, finite) last. ``grid``: (points, positions); ``levels``: (S,
+    mu (L,), temperature (L,)), named in a gap's error when S != ()."""
+    shape, mu, temperature = levels
+    named = None if shape == () else (mu, temperature)
+    check_diagnostics(guards, diagnostics, what, *grid, levels=named)
+    return guards(result.reshape(shape + result.shape[1:]))
 
 
 def _current(
@@ -162,22 +215,22 @@ def _current(
         )
     hall = theory == "nonabelian_hall"
     field = vector(field, "field", d)
-    mu = scalar(mu, "mu")
-    temperature = scalar(temperature, "temperature")
+    mu, temperature = _level_array(mu, "mu"), _level_array(temperature, "temperature")
+    levels = _flat_levels(mu, temperature)
     tau = jnp.asarray(0.0) if hall and tau is None else scalar(tau, "tau")
     # concrete bad values raise here, before the k-sum; traced ones are attached to the result
     guards = Guards()
     check_grid_values(guards, points, weights, positions)
     model_value_checks(guards, model)
     guards.finite(field, "field")
-    guards.finite(mu, "mu")
+    _check_level_values(guards, mu, temperature, allow_zero=hall)
     if not hall:
         _check_tau(guards, tau)
-    _check_temperature(guards, temperature, allow_zero=hall)
     result, diagnostics = current_core(
-        model, positions, points, weights, field, mu, temperature, tau, theory, manifolds, chunk
+        model, positions, points, weights, field, *levels[1:], tau, theory, manifolds, chunk
     )
-    return _finish(guards, result, diagnostics, "current", points, positions)
+    result = jnp.moveaxis(result, 1, 0)  # (L, n_x, d)
+    return _finish(guards, result, diagnostics, "current", (points, positions), levels)
 
 
 def _response(
@@ -195,21 +248,20 @@ def _response(
     position = None if x is None else vector(x, "x", int(model.dim))[None, :]
     _, points, weights, positions = _common(model, grid, position)
     chunk = _check_chunk_size(chunk_size, points.shape[0], positions.shape[0], DEFAULT_CHUNK_POINTS)
-    mu = scalar(mu, "mu")
-    temperature = scalar(temperature, "temperature")
+    mu, temperature = _level_array(mu, "mu"), _level_array(temperature, "temperature")
+    levels = _flat_levels(mu, temperature)
     tau = scalar(tau, "tau") if quantity == "drude" else jnp.asarray(0.0)
     guards = Guards()
     check_grid_values(guards, points, weights, positions)
     model_value_checks(guards, model)
-    guards.finite(mu, "mu")
-    _check_temperature(guards, temperature, allow_zero=allow_zero)
+    _check_level_values(guards, mu, temperature, allow_zero)
     if quantity == "drude":
         _check_tau(guards, tau)
     result, diagnostics = response_core(
-        model, positions, points, weights, mu, temperature, tau, quantity, chunk
+        model, positions, points, weights, *levels[1:], tau, quantity, chunk
     )
     what = quantity if quantity == "berry_curvature_dipole" else f"{quantity}_conductivity"
-    return _finish(guards, result[0], diagnostics, what, points, positions)
+    return _finish(guards, result[0], diagnostics, what, (points, positions), levels)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -222,17 +274,18 @@ def current_map(
     xs: Float[ArrayLike, "nx d"],
     *,
     field: FieldLike,
-    mu: RealScalarLike,
-    temperature: RealScalarLike,
+    mu: LevelsLike,
+    temperature: LevelsLike,
     tau: RealScalarLike | None = None,
     theory: Theory = "msct",
     manifolds: ManifoldsLike = None,
     chunk_size: int | None = None,
-) -> Float[Array, "nx d"]:
+) -> Float[Array, "*S nx d"]:
     """Current density J(x) at each position of ``xs`` (n_x, d): the phase-space grid (PHYSICS.md s. 4).
 
     Each x has its own k-integral over ``grid``; see :func:`current` for the theories and arguments.
-    Memory is bounded by ``chunk_size`` x n_x integrand evaluations at a time.
+    Memory is bounded by ``chunk_size`` x n_x integrand evaluations at a time. Shape (n_x, d), or
+    (*S, n_x, d) for a scan of levels of shape S (``mu`` and ``temperature`` arrays).
     """
     return _current(model, grid, xs, field, mu, temperature, tau, theory, manifolds, chunk_size)
 
@@ -242,20 +295,23 @@ def current(
     grid: KGrid,
     *,
     field: FieldLike,
-    mu: RealScalarLike,
-    temperature: RealScalarLike,
+    mu: LevelsLike,
+    temperature: LevelsLike,
     tau: RealScalarLike | None = None,
     theory: Theory = "msct",
     manifolds: ManifoldsLike = None,
     x: PositionLike | None = None,
     chunk_size: int | None = None,
-) -> Float[Array, " d"]:
+) -> Float[Array, "*S d"]:
     """Steady-state current density J = q int dk (...) in a uniform field E (PHYSICS.md section 3).
 
     Arguments:
         model: a model (``dim`` = d); ``grid``: a :class:`~semiclassical_jax.grids.KGrid`.
         field: E, shape (d,), energy / length (natural units).
-        mu, temperature: chemical potential and T (energy; k_B = 1).
+        mu, temperature: chemical potential and T (energy; k_B = 1); numbers, or arrays of
+            levels that broadcast against each other (shape S): a Fermi-level scan, one pass
+            over the grid (each k-point's geometry, and for MSCT its hybridisation, is computed
+            once for all levels).
         tau: relaxation time (1 / energy); not used by ``"nonabelian_hall"``.
         theory: ``"msct"`` (default) the non-adiabatic theory, Eqs. 54-62: the field hybridises the
             bands of each manifold to all orders; ``"ssct"`` the standard kinetic theory with the
@@ -266,43 +322,49 @@ def current(
         chunk_size: k-points per chunk (memory bound); default: at most 2^14 (on CPU 2^11 for MSCT
             with a multi-band manifold), in equal chunks.
 
-    Returns J, shape (d,), carrier charge -1, so the intrinsic Hall current of a Chern insulator is
-    J_x = -(C / 2 pi) E_y. ``temperature`` must be > 0 for ``"ssct"`` and ``"msct"``; T = 0 (step
+    Returns J, shape (d,) (a scan: (*S, d), J[i] at level (mu[i], temperature[i])), carrier charge
+    -1, so the intrinsic Hall current of a Chern insulator is J_x = -(C / 2 pi) E_y. ``temperature`` must be > 0 for ``"ssct"`` and ``"msct"``; T = 0 (step
     occupation) is allowed for ``"nonabelian_hall"``.
 
     Raises ValueError (eager; a run-time error under jit) if the model is not Hermitian at a grid
     point, or if two bands whose pair term enters the current touch on a grid point: gap <=
     GAP_RTOL (1e-8) x the largest |eps| on the grid. Pairs of bands both exactly full or both
     exactly empty cancel (Fermi-sea form) and may touch (for SSCT with a textured model only
-    empty pairs; a multi-band MSCT manifold keeps every pair to its remote bands).
+    empty pairs; a multi-band MSCT manifold keeps every pair to its remote bands). In a scan this
+    holds per level: the error names the first level at which the touching pair's occupations
+    differ. ValueError naming ``mu`` / ``temperature`` for levels that are not finite (T < 0 or
+    T = 0 where not allowed) or that do not broadcast against each other.
     """
     position = None if x is None else vector(x, "x", int(model.dim))[None, :]
     return _current(
         model, grid, position, field, mu, temperature, tau, theory, manifolds, chunk_size
-    )[0]
+    )[..., 0, :]
 
 
 def hall_conductivity(
     model: AbstractModel,
     grid: KGrid,
     *,
-    mu: RealScalarLike,
-    temperature: RealScalarLike,
+    mu: LevelsLike,
+    temperature: LevelsLike,
     manifolds: ManifoldsLike = None,
     x: PositionLike | None = None,
     chunk_size: int | None = None,
-) -> Float[Array, "d d"]:
+) -> Float[Array, "..."]:
     """Intrinsic Hall conductivity sigma_ab = dJ_a/dE_b = -sum_n int dk f0(eps_n) Omega_n^{k_a k_b}.
 
     The E -> 0 limit of the MSCT / SSCT current at tau-independent order. Units e^2/hbar: a Chern
     insulator gives sigma_xy = -C / (2 pi) = -C e^2/h; a massive Dirac valley with mu in the gap
     -valley sgn(Delta) / (4 pi). It does not depend on the manifold partition (only pairs with
     different occupations contribute, Kubo / TKNN); ``manifolds`` is validated for symmetry with
-    :func:`current`. ``temperature`` >= 0 (T = 0: step occupation).
+    :func:`current`. ``temperature`` >= 0 (T = 0: step occupation). ``mu`` and ``temperature``
+    may be arrays of levels (shape S after broadcasting): sigma then has shape (*S, d, d), from one
+    pass over the grid (the curvature of each k-point computed once for all levels).
 
     Evaluated in the Fermi-sea form -sum_{n<m} (f_n - f_m) Omega_nm: bands at the same occupation
     (both full or both empty) may touch; a touching of bands whose occupations differ on a grid
-    point (gap <= 1e-8 x the largest |eps| on the grid) raises, naming x, k, the bands and the gap.
+    point (gap <= 1e-8 x the largest |eps| on the grid) raises, naming x, k, the bands and the gap
+    (and, in a scan, the first level at which their occupations differ).
     """
     check_partition(manifolds, int(model.n_bands))
     return _response(model, grid, x, chunk_size, mu, temperature, None, "hall", allow_zero=True)
@@ -312,15 +374,16 @@ def drude_conductivity(
     model: AbstractModel,
     grid: KGrid,
     *,
-    mu: RealScalarLike,
-    temperature: RealScalarLike,
+    mu: LevelsLike,
+    temperature: LevelsLike,
     tau: RealScalarLike,
     x: PositionLike | None = None,
     chunk_size: int | None = None,
-) -> Float[Array, "d d"]:
+) -> Float[Array, "..."]:
     """Drude conductivity sigma_ab = tau sum_n int dk (-f0'(eps_n)) v_n,a v_n,b (e^2/hbar units).
 
     A parabolic band eps = k^2 / 2m gives sigma = n tau / m at any T (n the carrier density).
+    Shape (d, d), or (*S, d, d) for arrays ``mu`` / ``temperature`` of levels (one pass over k).
     """
     return _response(model, grid, x, chunk_size, mu, temperature, tau, "drude", allow_zero=False)
 
@@ -329,15 +392,16 @@ def berry_curvature_dipole(
     model: AbstractModel,
     grid: KGrid,
     *,
-    mu: RealScalarLike,
-    temperature: RealScalarLike,
+    mu: LevelsLike,
+    temperature: LevelsLike,
     x: PositionLike | None = None,
     chunk_size: int | None = None,
-) -> Float[Array, "d d d"]:
+) -> Float[Array, "*S d d d"]:
     """Berry-curvature dipole D_cab = sum_n int dk f0(eps_n) d_{k_c} Omega_n^{k_a k_b} (Sodemann-Fu).
 
     Evaluated in its Fermi-surface form -sum_n int f0' v_c Omega^{k_a k_b}. In 2D the usual dipole
-    vector is D[:, 0, 1]. See :func:`nonlinear_hall_current` for the current it drives.
+    vector is D[:, 0, 1]. See :func:`nonlinear_hall_current` for the current it drives. Shape
+    (d, d, d), or (*S, d, d, d) for arrays ``mu`` / ``temperature`` of levels (one pass over k).
     """
     return _response(
         model,
@@ -357,17 +421,17 @@ def nonlinear_hall_current(
     grid: KGrid,
     *,
     field: FieldLike,
-    mu: RealScalarLike,
-    temperature: RealScalarLike,
+    mu: LevelsLike,
+    temperature: LevelsLike,
     tau: RealScalarLike,
     x: PositionLike | None = None,
     chunk_size: int | None = None,
-) -> Float[Array, " d"]:
+) -> Float[Array, "*S d"]:
     """The SSCT current at order tau E^2: J_a = tau sum_bc D_cab E_b E_c (Berry-curvature dipole).
 
     Derived from Eqs. 46-47 without texture: f = f0 + tau E . d_k f0 and dx/dt = v + Omega^{kk} E,
     so the tau E^2 term of J = -int f dx/dt is -tau int (E . d_k f0)(Omega^{kk} E). In 2D with
-    D_c = D[c, 0, 1]: J = tau (E . D) (E_y, -E_x).
+    D_c = D[c, 0, 1]: J = tau (E . D) (E_y, -E_x). Shape (d,), or (*S, d) for levels of shape S.
     """
     d = int(model.dim)
     field = vector(field, "field", d)
@@ -378,4 +442,4 @@ def nonlinear_hall_current(
     dipole = berry_curvature_dipole(
         model, grid, mu=mu, temperature=temperature, x=x, chunk_size=chunk_size
     )
-    return guards(tau * jnp.einsum("cab,b,c->a", dipole, field, field))
+    return guards(tau * jnp.einsum("...cab,b,c->...a", dipole, field, field))

@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 
-from .._types import Array
+from .._types import Array, Bool, Float
 
 
 def fermi_dirac(energy: Array, mu: Array, temperature: Array) -> Array:
@@ -47,12 +47,34 @@ def occupation_levels(energy: Array, mu: Array, temperature: Array) -> Array:
 
 
 def equal_occupation(levels: Array) -> Array:
-    """[n, m] True where bands n and m are at the same occupation level (Fermi-sea pairs that cancel:
-    sum_n f_n Omega_n = sum_{n<m} (f_n - f_m) Omega_nm)."""
-    return levels[:, None] == levels[None, :]
+    """[..., n, m] True where bands n and m are at the same occupation level (Fermi-sea pairs that
+    cancel: sum_n f_n Omega_n = sum_{n<m} (f_n - f_m) Omega_nm); ``levels`` (..., n)."""
+    return levels[..., :, None] == levels[..., None, :]
 
 
 def inactive_pairs(levels: Array) -> Array:
-    """[n, m] True where both bands are exactly full or empty (Fermi-surface weights f0' vanish)."""
+    """[..., n, m] True where both bands are exactly full or empty (Fermi-surface weights f0'
+    vanish); ``levels`` (..., n)."""
     saturated = (levels == 0.0) | (levels == 1.0)
-    return saturated[:, None] & saturated[None, :]
+    return saturated[..., :, None] & saturated[..., None, :]
+
+
+def level_occupations(
+    energies: Float[Array, " n"], mu: Float[Array, " L"], temperature: Float[Array, " L"]
+) -> tuple[Float[Array, "L n"], Float[Array, "L n"], Float[Array, "L n"]]:
+    """(f0, f0', :func:`occupation_levels`) of every band at each of L levels (mu_l, T_l).
+
+    A Fermi-level scan: the band energies of one k-point against all levels at once.
+    """
+    e, m, t = energies[None, :], mu[:, None], temperature[:, None]
+    return (
+        fermi_dirac(e, m, t),
+        fermi_dirac_derivative(e, m, t),
+        occupation_levels(e, m, t),
+    )
+
+
+def at_every_level(per_level: Bool[Array, "L n n"]) -> Bool[Array, "n n"]:
+    """The pairs droppable at every level: the geometry of a point is computed once for all levels,
+    so a pair term is left out of it only where every level's occupation-weighted sum loses it."""
+    return jnp.all(per_level, axis=0)

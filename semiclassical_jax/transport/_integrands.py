@@ -3,35 +3,63 @@
 Each function maps one phase-space point (x, k) to the contribution of int dk (...) at that point;
 :mod:`._integrate` sums them with the grid weights. Carrier charge q = -1, so J = -int dk f dx/dt.
 
+Fermi-level scans. ``mu`` and ``temperature`` are (L,) arrays of L levels (mu_l, T_l): the geometry
+of the point (eigensystem, dH, curvature, the MSCT hybridisation, none of which depends on mu or T)
+is computed once, and only the occupation-weighted sums are taken per level, vectorised. Every
+value gets a leading level axis (L, ...).
+
 Band touchings. Occupation-weighted sums of curvature-like pair terms are taken in the Fermi-sea
 form sum_n f_n Omega_n = sum_{n<m} (f_n - f_m) Omega_nm: pairs of bands at the same occupation level
 (both exactly full or both exactly empty, ``_distribution.occupation_levels``) are dropped before
 any division (``dropped`` masks of :class:`~semiclassical_jax.geometry.BandGeometry`), and so are
-Fermi-surface pair terms whose weights f0' both vanish. A touching of such bands is harmless. Every
-integrand also returns the (N, N) mask of the pairs it still divides by (``relevant``): the callers
-raise where one of them closes on a grid point (:mod:`._cores`).
+Fermi-surface pair terms whose weights f0' both vanish. With several levels a pair is dropped from
+the shared geometry only if it is droppable at every level (``_distribution.at_every_level``); at
+the other levels its terms cancel in the sum. A touching of such bands is harmless. Every
+integrand also returns the (L, N, N) mask of the pairs each level still divides by (``relevant``,
+as a one-level call at that level would): the callers raise where one of them closes on a grid
+point, naming the level (:mod:`._cores`).
 """
 
 import numpy as np
 import jax
 import jax.numpy as jnp
 
-from .._degenerate import divide_by_gaps, weighted_trace
+from .._degenerate import divide_by_gaps
 from .._eigh import degeneracy_tolerance, eigh
 from .._linalg import matmul_small, unrolled_sum
-from .._types import Array, Bool, Float
+from .._types import Array, Bool, Complex, Float
 from ..geometry._kernel import BandGeometry, depends_on_position, geometry_with_diagnostics
 from ..models import AbstractModel
 from ._distribution import (
+    at_every_level,
     equal_occupation,
-    fermi_dirac,
-    fermi_dirac_derivative,
     inactive_pairs,
-    occupation_levels,
+    level_occupations,
 )
 
 Manifolds = tuple[tuple[int, ...], ...]
 Pairs = Bool[Array, "n n"]
+# The relevant pairs of each of L levels.
+LevelPairs = Bool[Array, "L n n"]
+
+
+def _level_traces(
+    weights: Float[Array, "L n"],
+    slopes: Float[Array, "L n"],
+    splitting: Complex[Array, "n n"] | None,
+    matrix: Complex[Array, "... n n"],
+) -> Float[Array, "L ..."]:
+    """``_degenerate.weighted_trace`` at each of L levels, sharing one ``matrix`` (Hermitian in n, m).
+
+    sum_n w_l(eps_n) Re M_nn + sum_n w_l'(eps_n) Re (S M)_nn: the two per-band vectors are formed
+    once (the S M product, the degenerate-block derivative term, is level independent), then
+    contracted with the (L, N) weights: O(L N) per entry of ``matrix``'s leading axes, not O(L N^2).
+    """
+    total = jnp.einsum("ln,...n->l...", weights, jnp.real(jnp.einsum("...nn->...n", matrix)))
+    if splitting is not None:
+        mixed = jnp.real(jnp.einsum("nm,...mn->...n", splitting, matrix))
+        total = total + jnp.einsum("ln,...n->l...", slopes, mixed)
+    return total
 
 
 def _cross_pairs(manifolds: Manifolds, n_bands: int) -> np.ndarray:
@@ -51,29 +79,30 @@ def _single_band(manifolds: Manifolds, n_bands: int) -> np.ndarray:
 
 
 def ssct_current(
-    geometry: BandGeometry, field: Array, mu: Array, temperature: Array, tau: Array
-) -> tuple[Float[Array, " d"], Pairs]:
+    geometry: BandGeometry,
+    field: Float[Array, " d"],
+    mu: Float[Array, " L"],
+    temperature: Float[Array, " L"],
+    tau: Float[Array, ""],
+) -> tuple[Float[Array, "L d"], LevelPairs]:
     """SSCT (paper Eqs. 46-47): f_n = f0 - tau [d_x f0 . dx_n/dt + d_k f0 . dk_n/dt], J = -sum_n f_n dx_n/dt.
 
     (dx_n/dt, dk_n/dt) from the full Abelian EOM with all four curvature blocks; d_lambda f0(eps_n)
-    = f0'(eps_n) <u_n|dH_lambda|u_n> (Hellmann-Feynman). Returns (J, relevant pairs). Dropped
-    pairs: both bands exactly empty (they contribute nothing), and for a uniform H, where dx/dt is
-    linear in Omega, also both exactly full (their anomalous terms cancel pairwise).
+    = f0'(eps_n) <u_n|dH_lambda|u_n> (Hellmann-Feynman); the rates are shared by the L levels.
+    Returns (J of each level, relevant pairs of each level). Dropped pairs: both bands exactly
+    empty (they contribute nothing), and for a uniform H, where dx/dt is linear in Omega, also
+    both exactly full (their anomalous terms cancel pairwise).
     """
     d = geometry.dim
-    levels = occupation_levels(geometry.energies, mu, temperature)
+    f0, slope, levels = level_occupations(geometry.energies, mu, temperature)  # (L, N)
     empty = levels == 0.0
-    dropped = empty[:, None] & empty[None, :]
+    per_level = empty[:, :, None] & empty[:, None, :]
     if geometry.uniform:
-        dropped = equal_occupation(levels) & inactive_pairs(levels)
-    rates = geometry.phase_space_velocity(field, dropped)  # (N, 2d)
+        per_level = equal_occupation(levels) & inactive_pairs(levels)
+    rates = geometry.phase_space_velocity(field, at_every_level(per_level))  # (N, 2d)
     gradient = geometry.gradient()  # (N, 2d) = d eps_n / d lambda
-    eps = geometry.energies
-    deviation = (
-        -tau * fermi_dirac_derivative(eps, mu, temperature) * jnp.sum(gradient * rates, axis=-1)
-    )
-    occupation = fermi_dirac(eps, mu, temperature) + deviation
-    return -jnp.sum(occupation[:, None] * rates[:, :d], axis=0), ~dropped
+    occupation = f0 - tau * slope * jnp.sum(gradient * rates, axis=-1)  # (L, N)
+    return -occupation @ rates[:, :d], ~per_level
 
 
 def _hybridised_manifold(
@@ -127,19 +156,22 @@ def msct_current(
     x: Array,
     k: Array,
     field: Array,
-    mu: Array,
-    temperature: Array,
-    tau: Array,
+    mu: Float[Array, " L"],
+    temperature: Float[Array, " L"],
+    tau: Float[Array, ""],
     manifolds: Manifolds,
-) -> tuple[Float[Array, " d"], BandGeometry, Float[Array, ""], Pairs]:
+) -> tuple[Float[Array, "L d"], BandGeometry, Float[Array, ""], LevelPairs]:
     """MSCT, the paper's non-adiabatic theory (PHYSICS.md section 3 steps 1-5, Eqs. 54-62).
 
     g_i = f0(E_i) - tau [d_x f0(E_i) . v_i + d_k f0(E_i) . (-E + Ft_i)], J = -sum_i g_i v_i.
     d_lambda E_i is Hellmann-Feynman for one-band manifolds and forward-mode autodiff of the
-    (gauge-invariant) hybridised energies otherwise. Returns (J, the geometry at (x, k), its
-    relative non-Hermiticity, the relevant pairs). Between two one-band manifolds, pairs of bands
-    both exactly full or both exactly empty are dropped from F (g_i = f0 there and v_i is linear in
-    F, so their terms cancel); a multi-band manifold keeps every pair to its remote bands.
+    (gauge-invariant) hybridised energies otherwise. The hybridisation (E_i, v_i, Ft_i and the
+    derivatives of E_i) does not depend on mu or T: it is computed once for the L levels, and only
+    g_i per level. Returns (J of each level (L, d), the geometry at (x, k), its relative
+    non-Hermiticity, the relevant pairs of each level). Between two one-band manifolds, pairs of
+    bands both exactly full or both exactly empty (at every level) are dropped from F (g_i = f0
+    there and v_i is linear in F, so their terms cancel); a multi-band manifold keeps every pair
+    to its remote bands.
     """
     d = x.shape[0]
     n_bands = sum(len(manifold) for manifold in manifolds)  # a complete partition
@@ -148,11 +180,12 @@ def msct_current(
 
     def hybridised(point):
         geometry, non_hermiticity, _ = geometry_with_diagnostics(model, point[:d], point[d:])
-        levels = occupation_levels(geometry.energies, mu, temperature)
-        dropped = single & equal_occupation(levels) & inactive_pairs(levels)
+        levels = level_occupations(geometry.energies, mu, temperature)[2]
+        per_level = single & equal_occupation(levels) & inactive_pairs(levels)  # (L, N, N)
+        dropped = at_every_level(per_level)
         parts = [_hybridised_manifold(geometry, m, field, dropped) for m in manifolds]
         energies, velocity, force = (jnp.concatenate(p, axis=0) for p in zip(*parts))
-        return energies, (energies, velocity, force, geometry, non_hermiticity, cross & ~dropped)
+        return energies, (energies, velocity, force, geometry, non_hermiticity, cross & ~per_level)
 
     point = jnp.concatenate([x, k])
     if all(len(manifold) == 1 for manifold in manifolds):
@@ -168,86 +201,93 @@ def msct_current(
         )
         energies, velocity, force, geometry, non_hermiticity, relevant = aux
         gradient = jnp.concatenate([jnp.zeros_like(gradient_k), gradient_k], axis=-1)
-    slope = fermi_dirac_derivative(energies, mu, temperature)
+    g0, slope, _ = level_occupations(energies, mu, temperature)  # (L, N) of the E_i
     drive = jnp.concatenate([velocity, force - field[None, :]], axis=-1)  # (v_i, -E + Ft_i)
-    occupation = fermi_dirac(energies, mu, temperature) - tau * slope * jnp.sum(
-        gradient * drive, axis=-1
-    )
-    return -jnp.sum(occupation[:, None] * velocity, axis=0), geometry, non_hermiticity, relevant
+    occupation = g0 - tau * slope * jnp.sum(gradient * drive, axis=-1)
+    return -occupation @ velocity, geometry, non_hermiticity, relevant
 
 
 def nonabelian_hall_current(
-    geometry: BandGeometry, field: Array, mu: Array, temperature: Array, manifolds: Manifolds
-) -> tuple[Float[Array, " d"], Pairs]:
+    geometry: BandGeometry,
+    field: Float[Array, " d"],
+    mu: Float[Array, " L"],
+    temperature: Float[Array, " L"],
+    manifolds: Manifolds,
+) -> tuple[Float[Array, "L d"], LevelPairs]:
     """Paper Eq. 53, J_a = -sum_b Tr F^{k_a k_b} E_b per manifold, with each band's diagonal
     element F_nn weighted by f0(eps_n) (exactly Eq. 53 for a degenerate, fully occupied manifold;
     the intrinsic anomalous Hall current for one-band manifolds).
 
     F_nn = sum_{l remote} Omega_nl, so the sum over manifolds is the Fermi-sea form
     sum (f_n - f_l) Omega_nl over pairs in different manifolds: pairs at the same occupation level
-    are dropped. Returns (J, relevant pairs).
+    (at every level) are dropped. Returns (J of each level (L, d), relevant pairs of each level).
     """
     d = geometry.dim
-    dropped = equal_occupation(occupation_levels(geometry.energies, mu, temperature))
-    total = jnp.zeros(d)
+    f0, slopes, levels = level_occupations(geometry.energies, mu, temperature)  # (L, N)
+    per_level = equal_occupation(levels)
+    dropped = at_every_level(per_level)
+    total = jnp.zeros((mu.shape[0], d))
     for manifold in manifolds:
         if len(manifold) == geometry.n_bands:
             continue  # no remote bands: F = 0
         index = jnp.array(manifold)
         curvature = geometry.nonabelian_curvature(manifold, dropped)[d:, d:]  # (d, d, Na, Na)
-        eps = geometry.energies[index]
         splitting = geometry.splitting_block(index)
         driven = jnp.einsum("abnm,b->anm", curvature, field)
-        slopes = fermi_dirac_derivative(eps, mu, temperature)
-        total = total - weighted_trace(fermi_dirac(eps, mu, temperature), slopes, splitting, driven)
-    return total, _cross_pairs(manifolds, geometry.n_bands) & ~dropped
+        total = total - _level_traces(f0[:, index], slopes[:, index], splitting, driven)
+    return total, _cross_pairs(manifolds, geometry.n_bands) & ~per_level
 
 
 def hall_conductivity(
-    geometry: BandGeometry, mu: Array, temperature: Array
-) -> tuple[Float[Array, "d d"], Pairs]:
+    geometry: BandGeometry, mu: Float[Array, " L"], temperature: Float[Array, " L"]
+) -> tuple[Float[Array, "L d d"], LevelPairs]:
     """sigma_ab = -sum_n f0(eps_n) Omega_n^{k_a k_b} (intrinsic; Kubo/TKNN, sigma_xy = -C e^2/h).
 
-    In the Fermi-sea form -sum_{n<m} (f_n - f_m) Omega_nm: pairs at the same occupation level are
-    dropped. Returns (sigma, relevant pairs).
+    In the Fermi-sea form -sum_{n<m} (f_n - f_m) Omega_nm: pairs at the same occupation level (at
+    every level) are dropped. The curvature matrix is shared by the L levels. Returns (sigma of
+    each level (L, d, d), relevant pairs of each level).
     """
     d = geometry.dim
-    dropped = equal_occupation(occupation_levels(geometry.energies, mu, temperature))
+    occupation, slopes, levels = level_occupations(geometry.energies, mu, temperature)  # (L, N)
+    per_level = equal_occupation(levels)
+    dropped = at_every_level(per_level)
     # Omega_n^{ab} is the diagonal of the Hermitian -i [Q_a, Q_b] (geometry.BandGeometry.berry_curvature);
     # the whole matrix enters the derivative where a degeneracy splits (_degenerate.weighted_trace).
     quotients = geometry.gap_quotients(slice(d, None), dropped)
     product = jnp.einsum("anm,bml->abnl", quotients, quotients)
     curvature = -1j * (product - jnp.swapaxes(product, 0, 1))  # (d, d, N, N)
-    eps = geometry.energies
-    occupation = fermi_dirac(eps, mu, temperature)
-    slopes = fermi_dirac_derivative(eps, mu, temperature)
-    return -weighted_trace(occupation, slopes, geometry.splitting, curvature), ~dropped
+    return -_level_traces(occupation, slopes, geometry.splitting, curvature), ~per_level
 
 
 def drude_conductivity(
-    geometry: BandGeometry, mu: Array, temperature: Array, tau: Array
-) -> tuple[Float[Array, "d d"], Pairs]:
+    geometry: BandGeometry,
+    mu: Float[Array, " L"],
+    temperature: Float[Array, " L"],
+    tau: Float[Array, ""],
+) -> tuple[Float[Array, "L d d"], LevelPairs]:
     """sigma_ab = -tau sum_n f0'(eps_n) v_n,a v_n,b (the linear SSCT term without curvature).
 
-    No inter-band term: no relevant pairs.
+    One (L, d, d) value for the L levels. No inter-band term: no relevant pairs ((1, N, N) False).
     """
     velocity = geometry.velocity()
-    slope = fermi_dirac_derivative(geometry.energies, mu, temperature)
+    slope = level_occupations(geometry.energies, mu, temperature)[1]  # (L, N)
     n = geometry.n_bands
-    return -tau * jnp.einsum("n,na,nb->ab", slope, velocity, velocity), np.zeros((n, n), bool)
+    value = -tau * jnp.einsum("ln,na,nb->lab", slope, velocity, velocity)
+    return value, np.zeros((1, n, n), bool)
 
 
 def berry_curvature_dipole(
-    geometry: BandGeometry, mu: Array, temperature: Array
-) -> Float[Array, "d d d"]:
+    geometry: BandGeometry, mu: Float[Array, " L"], temperature: Float[Array, " L"]
+) -> tuple[Float[Array, "L d d d"], LevelPairs]:
     """D_cab = sum_n int f0 d_c Omega_n^{k_a k_b} = -sum_n int f0'(eps_n) v_n,c Omega_n^{k_a k_b}.
 
     (The Fermi-surface form; it equals the Fermi-sea form when f0 Omega vanishes on the grid's
     boundary, always for a Brillouin zone.) Pairs whose weights f0' both vanish (both bands
-    exactly full or empty) are dropped. Returns (D, relevant pairs).
+    exactly full or empty, at every level) are dropped; the curvature is shared by the L levels.
+    Returns (D of each level (L, d, d, d), relevant pairs of each level).
     """
     d = geometry.dim
-    dropped = inactive_pairs(occupation_levels(geometry.energies, mu, temperature))
-    curvature = geometry.berry_curvature(dropped)[:, d:, d:]
-    slope = fermi_dirac_derivative(geometry.energies, mu, temperature)
-    return -jnp.einsum("n,nc,nab->cab", slope, geometry.velocity(), curvature), ~dropped
+    _, slope, levels = level_occupations(geometry.energies, mu, temperature)  # (L, N)
+    per_level = inactive_pairs(levels)
+    curvature = geometry.berry_curvature(at_every_level(per_level))[:, d:, d:]
+    return -jnp.einsum("ln,nc,nab->lcab", slope, geometry.velocity(), curvature), ~per_level

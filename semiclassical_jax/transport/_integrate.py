@@ -8,8 +8,9 @@ chunk body is rematerialised (``jax.checkpoint``) so reverse-mode gradients stay
 
 Alongside the sum, the scan reduces each point's :class:`PointCheck` into :class:`Diagnostics`:
 the model's energy scale (max over all points of max_n |eps_n|), the largest non-Hermiticity and
-the smallest relevant gap, each with the (x, k) indices where it occurs, so that the callers test
-the gap against the scale of the whole integral, not of one point.
+the smallest relevant gap, each with the (x, k) indices where it occurs (and, for a scan of L
+Fermi levels, the first level at which that gap is relevant), so that the callers test the gap
+against the scale of the whole integral, not of one point.
 """
 
 from collections.abc import Callable
@@ -23,12 +24,14 @@ from .._types import Array, Float
 
 class PointCheck(NamedTuple):
     """What an integrand reports about its point: max_n |eps_n|, the relative non-Hermiticity of
-    H, the smallest gap of a pair the integrand divides by (inf if none) and that pair (n, m)."""
+    H, the smallest gap of a pair the integrand divides by at some level (inf if none), that pair
+    (n, m) and the first level (an index into the L levels) at which it is relevant."""
 
     scale: Float[Array, ""]
     non_hermiticity: Float[Array, ""]
     gap: Float[Array, ""]
     pair: Array
+    level: Array
 
 
 class Diagnostics(NamedTuple):
@@ -36,7 +39,8 @@ class Diagnostics(NamedTuple):
 
     ``finite``: every integrand value finite. ``scale``: max over points of max_n |eps_n|.
     ``non_hermiticity`` / ``gap``: max / min over points, at ``non_hermitian_at`` / ``gap_at`` =
-    (x index, k index) of the grid; ``pair``: the bands (n, m) of the smallest gap.
+    (x index, k index) of the grid; ``pair``: the bands (n, m) of the smallest gap; ``level``: the
+    first level (index into the L levels) at which that pair is relevant.
     """
 
     finite: Array
@@ -46,6 +50,7 @@ class Diagnostics(NamedTuple):
     gap: Float[Array, ""]
     gap_at: Array
     pair: Array
+    level: Array
 
 
 def _chunk_diagnostics(values: Array, check: PointCheck, offset: Array) -> Diagnostics:
@@ -65,6 +70,7 @@ def _chunk_diagnostics(values: Array, check: PointCheck, offset: Array) -> Diagn
         check.gap.reshape(-1)[closest],
         where(closest),
         check.pair.reshape(-1, 2)[closest],
+        check.level.reshape(-1)[closest],
     )
 
 
@@ -80,6 +86,7 @@ def _merge(old: Diagnostics, new: Diagnostics) -> Diagnostics:
         jnp.where(closer, new.gap, old.gap),
         jnp.where(closer, new.gap_at, old.gap_at),
         jnp.where(closer, new.pair, old.pair),
+        jnp.where(closer, new.level, old.level),
     )
 
 
@@ -104,7 +111,7 @@ def integrate(
 ) -> tuple[Array, Diagnostics]:
     """(sum_i w_i value(x, k_i) for each x, :class:`Diagnostics`), ``integrand`` -> (value, check).
 
-    Output shape (n_x, *value)."""
+    Output shape (n_x, *value), e.g. (n_x, L, d) for a current at L Fermi levels."""
     n_points = points.shape[0]
     n_chunks = -(-n_points // chunk_size)
     padding = n_chunks * chunk_size - n_points
@@ -138,6 +145,7 @@ def integrate(
         jnp.array(jnp.inf),
         origin,
         origin,
+        jnp.zeros((), int),
     )
     initial = (jnp.zeros(shape.shape[:1] + shape.shape[2:], shape.dtype), nothing)
     chunks = (points, weights, jnp.arange(n_chunks))
