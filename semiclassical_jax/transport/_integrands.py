@@ -211,13 +211,10 @@ def hall_conductivity(
     In the Fermi-sea form -sum_{n<m} (f_n - f_m) Omega_nm: pairs at the same occupation level are
     dropped. Returns (sigma, relevant pairs).
     """
-    d = geometry.dim
     dropped = equal_occupation(occupation_levels(geometry.energies, mu, temperature))
-    # Omega_n^{ab} is the diagonal of the Hermitian -i [Q_a, Q_b] (geometry.BandGeometry.berry_curvature);
+    # Omega_n^{ab} is the diagonal of a Hermitian matrix (geometry.BandGeometry.curvature_matrix);
     # the whole matrix enters the derivative where a degeneracy splits (_degenerate.weighted_trace).
-    quotients = geometry.gap_quotients(slice(d, None), dropped)
-    product = jnp.einsum("anm,bml->abnl", quotients, quotients)
-    curvature = -1j * (product - jnp.swapaxes(product, 0, 1))  # (d, d, N, N)
+    curvature = geometry.curvature_matrix(dropped)  # (d, d, N, N)
     eps = geometry.energies
     occupation = fermi_dirac(eps, mu, temperature)
     slopes = fermi_dirac_derivative(eps, mu, temperature)
