@@ -9,6 +9,9 @@ S = [[0, 1], [-1, 0]] (d x d blocks) and <O> = <chi|O|chi>:
       dx_a/dt = <dH_{k_a}> - sum_b (<F^{k_a x_b}> dx_b/dt + <F^{k_a k_b}> dk_b/dt),
       dk_a/dt = -E_a - <dH_{x_a}> + sum_b (<F^{x_a x_b}> dx_b/dt + <F^{x_a k_b}> dk_b/dt),
   and Kato parallel transport dchi/dt = -i H chi + (dP/dt) chi, dP/dt = sum_l dP_l dlambda_l/dt;
+* with position terms (a model with A^W(x, k), geometry._kernel): dH_k -> dH_k - i [A^W, H] in
+  dx/dt, dP -> dP - i [A^W, P], and i dk/dt . A^W chi added to dchi/dt (full band and Kato): the
+  equations of the point-like basis rotated into the model's (the covariance the tests check);
 * Abelian, band n (Eq. 43): the same linear system with <F> -> Omega_n; chi is not evolved (the
   dynamics is phase-space local) and is set to u_n(x, k) on output.
 
@@ -28,7 +31,12 @@ import numpy as np
 
 from .._eigh import degeneracy_tolerance
 from .._linalg import levi_civita
-from ..geometry._kernel import BandGeometry, band_geometry_unchecked, complement
+from ..geometry._kernel import (
+    BandGeometry,
+    band_geometry_unchecked,
+    complement,
+    intracell_position,
+)
 from ..geometry._symplectic import symplectic_solve
 
 State = tuple[Any, Any, Any, Any]
@@ -149,7 +157,15 @@ class FullBandField(eqx.Module):
         spread2 = jnp.sum(jnp.abs(h) ** 2) - jnp.abs(jnp.trace(h)) ** 2 / h.shape[0]
         rate = STABILISATION * jnp.sqrt(jnp.maximum(spread2, 0.0) + jnp.finfo(spread2.dtype).tiny)
         norm_error = 0.5 * (jnp.sum(jnp.abs(chi) ** 2) - 1.0)
-        return join_state(dx, dk, -1j * (h_chi - mean_energy * chi) - rate * norm_error * chi)
+        dchi = -1j * (h_chi - mean_energy * chi) - rate * norm_error * chi
+        position = intracell_position(model, x, k)
+        if position is not None:
+            # dx/dt = <dH_k - i [A^W, H]> = <dH_k> + 2 Im <A^W chi|H chi>, and the moving Bloch
+            # basis adds i dk/dt . A^W chi (kernel docstring: position terms)
+            a_chi = jnp.sum(position * chi[None, None, :], axis=-1)  # (d, N)
+            dx = dx + 2.0 * jnp.imag(jnp.sum(jnp.conj(a_chi) * h_chi[None, :], axis=-1))
+            dchi = dchi + 1j * jnp.sum(dk[:, None] * a_chi, axis=0)
+        return join_state(dx, dk, dchi)
 
 
 class NonAbelianField(eqx.Module):
@@ -174,7 +190,12 @@ class NonAbelianField(eqx.Module):
         norm_error = 0.5 * (jnp.real(jnp.vdot(chi, chi)) - 1.0)
         correction = -rate * (leak + norm_error * chi)
         d = x.shape[0]
-        return join_state(dlambda[:d], dlambda[d:], -1j * h_chi + d_projector @ chi + correction)
+        dchi = -1j * h_chi + d_projector @ chi + correction
+        position = intracell_position(model, x, k)
+        if position is not None:  # dP is covariant; the moving Bloch basis adds i dk/dt . A^W chi
+            a_chi = jnp.sum(position * chi[None, None, :], axis=-1)
+            dchi = dchi + 1j * jnp.sum(dlambda[d:, None] * a_chi, axis=0)
+        return join_state(dlambda[:d], dlambda[d:], dchi)
 
     def phase_space_velocity(self, geometry: BandGeometry, chi, electric_field):
         a = jnp.array(self.manifold)
@@ -200,7 +221,7 @@ class AbelianField(eqx.Module):
         model, field = args
         x, k, chi = split_state(y)
         electric_field = field.electric_field(x, t)
-        if int(model.n_bands) == 2:
+        if int(model.n_bands) == 2 and intracell_position(model, x, k) is None:
             dlambda = _two_band_velocity(*_pauli_components(model, x, k), self.band, electric_field)
         else:
             geometry = band_geometry_unchecked(model, x, k)

@@ -15,7 +15,17 @@ contraction of it:
   G_lambda,nl = (dH_lambda)_nl / (eps_n - eps_l).
 
 Only energy differences between a manifold and its remote bands appear in dP and F, so crossings
-inside a manifold are harmless; eigenvectors are never differentiated. Units: natural (hbar = e =
+inside a manifold are harmless; eigenvectors are never differentiated.
+
+Position terms (issue 17; Wang, Yates, Souza, Vanderbilt, PRB 74, 195118 (2006), Eqs. 21-32): a
+model whose Bloch basis is not point-like carries the intra-cell position operator A^W(x, k)
+(:meth:`AbstractModel.intracell_position`, (d, N, N)). The full Berry connection is then
+A = A^H + U^dagger A^W U. Everything above follows from one replacement: dH_k is the covariant
+derivative U^dagger (dH_k - i [A^W_k, H]) U, whose inter-band quotient is
+i (R^H + U^dagger A^W U)_nm, plus the Wannier curvature
+Fbar^{k_a k_b} = U^dagger (d_a A^W_b - d_b A^W_a - i [A^W_a, A^W_b]) U added to Omega_n (its
+diagonal) and to F (its manifold block). Without A^W (every model but a Wannier90 model read with
+its r(R)) nothing changes. Units: natural (hbar = e =
 1); Omega^{kk} has units of length^2, Omega^{xk} is dimensionless, Omega^{xx} has units of
 1/length^2. Index order everywhere: lambda = (x_1..x_d, k_1..k_d).
 
@@ -68,6 +78,9 @@ class BandGeometry(eqx.Module):
     ``None`` (a geometry built by hand) leaves that correction out.
     ``uniform`` (static): H does not depend on x, so the x blocks of dH are zero and the
     contractions skip them.
+    Position terms (None without): ``position_connection`` (2d, N, N) = U^dagger A^W U (x rows
+    zero), ``position_curvature`` (2d, 2d, N, N) = U^dagger F^W U (k-k block only); ``dH`` is then
+    the covariant derivative (module docstring).
     """
 
     energies: Float[Array, " n"]
@@ -75,6 +88,8 @@ class BandGeometry(eqx.Module):
     dH: Complex[Array, "2d n n"]
     splitting: Complex[Array, "n n"] | None = None
     uniform: bool = eqx.field(static=True, default=False)
+    position_connection: Complex[Array, "2d n n"] | None = None
+    position_curvature: Complex[Array, "2d 2d n n"] | None = None
 
     @property
     def dim(self) -> int:
@@ -162,6 +177,15 @@ class BandGeometry(eqx.Module):
         """
         # -2 Im dH_a,nm dH_b,mn / (eps_n - eps_m)^2 = 2 Im Q_a,nm Q_b,mn. For a uniform H only the
         # k-k block is non-zero.
+        omega = self._pair_curvature(dropped)
+        if self.position_curvature is None:
+            return omega
+        return omega + jnp.real(
+            jnp.diagonal(self.position_curvature, axis1=-2, axis2=-1)
+        ).transpose(2, 0, 1)
+
+    def _pair_curvature(self, dropped: Bool[Array, "n n"] | None) -> Float[Array, "n 2d 2d"]:
+        """2 Im sum_m Q_a,nm Q_b,mn: paper Eq. 44 (the whole Omega_n without position terms)."""
         n2d = self.dH.shape[0]
         first = self.dim if self.uniform else 0
         quotients = self.gap_quotients(slice(first, None), dropped)
@@ -237,7 +261,8 @@ class BandGeometry(eqx.Module):
         return None if self.splitting is None else self.splitting[bands][:, bands]
 
     def projector_derivative(self, manifold: tuple[int, ...]) -> Complex[Array, "2d n n"]:
-        """dP/dlambda of the manifold's projector, in the orbital basis."""
+        """dP/dlambda of the manifold's projector, in the orbital basis (with position terms the
+        covariant derivative dP - i [A^W, P])."""
         a, r = jnp.array(manifold), jnp.array(complement(manifold, self.n_bands))
         g = self.remote_couplings(manifold)  # (2d, na, nr)
         ua, ur = self.states[:, a], self.states[:, r]
@@ -256,7 +281,25 @@ class BandGeometry(eqx.Module):
         g = self.remote_couplings(manifold, dropped)
         # (P dP_a dP_b P)_nm = (G_a G_b^dagger)_nm
         gg = matmul_small(g[:, None], jnp.conj(jnp.swapaxes(g, -1, -2))[None, :])
-        return 1j * (gg - jnp.swapaxes(gg, 0, 1))
+        curvature = 1j * (gg - jnp.swapaxes(gg, 0, 1))
+        if self.position_curvature is None:
+            return curvature
+        a = jnp.array(manifold)
+        return curvature + self.position_curvature[:, :, a][:, :, :, a]
+
+    def curvature_matrix(
+        self, dropped: Bool[Array, "n n"] | None = None
+    ) -> Complex[Array, "d d n n"]:
+        """The k-k block of the Hermitian matrices -i [Q_a, Q_b] + Fbar^{ab} (N, N), whose
+        diagonal is Omega_n^{k_a k_b} (:meth:`berry_curvature`); the whole matrix enters the
+        derivative where a degeneracy splits (``_degenerate.weighted_trace``)."""
+        d = self.dim
+        quotients = self.gap_quotients(slice(d, None), dropped)
+        product = jnp.einsum("anm,bml->abnl", quotients, quotients)
+        curvature = -1j * (product - jnp.swapaxes(product, 0, 1))
+        if self.position_curvature is None:
+            return curvature
+        return curvature + self.position_curvature[d:, d:]
 
 
 def depends_on_position(model: AbstractModel, x: Array, k: Array) -> bool:
@@ -295,6 +338,38 @@ def _hamiltonian_and_derivative(
         return h, dh_k, True
     dh_x = jnp.moveaxis(jax.jacfwd(lambda xx: hamiltonian(xx, k))(x), -1, 0)
     return h, jnp.concatenate([dh_x, dh_k], axis=0), False
+
+
+def intracell_position(model: AbstractModel, x: Array, k: Array) -> Array | None:
+    """The model's intra-cell position operator A^W(x, k) (d, N, N), Hermitian part; None if it
+    has none (point-like orbitals: the tight-binding approximation)."""
+    method = getattr(model, "intracell_position", None)
+    position = None if method is None else method(x, k)
+    if position is None:
+        return None
+    position = jnp.asarray(position).astype(jnp.result_type(float, 1j))
+    return 0.5 * (position + jnp.conj(jnp.swapaxes(position, -1, -2)))
+
+
+def _position_terms(
+    model: AbstractModel, x: Array, k: Array, energies: Array, states: Array
+) -> tuple[Array, Array, Array] | None:
+    """(U^dagger A^W U (d, N, N), U^dagger F^W U (d, d, N, N), -i [Abar, eps] (d, N, N)) or None.
+
+    F^W_ab = d_a A^W_b - d_b A^W_a - i [A^W_a, A^W_b] (forward mode over k); the last item is
+    what turns U^dagger dH_k U into the covariant derivative (module docstring).
+    """
+    if intracell_position(model, x, k) is None:
+        return None
+    d_position, position = jax.jacfwd(
+        lambda kk: (intracell_position(model, x, kk),) * 2, has_aux=True
+    )(k)  # d_position[a, i, j, b] = d A^W_a,ij / dk_b
+    curl = jnp.moveaxis(d_position, -1, 0)  # [a, b] = d_a A^W_b
+    product = matmul_small(position[:, None], position[None, :])  # [a, b] = A^W_a A^W_b
+    curvature = curl - jnp.swapaxes(curl, 0, 1) - 1j * (product - jnp.swapaxes(product, 0, 1))
+    connection = _to_band_basis(states, position)
+    commutator = -1j * connection * (energies[None, None, :] - energies[None, :, None])
+    return connection, _to_band_basis(states, curvature), commutator
 
 
 def _to_band_basis(
@@ -341,7 +416,25 @@ def geometry_with_diagnostics(
     rotated = _to_band_basis(states, dh)
     if uniform:
         rotated = jnp.concatenate([jnp.zeros_like(rotated), rotated], axis=0)
-    return BandGeometry(energies, states, rotated, splitting, uniform), non_hermiticity, finite
+    terms = _position_terms(model, x, k, energies, states)
+    if terms is None:
+        return BandGeometry(energies, states, rotated, splitting, uniform), non_hermiticity, finite
+    connection, curvature, commutator = terms
+    d = k.shape[0]
+    rotated = rotated.at[d:].add(commutator)
+    finite = finite & jnp.isfinite(_entry_sum(connection) + _entry_sum(curvature))
+    zeros = jnp.zeros_like(connection)
+    full = jnp.zeros((2 * d, 2 * d) + curvature.shape[2:], curvature.dtype)
+    geometry = BandGeometry(
+        energies,
+        states,
+        rotated,
+        splitting,
+        uniform,
+        jnp.concatenate([zeros, connection], axis=0),
+        full.at[d:, d:].set(curvature),
+    )
+    return geometry, non_hermiticity, finite
 
 
 def band_geometry_unchecked(model: AbstractModel, x: Array, k: Array) -> BandGeometry:

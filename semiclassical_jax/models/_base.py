@@ -53,6 +53,19 @@ class AbstractModel(eqx.Module):
     def __call__(self, x: Float[Array, " d"], k: Float[Array, " d"]) -> Complex[Array, "n n"]:
         """The local Hamiltonian H^c(x, k) of paper Eq. 22."""
 
+    def intracell_position(
+        self, x: Float[Array, " d"], k: Float[Array, " d"]
+    ) -> Complex[Array, "d n n"] | None:
+        """The intra-cell position operator A^W_a,ij(k) = i <chi_i|d_{k_a} chi_j> of the model's
+        Bloch basis (cell-periodic parts; Cartesian, units of length), Hermitian, or None.
+
+        None (the default) is the tight-binding approximation: point-like orbitals at the
+        positions the Hamiltonian's phases use, A^W = 0. A model that returns it has the full
+        Berry connection A = A^H + U^dagger A^W U in every geometric quantity (geometry._kernel).
+        """
+        del x, k
+        return None
+
 
 class AbstractLatticeModel(AbstractModel):
     """A lattice model in PHYSICS.md's orbital-position convention (convention II).

@@ -103,8 +103,9 @@ class TightBinding(AbstractLatticeModel):
 
     ``position_matrix``: (n_R, N, N, 3) complex or None, ``position_matrix[r, m, n, a]`` =
     <0m|r_a|R_r n> (Cartesian, Wannier90's convention, on the same R list as ``hoppings``) as read
-    from a ``_tb.dat`` file; stored only, NOT used by the Hamiltonian or the geometry (the
-    tight-binding approximation keeps only its diagonal at R = 0, the orbital positions).
+    from a ``_tb.dat`` file. When present, the geometry uses the full Berry connection
+    (:meth:`intracell_position`); :meth:`without_position_terms` drops it (the tight-binding
+    approximation: only the orbital positions enter, through the phases of H).
     ``energy_unit``, ``length_unit``: the units of ``hoppings`` and of ``lattice`` when known from
     the source file (Wannier90: "eV", "Angstrom"), else None.
     """
@@ -189,6 +190,39 @@ class TightBinding(AbstractLatticeModel):
             phase_re * bloch[0] - phase_im * bloch[1], phase_re * bloch[1] + phase_im * bloch[0]
         )
 
+    def intracell_position(
+        self, x: Float[Array, " d"], k: Float[Array, " d"]
+    ) -> Complex[Array, "d n n"] | None:
+        """A^W_a,ij(k) = sum_R exp(i k.(R + tau_j - tau_i)) <0i|r_a|Rj> - tau_i,a delta_ij
+        (Wang et al., PRB 74, 195118, Eq. 44, in the orbital-position convention; Cartesian
+        components a < d, length unit of ``lattice``); None without ``position_matrix``.
+
+        Zero for point-like orbitals (r(R) = tau delta_R0 on the diagonal); independent of the
+        orbital positions tau in every physical result (they only choose the Bloch gauge).
+        """
+        del x
+        if self.position_matrix is None:
+            return None
+        d = self.dim
+        lattice = jnp.asarray(self.lattice)
+        cartesian_tau = jnp.asarray(self.orbital_positions) @ lattice  # (N, d)
+        phases = jnp.exp(1j * (jnp.asarray(self.vectors) @ lattice @ k))  # (n_R,)
+        bloch = jnp.einsum("r,rija->aij", phases, self.position_matrix[..., :d])
+        orbital = jnp.exp(1j * (cartesian_tau @ k))  # (N,)
+        position = jnp.conj(orbital)[None, :, None] * bloch * orbital[None, None, :]
+        return position - jnp.eye(self.n_bands)[None] * cartesian_tau.T[:, :, None]
+
+    def without_position_terms(self) -> "TightBinding":
+        """The same model without ``position_matrix``: the tight-binding approximation."""
+        return TightBinding(
+            self.lattice,
+            self.orbital_positions,
+            self.vectors,
+            self.hoppings,
+            energy_unit=self.energy_unit,
+            length_unit=self.length_unit,
+        )
+
     @classmethod
     def from_hoppings(
         cls,
@@ -261,8 +295,9 @@ class TightBinding(AbstractLatticeModel):
 
         ``_tb.dat``: lattice (Cartesian rows, Angstrom), H(R) (eV) and r(R) (Angstrom) from the
         file; the orbital positions are the Wannier centres, the real diagonal of r(R = 0), unless
-        ``centres`` overrides them. r(R) is stored as ``position_matrix`` but not used (the
-        tight-binding approximation: only the centres enter, as orbital positions).
+        ``centres`` overrides them. r(R) is kept as ``position_matrix``: the geometry uses the
+        full Berry connection (``.without_position_terms()`` gives the tight-binding
+        approximation, where only the centres enter).
 
         ``_hr.dat``: ``lattice`` is a (d, d) array (rows) or a path to ``seedname.win`` (its
         ``unit_cell_cart`` block; the .win file holds no centres). ``centres`` (or the positional

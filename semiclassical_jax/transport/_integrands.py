@@ -247,15 +247,12 @@ def hall_conductivity(
     every level) are dropped. The curvature matrix is shared by the L levels. Returns (sigma of
     each level (L, d, d), relevant pairs of each level).
     """
-    d = geometry.dim
     occupation, slopes, levels = level_occupations(geometry.energies, mu, temperature)  # (L, N)
     per_level = equal_occupation(levels)
     dropped = at_every_level(per_level)
-    # Omega_n^{ab} is the diagonal of the Hermitian -i [Q_a, Q_b] (geometry.BandGeometry.berry_curvature);
+    # Omega_n^{ab} is the diagonal of a Hermitian matrix (geometry.BandGeometry.curvature_matrix);
     # the whole matrix enters the derivative where a degeneracy splits (_degenerate.weighted_trace).
-    quotients = geometry.gap_quotients(slice(d, None), dropped)
-    product = jnp.einsum("anm,bml->abnl", quotients, quotients)
-    curvature = -1j * (product - jnp.swapaxes(product, 0, 1))  # (d, d, N, N)
+    curvature = geometry.curvature_matrix(dropped)  # (d, d, N, N)
     return -_level_traces(occupation, slopes, geometry.splitting, curvature), ~per_level
 
 
