@@ -195,6 +195,158 @@ def test_abelian_two_band_closed_form_is_not_used_with_position_terms():
     np.testing.assert_allclose(ours[1], reference[1], rtol=RTOL)
 
 
+class FlatBandsWithPositions(models.AbstractModel):
+    """H = diag(energies) (k-independent, so U = 1) with a non-flat position operator
+    A^W_a(k) = sum_j (cos(k.q_j) C_aj + sin(k.q_j) S_aj), C, S Hermitian: the band states are
+    the basis states, so their connection is A^W itself and F of a manifold M is
+    d_a A_b - d_b A_a - i [A_a, A_b] on its block (Omega_n = d_a A_nn,b - d_b A_nn,a)."""
+
+    energies: Array
+    wavevectors: Array  # (J, d)
+    cosines: Array  # (d, J, N, N)
+    sines: Array
+    dim: int = eqx.field(static=True)
+    n_bands: int = eqx.field(static=True)
+
+    def __call__(self, x, k):
+        return jnp.diag(self.energies).astype(complex)
+
+    def intracell_position(self, x, k):
+        phase = self.wavevectors @ k
+        return jnp.einsum("j,ajnm->anm", jnp.cos(phase), self.cosines) + jnp.einsum(
+            "j,ajnm->anm", jnp.sin(phase), self.sines
+        )
+
+
+def _flat_bands():
+    rng = np.random.default_rng(3)
+
+    def hermitian(*shape):
+        a = rng.normal(size=shape + (3, 3)) + 1j * rng.normal(size=shape + (3, 3))
+        return 0.3 * (a + np.conj(np.swapaxes(a, -1, -2)))
+
+    wavevectors = rng.normal(size=(2, 2))
+    return FlatBandsWithPositions(
+        jnp.array([-1.0, 0.2, 1.5]),
+        jnp.asarray(wavevectors),
+        jnp.asarray(hermitian(2, 2)),
+        jnp.asarray(hermitian(2, 2)),
+        2,
+        3,
+    )
+
+
+@eqx.filter_jit
+def _manifold_curvature(model, k, manifold):
+    """d_x A_y - d_y A_x - i [A_x, A_y] on the manifold's block, from jax.jacfwd of A^W here."""
+    index = jnp.array(manifold)
+    block = lambda kk: model.intracell_position(None, kk)[:, index][:, :, index]  # noqa: E731
+    a, da = block(k), jax.jacfwd(block)(k)  # da[c, n, m, b] = d_b A_c,nm
+    return da[1, :, :, 0] - da[0, :, :, 1] - 1j * (a[0] @ a[1] - a[1] @ a[0])
+
+
+def test_curvature_of_a_non_flat_position_operator():
+    """Omega_n, F of {0, 1} and the Hall conductivity of FlatBandsWithPositions against the curl
+    of A^W (the Wannier curvature Fbar is the whole answer here; leaving it out of Omega, F or
+    the Hall curvature matrix fails this test by O(1))."""
+    model = _flat_bands()
+    x = jnp.zeros(2)
+    grid = grids.box(1.5, 4)
+    for k in grid.points[:3]:
+        omega = sj.berry_curvature(model, x, k)[:, 2, 3]
+        expected = [np.real(_manifold_curvature(model, k, (n,))[0, 0]) for n in range(3)]
+        np.testing.assert_allclose(omega, expected, rtol=RTOL, atol=1e-12)
+        f = sj.nonabelian_curvature(model, x, k, (0, 1))[2, 3]
+        np.testing.assert_allclose(
+            _gauge_invariant_nonabelian(f),
+            _gauge_invariant_nonabelian(_manifold_curvature(model, k, (0, 1))),
+            rtol=RTOL,
+            atol=1e-12,
+        )
+    occupation = 1.0 / (1.0 + np.exp(np.array([-1.0, 0.2, 1.5]) / 0.1))  # f0 at mu = 0, T = 0.1
+    curls = jax.vmap(
+        lambda k: jnp.stack([_manifold_curvature(model, k, [n])[0, 0] for n in range(3)])
+    )
+    expected = -np.sum(grid.weights[:, None] * np.real(curls(grid.points)) * occupation)
+    sigma = sj.hall_conductivity(model, grid, mu=0.0, temperature=0.1)
+    np.testing.assert_allclose(sigma[0, 1], expected, rtol=1e-9)
+
+
+def _point_like_chain():
+    """A two-orbital 2D tight-binding model, orbitals at distinct positions (point-like: r(R) =
+    tau delta_R0), generic complex hoppings."""
+    hoppings = [
+        (0.7 + 0.2j, 0, 1, [0, 0]),
+        (0.4, 0, 0, [1, 0]),
+        (-0.3j, 1, 1, [0, 1]),
+        (0.25 - 0.1j, 1, 0, [1, 0]),
+        (0.2 + 0.3j, 0, 1, [0, 1]),
+    ]
+    lattice = np.array([[1.0, 0.0], [0.3, 1.1]])
+    return models.TightBinding.from_hoppings(
+        lattice, [[0.0, 0.0], [0.55, 0.35]], [0.3, -0.2], hoppings
+    )
+
+
+def _mixed_across_cells(model, seed=4):
+    """The same crystal in new Wannier functions w'_{i,R} = sum_{j,S} (W_S)_ji w_{j,R-S} with
+    W(k) = W1 diag(1, e^{ik.a1}) W2 (unitary at every k): hoppings H'(R) = sum W_S^dagger t(R -
+    S' + S) W_S' and position matrix r'(R) = sum_{S' = R + S} W_S^dagger diag(tau - S) W_S'
+    (Cartesian, written here from the definition), centres the diagonal of r'(0): a model whose
+    r(R) has off-diagonal elements at R != 0."""
+    rng = np.random.default_rng(seed)
+    unitary = lambda: np.linalg.qr(rng.normal(size=(2, 2)) + 1j * rng.normal(size=(2, 2)))[0]  # noqa: E731
+    w1, w2 = unitary(), unitary()
+    shifts = {(0, 0): w1 @ np.diag([1.0, 0.0]) @ w2, (1, 0): w1 @ np.diag([0.0, 1.0]) @ w2}
+    lattice = np.asarray(model.lattice)
+    tau = np.asarray(model.orbital_positions) @ lattice
+    table = {
+        tuple(int(c) for c in v): t
+        for v, t in zip(np.asarray(model.vectors), np.asarray(model.hoppings))
+    }
+    hoppings, positions = {}, {}
+    for s, ws in shifts.items():
+        for s2, ws2 in shifts.items():
+            for r0, t in table.items():  # t(R - S' + S) = t(r0): R = r0 + S' - S
+                r = tuple(np.add(np.subtract(r0, s), s2))
+                hoppings[r] = hoppings.get(r, 0) + np.conj(ws).T @ t @ ws2
+            r = tuple(np.subtract(s2, s))  # S' = R + S
+            cartesian = tau - np.asarray(s) @ lattice  # (N, 2): tau_j - S
+            block = np.einsum("ji,ja,jl->ila", np.conj(ws), cartesian, ws2)
+            positions[r] = positions.get(r, 0) + np.pad(block, ((0, 0), (0, 0), (0, 1)))
+    vectors = sorted(set(hoppings) | set(positions))
+    zero = np.zeros((2, 2), complex)
+    h = np.stack([hoppings.get(v, zero) for v in vectors])
+    r = np.stack([positions.get(v, np.zeros((2, 2, 3), complex)) for v in vectors])
+    centres = np.real(np.diagonal(positions[(0, 0)][..., :2], axis1=0, axis2=1)).T @ np.linalg.inv(
+        lattice
+    )
+    return models.TightBinding(lattice, centres, np.array(vectors, float), h, position_matrix=r)
+
+
+def test_tight_binding_position_operator_from_wannier_functions_mixed_across_cells():
+    """TightBinding.intracell_position (the Bloch sum of r(R) over R != 0 as well, the orbital
+    phases, the centres subtracted): the mixed model's curvature is the point-like model's."""
+    base = _point_like_chain()
+    model = _mixed_across_cells(base)
+    assert (
+        np.abs(
+            np.asarray(model.position_matrix)[np.any(np.asarray(model.vectors) != 0, axis=1)]
+        ).max()
+        > 0.1
+    )
+    x = jnp.zeros(2)
+    for k in ([0.4, -1.3], [2.1, 0.7]):
+        k = jnp.asarray(k)
+        np.testing.assert_allclose(
+            sj.berry_curvature(model, x, k)[:, 2, 3],
+            sj.berry_curvature(base, x, k)[:, 2, 3],
+            rtol=RTOL,
+        )
+    tight_binding = sj.berry_curvature(model.without_position_terms(), x, k)[:, 2, 3]
+    assert not np.allclose(tight_binding, sj.berry_curvature(base, x, k)[:, 2, 3], atol=1e-2)
+
+
 # WannierBerri 26.10 (pip install wannierberri numba), GaAs_tb.dat of tests/data:
 #   wannierberri.evaluate_k(wannierberri.system.System_tb("GaAs_tb.dat", berry=True),
 #       k=(0.1, 0.2, 0.3), quantities=["berry_curvature"], iband=list(range(16)))[:8].sum(0)
