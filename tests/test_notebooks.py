@@ -8,7 +8,8 @@ regression, an API change or a plotting error fails here with the failing cell's
 The kernel is this interpreter (``sys.executable -m ipykernel_launcher``), whatever kernelspecs
 the machine has installed: a fresh ``pip install ".[test]"`` virtual environment needs no
 ``ipykernel install`` step, and a user-level "python3" kernelspec that points at another Python
-cannot hijack the run.
+cannot hijack the run. The kernel inherits this process's environment, so XLA_FLAGS as set in
+tests/conftest.py (the faster-compiling CPU code generator) applies to the notebooks too.
 """
 
 import os
