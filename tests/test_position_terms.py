@@ -248,7 +248,8 @@ def _manifold_curvature(model, k, manifold):
 def test_curvature_of_a_non_flat_position_operator():
     """Omega_n, F of {0, 1} and the Hall conductivity of FlatBandsWithPositions against the curl
     of A^W (the Wannier curvature Fbar is the whole answer here; leaving it out of Omega, F or
-    the Hall curvature matrix fails this test by O(1))."""
+    the Hall curvature matrix fails this test by O(1)), and the current of the three bands as one
+    manifold: without remote bands F is Fbar alone (notebook 06 found it dropped there)."""
     model = _flat_bands()
     x = jnp.zeros(2)
     grid = grids.box(1.5, 4)
@@ -270,6 +271,17 @@ def test_curvature_of_a_non_flat_position_operator():
     expected = -np.sum(grid.weights[:, None] * np.real(curls(grid.points)) * occupation)
     sigma = sj.hall_conductivity(model, grid, mu=0.0, temperature=0.1)
     np.testing.assert_allclose(sigma[0, 1], expected, rtol=1e-9)
+    # All bands one manifold: no remote bands, yet F = Fbar. Eq. 53 weighs its diagonal
+    # (d_x A_nn,y - d_y A_nn,x - i [A_x, A_y]_nn: the intra-manifold pairs are not in F, as without
+    # position terms); MSCT's hybridisation restores them: J = sigma E to O(E^2).
+    field = jnp.array([0.0, 1e-6])
+    whole = dict(field=field, mu=0.0, temperature=0.1, manifolds=((0, 1, 2),))
+    block = jax.vmap(lambda k: jnp.diagonal(_manifold_curvature(model, k, (0, 1, 2))))
+    eq_53 = -np.sum(grid.weights[:, None] * np.real(block(grid.points)) * occupation)
+    hall = sj.current(model, grid, theory="nonabelian_hall", **whole)
+    np.testing.assert_allclose(hall[0], eq_53 * 1e-6, rtol=1e-9)
+    msct = sj.current(model, grid, theory="msct", tau=1.0, **whole)
+    np.testing.assert_allclose(msct[0], expected * 1e-6, rtol=1e-4)
 
 
 def _point_like_chain():

@@ -278,10 +278,14 @@ class BandGeometry(eqx.Module):
         Without the ``dropped`` (manifold, remote) pairs: F_nn = sum_l Omega_nl, so an
         occupation-weighted sum over all manifolds loses (f_n - f_l) Omega_nl per dropped pair.
         """
-        g = self.remote_couplings(manifold, dropped)
-        # (P dP_a dP_b P)_nm = (G_a G_b^dagger)_nm
-        gg = matmul_small(g[:, None], jnp.conj(jnp.swapaxes(g, -1, -2))[None, :])
-        curvature = 1j * (gg - jnp.swapaxes(gg, 0, 1))
+        if len(manifold) == self.n_bands:  # no remote bands: only the Wannier curvature
+            n2d, na = self.dH.shape[0], len(manifold)
+            curvature = jnp.zeros((n2d, n2d, na, na), self.dH.dtype)
+        else:
+            g = self.remote_couplings(manifold, dropped)
+            # (P dP_a dP_b P)_nm = (G_a G_b^dagger)_nm
+            gg = matmul_small(g[:, None], jnp.conj(jnp.swapaxes(g, -1, -2))[None, :])
+            curvature = 1j * (gg - jnp.swapaxes(gg, 0, 1))
         if self.position_curvature is None:
             return curvature
         a = jnp.array(manifold)

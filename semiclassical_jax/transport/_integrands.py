@@ -135,7 +135,7 @@ def _hybridised_manifold(
         energies, mixing = eigh(hybridisation)  # column i: eta^(i)
     expectation = _diagonal_in(mixing, dh).T  # (Na, 2d)
     velocity, force = expectation[:, d:], -expectation[:, :d]
-    if len(manifold) < n_bands:
+    if len(manifold) < n_bands or geometry.position_curvature is not None:
         curvature = geometry.nonabelian_curvature(manifold, dropped)  # (2d, 2d, Na, Na)
         projected = jnp.moveaxis(_diagonal_in(mixing, curvature), -1, 0)  # (Na, 2d, 2d)
         velocity = velocity + projected[:, d:, d:] @ field
@@ -228,8 +228,8 @@ def nonabelian_hall_current(
     dropped = at_every_level(per_level)
     total = jnp.zeros((mu.shape[0], d))
     for manifold in manifolds:
-        if len(manifold) == geometry.n_bands:
-            continue  # no remote bands: F = 0
+        if len(manifold) == geometry.n_bands and geometry.position_curvature is None:
+            continue  # no remote bands and no position terms: F = 0
         index = jnp.array(manifold)
         curvature = geometry.nonabelian_curvature(manifold, dropped)[d:, d:]  # (d, d, Na, Na)
         splitting = geometry.splitting_block(index)
