@@ -60,6 +60,7 @@ def test_notebooks_exist():
         "03_transport",
         "04_moire_textures",
         "05_fitting",
+        "06_wannier90_materials",
     }
     assert expected <= names, f"missing notebooks: {sorted(expected - names)}"
 
