@@ -122,18 +122,22 @@ def _divide_by_gaps_jvp(primals, tangents):
 
 
 def weighted_trace(
-    weights: Float[Array, " n"],
-    slopes: Float[Array, " n"],
+    weights: Float[Array, "L n"],
+    slopes: Float[Array, "L n"],
     splitting: Complex[Array, "n n"] | None,
     matrix: Complex[Array, "... n n"],
-) -> Float[Array, "..."]:
-    """sum_n w(eps_n) M_nn (M Hermitian in n, m), e.g. an occupation-weighted band sum.
+) -> Float[Array, "L ..."]:
+    """sum_n w_l(eps_n) M_nn (M Hermitian in n, m) at each of L levels (e.g. occupation-weighted
+    band sums at L Fermi levels), sharing one ``matrix``.
 
-    ``slopes`` = w'(eps_n). The added term Re sum_nm w'(eps_n) S_nm M_mn is zero at the point; its
-    derivative, w' Tr(dE M) inside each degenerate block, is what the split energies contribute
-    (the diagonal d eps_n M_nn alone depends on the basis inside the block).
+    ``slopes`` = w_l'(eps_n). The added term Re sum_nm w_l'(eps_n) S_nm M_mn is zero at the point;
+    its derivative, w' Tr(dE M) inside each degenerate block, is what the split energies contribute
+    (the diagonal d eps_n M_nn alone depends on the basis inside the block). The per-band vectors
+    Re M_nn and Re (S M)_nn are formed once and contracted with the (L, N) weights: O(L N) per
+    entry of ``matrix``'s leading axes, not O(L N^2).
     """
-    total = jnp.einsum("n,...nn->...", weights, matrix)
+    total = jnp.einsum("ln,...n->l...", weights, jnp.real(jnp.einsum("...nn->...n", matrix)))
     if splitting is not None:
-        total = total + jnp.einsum("n,nm,...mn->...", slopes, splitting, matrix)
-    return jnp.real(total)
+        mixed = jnp.real(jnp.einsum("nm,...mn->...n", splitting, matrix))
+        total = total + jnp.einsum("ln,...n->l...", slopes, mixed)
+    return total

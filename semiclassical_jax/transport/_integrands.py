@@ -24,10 +24,10 @@ import numpy as np
 import jax
 import jax.numpy as jnp
 
-from .._degenerate import divide_by_gaps
+from .._degenerate import divide_by_gaps, weighted_trace
 from .._eigh import degeneracy_tolerance, eigh
 from .._linalg import matmul_small, unrolled_sum
-from .._types import Array, Bool, Complex, Float
+from .._types import Array, Bool, Float
 from ..geometry._kernel import BandGeometry, depends_on_position, geometry_with_diagnostics
 from ..models import AbstractModel
 from ._distribution import (
@@ -41,25 +41,6 @@ Manifolds = tuple[tuple[int, ...], ...]
 Pairs = Bool[Array, "n n"]
 # The relevant pairs of each of L levels.
 LevelPairs = Bool[Array, "L n n"]
-
-
-def _level_traces(
-    weights: Float[Array, "L n"],
-    slopes: Float[Array, "L n"],
-    splitting: Complex[Array, "n n"] | None,
-    matrix: Complex[Array, "... n n"],
-) -> Float[Array, "L ..."]:
-    """``_degenerate.weighted_trace`` at each of L levels, sharing one ``matrix`` (Hermitian in n, m).
-
-    sum_n w_l(eps_n) Re M_nn + sum_n w_l'(eps_n) Re (S M)_nn: the two per-band vectors are formed
-    once (the S M product, the degenerate-block derivative term, is level independent), then
-    contracted with the (L, N) weights: O(L N) per entry of ``matrix``'s leading axes, not O(L N^2).
-    """
-    total = jnp.einsum("ln,...n->l...", weights, jnp.real(jnp.einsum("...nn->...n", matrix)))
-    if splitting is not None:
-        mixed = jnp.real(jnp.einsum("nm,...mn->...n", splitting, matrix))
-        total = total + jnp.einsum("ln,...n->l...", slopes, mixed)
-    return total
 
 
 def _cross_pairs(manifolds: Manifolds, n_bands: int) -> np.ndarray:
@@ -234,7 +215,7 @@ def nonabelian_hall_current(
         curvature = geometry.nonabelian_curvature(manifold, dropped)[d:, d:]  # (d, d, Na, Na)
         splitting = geometry.splitting_block(index)
         driven = jnp.einsum("abnm,b->anm", curvature, field)
-        total = total - _level_traces(f0[:, index], slopes[:, index], splitting, driven)
+        total = total - weighted_trace(f0[:, index], slopes[:, index], splitting, driven)
     return total, _cross_pairs(manifolds, geometry.n_bands) & ~per_level
 
 
@@ -253,7 +234,7 @@ def hall_conductivity(
     # Omega_n^{ab} is the diagonal of a Hermitian matrix (geometry.BandGeometry.curvature_matrix);
     # the whole matrix enters the derivative where a degeneracy splits (_degenerate.weighted_trace).
     curvature = geometry.curvature_matrix(dropped)  # (d, d, N, N)
-    return -_level_traces(occupation, slopes, geometry.splitting, curvature), ~per_level
+    return -weighted_trace(occupation, slopes, geometry.splitting, curvature), ~per_level
 
 
 def drude_conductivity(
