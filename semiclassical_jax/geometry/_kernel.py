@@ -78,9 +78,8 @@ class BandGeometry(eqx.Module):
     ``None`` (a geometry built by hand) leaves that correction out.
     ``uniform`` (static): H does not depend on x, so the x blocks of dH are zero and the
     contractions skip them.
-    Position terms (None without): ``position_connection`` (2d, N, N) = U^dagger A^W U (x rows
-    zero), ``position_curvature`` (2d, 2d, N, N) = U^dagger F^W U (k-k block only); ``dH`` is then
-    the covariant derivative (module docstring).
+    Position terms (None without): ``position_curvature`` (2d, 2d, N, N) = U^dagger F^W U (k-k
+    block only); ``dH`` is then the covariant derivative (module docstring).
     """
 
     energies: Float[Array, " n"]
@@ -88,7 +87,6 @@ class BandGeometry(eqx.Module):
     dH: Complex[Array, "2d n n"]
     splitting: Complex[Array, "n n"] | None = None
     uniform: bool = eqx.field(static=True, default=False)
-    position_connection: Complex[Array, "2d n n"] | None = None
     position_curvature: Complex[Array, "2d 2d n n"] | None = None
 
     @property
@@ -357,10 +355,10 @@ def intracell_position(model: AbstractModel, x: Array, k: Array) -> Array | None
 
 def _position_terms(
     model: AbstractModel, x: Array, k: Array, energies: Array, states: Array
-) -> tuple[Array, Array, Array] | None:
-    """(U^dagger A^W U (d, N, N), U^dagger F^W U (d, d, N, N), -i [Abar, eps] (d, N, N)) or None.
+) -> tuple[Array, Array] | None:
+    """(U^dagger F^W U (d, d, N, N), -i [Abar, eps] (d, N, N)) or None, Abar = U^dagger A^W U.
 
-    F^W_ab = d_a A^W_b - d_b A^W_a - i [A^W_a, A^W_b] (forward mode over k); the last item is
+    F^W_ab = d_a A^W_b - d_b A^W_a - i [A^W_a, A^W_b] (forward mode over k); the second item is
     what turns U^dagger dH_k U into the covariant derivative (module docstring).
     """
     if intracell_position(model, x, k) is None:
@@ -373,7 +371,7 @@ def _position_terms(
     curvature = curl - jnp.swapaxes(curl, 0, 1) - 1j * (product - jnp.swapaxes(product, 0, 1))
     connection = _to_band_basis(states, position)
     commutator = -1j * connection * (energies[None, None, :] - energies[None, :, None])
-    return connection, _to_band_basis(states, curvature), commutator
+    return _to_band_basis(states, curvature), commutator
 
 
 def _to_band_basis(
@@ -423,20 +421,13 @@ def geometry_with_diagnostics(
     terms = _position_terms(model, x, k, energies, states)
     if terms is None:
         return BandGeometry(energies, states, rotated, splitting, uniform), non_hermiticity, finite
-    connection, curvature, commutator = terms
+    curvature, commutator = terms
     d = k.shape[0]
     rotated = rotated.at[d:].add(commutator)
-    finite = finite & jnp.isfinite(_entry_sum(connection) + _entry_sum(curvature))
-    zeros = jnp.zeros_like(connection)
+    finite = finite & jnp.isfinite(_entry_sum(commutator) + _entry_sum(curvature))
     full = jnp.zeros((2 * d, 2 * d) + curvature.shape[2:], curvature.dtype)
     geometry = BandGeometry(
-        energies,
-        states,
-        rotated,
-        splitting,
-        uniform,
-        jnp.concatenate([zeros, connection], axis=0),
-        full.at[d:, d:].set(curvature),
+        energies, states, rotated, splitting, uniform, full.at[d:, d:].set(curvature)
     )
     return geometry, non_hermiticity, finite
 
