@@ -40,7 +40,9 @@ from .geometry import berry_curvature as berry_curvature  # noqa: E402
 from .geometry import chern_number as chern_number  # noqa: E402
 from .geometry import eigensystem as eigensystem  # noqa: E402
 from .geometry import manifold_berry_curvature as manifold_berry_curvature  # noqa: E402
+from .geometry import manifold_orbital_moment as manifold_orbital_moment  # noqa: E402
 from .geometry import nonabelian_curvature as nonabelian_curvature  # noqa: E402
+from .geometry import orbital_moment as orbital_moment  # noqa: E402
 from .geometry import projector_derivative as projector_derivative  # noqa: E402
 from .geometry import weyl_chirality as weyl_chirality  # noqa: E402
 from .transport import berry_curvature_dipole as berry_curvature_dipole  # noqa: E402
@@ -78,8 +80,10 @@ __all__ = [
     "grids",
     "hall_conductivity",
     "manifold_berry_curvature",
+    "manifold_orbital_moment",
     "models",
     "nonabelian_curvature",
+    "orbital_moment",
     "nonlinear_hall_current",
     "plotting",
     "projector_derivative",

@@ -93,6 +93,36 @@ def vector(value: Any, name: str, dim: int) -> Array:
     return array
 
 
+def magnetic_field(value: Any, dim: int, name: str = "magnetic_field") -> Any:
+    """A uniform magnetic field as its (c,) components (PHYSICS.md section 5): c = 1 (B_z, given
+    as a scalar) in 2D, c = 3 in 3D; it may be traced. A callable B(x) is returned as it is (its
+    values are checked where it is evaluated, :func:`magnetic_field_at`). None stays None."""
+    if value is None or callable(value):
+        return value
+    if dim not in (2, 3):
+        fail(f"{name} needs a 2D or 3D model (got dim = {dim})")
+    array = jnp.asarray(value, dtype=float)
+    if dim == 2 and array.shape in ((), (1,)):
+        return array.reshape(1)
+    if dim == 3 and array.shape == (3,):
+        return array
+    wanted = "a scalar B_z" if dim == 2 else "shape (3,)"
+    fail(f"{name} must be {wanted} for a model of dim = {dim}, got shape {array.shape}")
+
+
+def magnetic_field_at(field: Any, x: Array, dim: int) -> Array:
+    """The (c,) components of a checked :func:`magnetic_field` at position x (traced-safe)."""
+    if callable(field):
+        value = jnp.asarray(field(x), dtype=float)
+        expected = ((), (1,)) if dim == 2 else ((3,),)
+        if value.shape not in expected:
+            fail(
+                f"magnetic_field(x) must return {'a scalar' if dim == 2 else 'shape (3,)'}, got shape {value.shape}"
+            )
+        return value.reshape(-1)
+    return field
+
+
 def one_of(value: Any, name: str, allowed: Sequence[Any]) -> Any:
     """``value`` if it is one of ``allowed``."""
     if value not in tuple(allowed):

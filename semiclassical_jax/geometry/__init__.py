@@ -14,7 +14,9 @@ from ._public import berry_connection as berry_connection
 from ._public import berry_curvature as berry_curvature
 from ._public import eigensystem as eigensystem
 from ._public import manifold_berry_curvature as manifold_berry_curvature
+from ._public import manifold_orbital_moment as manifold_orbital_moment
 from ._public import nonabelian_curvature as nonabelian_curvature
+from ._public import orbital_moment as orbital_moment
 from ._public import projector_derivative as projector_derivative
 from ._symplectic import symplectic_solve as symplectic_solve
 from ._topology import chern_number as chern_number
@@ -30,7 +32,9 @@ __all__ = [
     "chern_number",
     "eigensystem",
     "manifold_berry_curvature",
+    "manifold_orbital_moment",
     "nonabelian_curvature",
+    "orbital_moment",
     "projector_derivative",
     "symplectic_solve",
     "weyl_chirality",

@@ -289,6 +289,83 @@ class BandGeometry(eqx.Module):
         a = jnp.array(manifold)
         return curvature + self.position_curvature[:, :, a][:, :, :, a]
 
+    def orbital_moment(self) -> Float[Array, "n c"]:
+        """Orbital magnetic moment of every band (PHYSICS.md section 5, charge -1), shape (N, c):
+        c = 1 (m_z) in 2D, c = 3 in 3D,
+
+        m_n^c = (1/2) eps_abc Im sum_{l != n} (dH_k_a)_nl (dH_k_b)_ln / (eps_l - eps_n),
+
+        the sum-over-states form of m = (i q / 2) <d u| x (H - eps) |d u> (q = -1; Xiao, Chang,
+        Niu, RMP 82, 1959, Eq. 3.7). PHYSICS.md leaves the overall sign to the massive Dirac
+        closed forms: this sign gives the exact n = 0 Landau level, and for that model
+        m_z = -valley Delta v^2 / (2 (Delta^2 + v^2 k^2)) in both bands (= eps_c Omega_c of the
+        upper band). Units: energy x length^2 (natural units, hbar = e = 1). Terms between
+        exactly degenerate bands are dropped, as in :meth:`berry_curvature`.
+        """
+        self._require_no_position_terms("the orbital moment")
+        d = self.dim
+        quotients = self.gap_quotients(slice(d, None))  # Q_b,nl = dH_b,nl / (eps_n - eps_l)
+        # (dH_a)_nl (dH_b)_ln / (eps_l - eps_n) = (dH_a)_nl Q_b,ln; summed over (a, b) with eps_abc
+        # the two orders are complex conjugates, so m^c = Im sum_l (dH_a)_nl Q_b,ln, (a, b, c) cyclic.
+        dh = self.dH[d:]
+        pairs = _moment_pairs(d)
+        return jnp.stack(
+            [
+                jnp.imag(jnp.sum(dh[a] * jnp.swapaxes(quotients[b], -1, -2), axis=-1))
+                for a, b in pairs
+            ],
+            axis=-1,
+        )
+
+    def manifold_orbital_moment(self, manifold: tuple[int, ...]) -> Complex[Array, "c na na"]:
+        """Moment matrix of a manifold (PHYSICS.md section 5, non-Abelian), shape (c, Na, Na):
+
+        M^c_nm = -(i/2) eps_abc sum_{l remote} G_a,nl conj(G_b,ml) (eps_l - (eps_n + eps_m) / 2),
+
+        G_a,nl = (dH_k_a)_nl / (eps_n - eps_l): the projection of (i q / 2) <d u_n| x (H - eps)
+        |d u_m> onto the remote bands with the symmetric energy reference, Hermitian; for a
+        degenerate manifold the standard moment matrix, for one band :meth:`orbital_moment` with
+        only the remote bands in its sum. c = 1 in 2D, 3 in 3D.
+        """
+        self._require_no_position_terms("the orbital moment")
+        d = self.dim
+        a = jnp.array(manifold)
+        e = self.energies
+        if len(manifold) == self.n_bands:
+            return jnp.zeros((len(_moment_pairs(d)), len(manifold), len(manifold)), self.dH.dtype)
+        r = jnp.array(complement(manifold, self.n_bands))
+        g = self.remote_couplings(manifold)[d:]  # (d, na, nr)
+        weight = e[r][None, None, :] - 0.5 * (e[a][:, None, None] + e[a][None, :, None])
+        components = []
+        for first, second in _moment_pairs(d):
+            term = jnp.einsum("nl,ml,nml->nm", g[first], jnp.conj(g[second]), weight)
+            components.append(-0.5j * (term - jnp.conj(term.T)))  # eps_abc: S_ba = S_ab^dagger
+        return jnp.stack(components)
+
+    def curvature_vector(self) -> Float[Array, "n c"]:
+        """Omega_n^c = eps_abc Omega_n^{k_a k_b} / 2 (PHYSICS.md section 5), shape (N, c): c = 1
+        (Omega^{kx ky}) in 2D, c = 3 in 3D. Units length^2."""
+        d = self.dim
+        omega = self.berry_curvature()[:, d:, d:]
+        return jnp.stack([omega[:, a, b] for a, b in _moment_pairs(d)], axis=-1)
+
+    def phase_space_factor(self, magnetic_field: Float[Array, " c"]) -> Float[Array, " n"]:
+        """D_n = 1 - q B . Omega_n = 1 + B . Omega_n (charge q = -1; PHYSICS.md section 5), the
+        modified phase-space density of every band; ``magnetic_field`` as (c,) components."""
+        return 1.0 + self.curvature_vector() @ magnetic_field
+
+    def moment_energy(self, magnetic_field: Float[Array, " c"]) -> Float[Array, " n"]:
+        """eps~_n = eps_n - m_n . B (PHYSICS.md section 5); ``magnetic_field`` as (c,) components."""
+        return self.energies - self.orbital_moment() @ magnetic_field
+
+    def _require_no_position_terms(self, what: str) -> None:
+        if self.position_curvature is not None:
+            raise ValueError(
+                f"{what} of a model with intra-cell positions (Wannier90 r(R)) also needs <r H r> "
+                "matrix elements that _tb.dat does not hold; use model.without_position_terms() "
+                "for the tight-binding approximation"
+            )
+
     def curvature_matrix(
         self, dropped: Bool[Array, "n n"] | None = None
     ) -> Complex[Array, "d d n n"]:
@@ -302,6 +379,16 @@ class BandGeometry(eqx.Module):
         if self.position_curvature is None:
             return curvature
         return curvature + self.position_curvature[d:, d:]
+
+
+def _moment_pairs(dim: int) -> tuple[tuple[int, int], ...]:
+    """The (a, b) of each moment component c with (a, b, c) cyclic: ((0, 1),) in 2D (m_z), the
+    three in 3D."""
+    if dim == 2:
+        return ((0, 1),)
+    if dim == 3:
+        return ((1, 2), (2, 0), (0, 1))
+    raise ValueError(f"the orbital moment needs a 2D or 3D model (got dim={dim})")
 
 
 def depends_on_position(model: AbstractModel, x: Array, k: Array) -> bool:

@@ -218,3 +218,34 @@ def manifold_berry_curvature(
     """Tr F^{ab} of a manifold: its gauge-invariant (Abelian) Berry curvature, shape (2d, 2d)."""
     curvature = nonabelian_curvature(model, x, k, manifold)
     return jnp.real(jnp.trace(curvature, axis1=-2, axis2=-1))
+
+
+def orbital_moment(
+    model: AbstractModel, x: PositionLike | None, k: WavevectorLike
+) -> Float[Array, "n"] | Float[Array, "n 3"]:
+    """Orbital magnetic moment m_n(k) of every band (PHYSICS.md section 5, charge -1).
+
+    m_n^c = (1/2) eps_abc Im sum_{l != n} (dH_k_a)_nl (dH_k_b)_ln / (eps_l - eps_n), from autodiff
+    dH (no eigenvector derivatives). Shape (N,) in 2D (m_z), (N, 3) in 3D; units energy x
+    length^2 (natural units), so eps - m . B is an energy for B in inverse length^2. For the massive
+    Dirac model both bands carry m_z = -valley Delta v^2 / (2 (Delta^2 + v^2 k^2)). Raises if two
+    bands touch at (x, k), and for a model with intra-cell positions (Wannier90 r(R)).
+    """
+    geometry, guards = _checked_bands(model, x, k, "orbital_moment")
+    moment = geometry.orbital_moment()
+    return guards(moment[:, 0] if geometry.dim == 2 else moment)
+
+
+def manifold_orbital_moment(
+    model: AbstractModel, x: PositionLike | None, k: WavevectorLike, manifold: Sequence[int]
+) -> Complex[Array, "na na"] | Complex[Array, "3 na na"]:
+    """Orbital moment matrix of a manifold (PHYSICS.md section 5, non-Abelian), Hermitian,
+    shape (Na, Na) in 2D (the z component), (3, Na, Na) in 3D:
+
+    M^c_nm = -(i/2) eps_abc sum_{l remote} G_a,nl conj(G_b,ml) (eps_l - (eps_n + eps_m) / 2),
+    G_a,nl = (dH_k_a)_nl / (eps_n - eps_l). Its trace is gauge invariant. Raises if the gap to the
+    remote bands closes at (x, k).
+    """
+    geometry, manifold, guards = _checked_manifold(model, x, k, manifold)
+    moment = geometry.manifold_orbital_moment(manifold)
+    return guards(moment[0] if geometry.dim == 2 else moment)
