@@ -52,6 +52,7 @@ from .transport import drude_conductivity as drude_conductivity  # noqa: E402
 from .transport import fermi_dirac as fermi_dirac  # noqa: E402
 from .transport import hall_conductivity as hall_conductivity  # noqa: E402
 from .transport import nonlinear_hall_current as nonlinear_hall_current  # noqa: E402
+from .transport import orbital_magnetisation as orbital_magnetisation  # noqa: E402
 
 __version__: str = _installed_version("semiclassical_jax")
 
@@ -85,6 +86,7 @@ __all__ = [
     "nonabelian_curvature",
     "orbital_moment",
     "nonlinear_hall_current",
+    "orbital_magnetisation",
     "plotting",
     "projector_derivative",
     "ScalarPotential",

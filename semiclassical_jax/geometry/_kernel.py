@@ -289,7 +289,7 @@ class BandGeometry(eqx.Module):
         a = jnp.array(manifold)
         return curvature + self.position_curvature[:, :, a][:, :, :, a]
 
-    def orbital_moment(self) -> Float[Array, "n c"]:
+    def orbital_moment(self, dropped: Bool[Array, "n n"] | None = None) -> Float[Array, "n c"]:
         """Orbital magnetic moment of every band (PHYSICS.md section 5, charge -1), shape (N, c):
         c = 1 (m_z) in 2D, c = 3 in 3D,
 
@@ -300,11 +300,14 @@ class BandGeometry(eqx.Module):
         closed forms: this sign gives the exact n = 0 Landau level, and for that model
         m_z = -valley Delta v^2 / (2 (Delta^2 + v^2 k^2)) in both bands (= eps_c Omega_c of the
         upper band). Units: energy x length^2 (natural units, hbar = e = 1). Terms between
-        exactly degenerate bands are dropped, as in :meth:`berry_curvature`.
+        exactly degenerate bands are dropped, as in :meth:`berry_curvature`, and so are the
+        ``dropped`` pairs (a symmetric mask; no division is evaluated there).
         """
         self._require_no_position_terms("the orbital moment")
         d = self.dim
-        quotients = self.gap_quotients(slice(d, None))  # Q_b,nl = dH_b,nl / (eps_n - eps_l)
+        quotients = self.gap_quotients(
+            slice(d, None), dropped
+        )  # Q_b,nl = dH_b,nl / (eps_n - eps_l)
         # (dH_a)_nl (dH_b)_ln / (eps_l - eps_n) = (dH_a)_nl Q_b,ln; summed over (a, b) with eps_abc
         # the two orders are complex conjugates, so m^c = Im sum_l (dH_a)_nl Q_b,ln, (a, b, c) cyclic.
         dh = self.dH[d:]
@@ -342,11 +345,12 @@ class BandGeometry(eqx.Module):
             components.append(-0.5j * (term - jnp.conj(term.T)))  # eps_abc: S_ba = S_ab^dagger
         return jnp.stack(components)
 
-    def curvature_vector(self) -> Float[Array, "n c"]:
+    def curvature_vector(self, dropped: Bool[Array, "n n"] | None = None) -> Float[Array, "n c"]:
         """Omega_n^c = eps_abc Omega_n^{k_a k_b} / 2 (PHYSICS.md section 5), shape (N, c): c = 1
-        (Omega^{kx ky}) in 2D, c = 3 in 3D. Units length^2."""
+        (Omega^{kx ky}) in 2D, c = 3 in 3D. Units length^2. ``dropped``: as in
+        :meth:`berry_curvature`."""
         d = self.dim
-        omega = self.berry_curvature()[:, d:, d:]
+        omega = self.berry_curvature(dropped)[:, d:, d:]
         return jnp.stack([omega[:, a, b] for a, b in _moment_pairs(d)], axis=-1)
 
     def phase_space_factor(self, magnetic_field: Float[Array, " c"]) -> Float[Array, " n"]:

@@ -6,6 +6,7 @@ from ._current import current_map as current_map
 from ._current import drude_conductivity as drude_conductivity
 from ._current import hall_conductivity as hall_conductivity
 from ._current import nonlinear_hall_current as nonlinear_hall_current
+from ._current import orbital_magnetisation as orbital_magnetisation
 from ._distribution import fermi_dirac as fermi_dirac
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "fermi_dirac",
     "hall_conductivity",
     "nonlinear_hall_current",
+    "orbital_magnetisation",
 ]

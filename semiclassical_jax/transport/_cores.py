@@ -31,6 +31,7 @@ from ._integrands import (
     Manifolds,
     berry_curvature_dipole,
     drude_conductivity,
+    orbital_magnetisation,
     hall_conductivity,
     msct_current,
     nonabelian_hall_current,
@@ -46,7 +47,7 @@ THEORIES = ("msct", "ssct", "nonabelian_hall")
 # A partition of the band indices as given by a caller, e.g. [[0, 1], [2]]; None: every band its own
 # manifold (checked by _guards.check_partition into Manifolds).
 ManifoldsLike = Sequence[Sequence[int]] | None
-Response = Literal["hall", "drude", "berry_curvature_dipole"]
+Response = Literal["hall", "drude", "berry_curvature_dipole", "orbital_magnetisation"]
 
 
 def _float_array(value: Any) -> Array:
@@ -263,7 +264,7 @@ def response_core(
 
     ``quantity``: ``"hall"`` the intrinsic Hall conductivity (d, d), ``"drude"`` the Drude
     conductivity (d, d) with relaxation time ``tau``, ``"berry_curvature_dipole"`` the dipole D_cab
-    (d, d, d); the integrands are in :mod:`._integrands`. ``tau`` is used by ``"drude"`` only.
+    (d, d, d), ``"orbital_magnetisation"`` M (c,) (c = 1 in 2D, 3 in 3D); the integrands are in :mod:`._integrands`. ``tau`` is used by ``"drude"`` only.
     ``mu``, ``temperature``: (L,) levels, sharing each k-point's geometry. The k-sum runs in chunks
     of ``chunk`` points.
 
@@ -277,6 +278,8 @@ def response_core(
             value, relevant = hall_conductivity(geometry, mu, temperature)
         elif quantity == "drude":
             value, relevant = drude_conductivity(geometry, mu, temperature, tau)
+        elif quantity == "orbital_magnetisation":
+            value, relevant = orbital_magnetisation(geometry, mu, temperature)
         else:
             value, relevant = berry_curvature_dipole(geometry, mu, temperature)
         return value, _point_check(geometry, non_hermiticity, relevant, mu, temperature)

@@ -260,7 +260,8 @@ def _response(
     result, diagnostics = response_core(
         model, positions, points, weights, *levels[1:], tau, quantity, chunk
     )
-    what = quantity if quantity == "berry_curvature_dipole" else f"{quantity}_conductivity"
+    named = quantity in ("berry_curvature_dipole", "orbital_magnetisation")
+    what = quantity if named else f"{quantity}_conductivity"
     return _finish(guards, result[0], diagnostics, what, (points, positions), levels)
 
 
@@ -443,3 +444,32 @@ def nonlinear_hall_current(
         model, grid, mu=mu, temperature=temperature, x=x, chunk_size=chunk_size
     )
     return guards(tau * jnp.einsum("...cab,b,c->...a", dipole, field, field))
+
+
+def orbital_magnetisation(
+    model: AbstractModel,
+    grid: KGrid,
+    *,
+    mu: LevelsLike,
+    temperature: LevelsLike,
+    x: PositionLike | None = None,
+    chunk_size: int | None = None,
+) -> Float[Array, "*S"] | Float[Array, "*S 3"]:
+    """Orbital magnetisation, the Berry-phase formula (PHYSICS.md section 5; RMP 82, 1959, Eq. 3.29,
+    charge -1): M = sum_n int dk [f0(eps_n) m_n + T log(1 + exp((mu - eps_n) / T)) Omega_n],
+    with m_n the orbital moment (:func:`~semiclassical_jax.orbital_moment`) and Omega_n^c =
+    eps_abc Omega_n^{k_a k_b} / 2; at T = 0 the second weight is (mu - eps_n) theta(mu - eps_n).
+
+    Units: energy / length^(d-2) (natural units; in 2D a moment per area). Shape () in 2D (M_z),
+    (3,) in 3D; (*S, ...) for arrays ``mu`` / ``temperature`` of levels (one pass over k). In a
+    gap at T = 0, dM/dmu = sum_occupied int dk Omega = C / (2 pi) (Streda); a massive Dirac valley
+    with mu in the gap has M_z = valley sgn(Delta) mu / (4 pi) (infinite cutoff). Band touchings:
+    as :func:`hall_conductivity` (pairs at the same occupation cancel and may touch).
+    """
+    check_model(model)
+    if int(model.dim) not in (2, 3):
+        fail(f"orbital_magnetisation needs a 2D or 3D model (got dim={int(model.dim)})")
+    result = _response(
+        model, grid, x, chunk_size, mu, temperature, None, "orbital_magnetisation", allow_zero=True
+    )
+    return result[..., 0] if int(model.dim) == 2 else result

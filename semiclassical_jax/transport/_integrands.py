@@ -269,3 +269,26 @@ def berry_curvature_dipole(
     per_level = inactive_pairs(levels)
     curvature = geometry.berry_curvature(at_every_level(per_level))[:, d:, d:]
     return -jnp.einsum("ln,nc,nab->lcab", slope, geometry.velocity(), curvature), ~per_level
+
+
+def orbital_magnetisation(
+    geometry: BandGeometry, mu: Float[Array, " L"], temperature: Float[Array, " L"]
+) -> tuple[Float[Array, "L c"], LevelPairs]:
+    """M^c = sum_n [f0(eps_n) m_n^c + T log(1 + exp((mu - eps_n) / T)) Omega_n^c] (PHYSICS.md
+    section 5; RMP 82, 1959, Eq. 3.29 with charge -1); at T = 0 the second weight is
+    (mu - eps_n) theta(mu - eps_n). Pairs of bands both full or both empty cancel between the
+    moment and the curvature term and are dropped (Fermi-sea form). Returns (M of each level
+    (L, c), relevant pairs of each level); c = 1 (M_z) in 2D, 3 in 3D.
+    """
+    occupation, _, levels = level_occupations(geometry.energies, mu, temperature)  # (L, N)
+    per_level = equal_occupation(levels)
+    dropped = at_every_level(per_level)
+    e, m, t = geometry.energies[None, :], mu[:, None], temperature[:, None]
+    positive = t > 0
+    safe = jnp.where(positive, t, 1.0)
+    grand = jnp.where(positive, safe * jax.nn.softplus((m - e) / safe), jnp.maximum(m - e, 0.0))
+    grand = jnp.where(levels == 1.0, m - e, jnp.where(levels == 0.0, 0.0, grand))
+    # moment and curvature vector without the dropped pairs, whose terms cancel between them
+    moment = geometry.orbital_moment(dropped)
+    curvature = geometry.curvature_vector(dropped)
+    return occupation @ moment + grand @ curvature, ~per_level
