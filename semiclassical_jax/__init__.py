@@ -11,6 +11,7 @@ from ._precision import _set_default_precision
 
 _set_default_precision()
 
+from . import distributed as distributed  # noqa: E402
 from . import dynamics as dynamics  # noqa: E402
 from . import geometry as geometry  # noqa: E402
 from . import grids as grids  # noqa: E402
@@ -57,6 +58,7 @@ from .transport import orbital_magnetisation as orbital_magnetisation  # noqa: E
 __version__: str = _installed_version("semiclassical_jax")
 
 __all__ = [
+    "distributed",
     "dynamics",
     "geometry",
     "band_force",

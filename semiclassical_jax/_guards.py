@@ -130,6 +130,27 @@ def one_of(value: Any, name: str, allowed: Sequence[Any]) -> Any:
     return value
 
 
+def device_tuple(devices: Any, name: str = "devices") -> tuple[Any, ...]:
+    """``devices`` (a sequence of distinct jax devices, e.g. ``jax.devices()``) as a tuple; None
+    gives ()."""
+    if devices is None:
+        return ()
+    if isinstance(devices, jax.Device):
+        devices = (devices,)
+    try:
+        devices = tuple(devices)
+    except TypeError:
+        fail(f"{name} must be a sequence of jax devices (e.g. jax.devices()), got {devices!r}")
+    if not devices:
+        fail(f"{name} must name at least one device (e.g. jax.devices()), got an empty sequence")
+    wrong = [device for device in devices if not isinstance(device, jax.Device)]
+    if wrong:
+        fail(f"{name} must hold jax devices (e.g. jax.devices()), got {wrong[0]!r}")
+    if len(set(devices)) != len(devices):
+        fail(f"{name} names a device twice: {[str(device) for device in devices]}")
+    return devices
+
+
 # ---------------------------------------------------------------------------------------------
 # models, points, bands
 

@@ -35,6 +35,7 @@ import numpy as np
 from . import units
 from ._files import current_umask, write_atomically
 from ._guards import fail
+from .distributed import is_main_process
 
 FORMAT = "semiclassical_jax.SweepResult/1"
 
@@ -141,10 +142,15 @@ class SweepResult:
         )
 
     def save(self, path: str | os.PathLike) -> str:
-        """Write the result to ``path`` (``.npz``; the suffix is added if missing), atomically."""
+        """Write the result to ``path`` (``.npz``; the suffix is added if missing), atomically.
+
+        In a run of several processes (:mod:`semiclassical_jax.distributed`) only process 0
+        writes; the others return the same path without touching the file system."""
         path = os.fspath(path)
         if not path.endswith(".npz"):
             path += ".npz"
+        if not is_main_process():
+            return path
         metadata = {
             "format": FORMAT,
             "name": self.name,

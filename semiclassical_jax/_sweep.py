@@ -16,8 +16,12 @@ levels). A 101-level ``mu`` axis costs about one k-integral, not 101.
 Sharding: with several visible devices (GPUs, or CPU devices from
 ``XLA_FLAGS=--xla_force_host_platform_device_count=N``) each batch is split evenly over them; every
 sweep point is computed whole on one device, so the result does not depend on the device count.
-On several hosts call ``jax.distributed.initialize()`` first; ``devices=jax.devices()`` then spans
-all of them.
+A sweep with fewer (batched) points than devices splits each point's k-grid over the devices
+instead (``transport`` cores with ``devices``; the sum then differs from one device's by rounding).
+Several processes (hosts): call :func:`semiclassical_jax.distributed.initialize` first in each;
+``jax.devices()`` then spans all of them, the results are gathered (replicated) onto every device,
+so every process gets the whole :class:`~semiclassical_jax.SweepResult`, and only process 0 prints
+progress (and writes, in ``SweepResult.save``).
 """
 
 import dataclasses
@@ -34,7 +38,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, PartitionSpec
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._guards import (
     Guards,
@@ -42,6 +46,7 @@ from ._guards import (
     check_model,
     check_output_shape,
     check_partition,
+    device_tuple,
     fail,
     integer,
     model_value_checks,
@@ -50,6 +55,7 @@ from ._guards import (
 from ._pytree import get_path, replace_path
 from ._results import SweepResult, describe, unit_attrs
 from ._types import Array, ArrayLike, FieldLike, Float, PositionLike, RealScalarLike
+from .distributed import is_main_process
 from .grids import KGrid
 from .grids._grid import check_memory
 from .models import AbstractModel
@@ -131,6 +137,9 @@ class SweepPlan:
         chunk: k-points per integration chunk; batch: sweep points of the non-level axes per
             device per compiled call (each with all levels of the ``mu`` / ``temperature`` axes).
         devices: the devices the sweep axis is sharded over.
+        split: ``"sweep"``: each device computes whole sweep points (a share of each batch);
+            ``"k"`` (fewer sweep points than devices): every device computes all points of a
+            batch on its share of the k-grid, and the shares are added.
     """
 
     quantity: str
@@ -142,6 +151,7 @@ class SweepPlan:
     chunk: int
     batch: int
     devices: tuple[Any, ...]
+    split: Literal["sweep", "k"] = "sweep"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,19 +350,24 @@ def _check_sizes(
     chunk_size: Any,
     devices: Sequence[Any] | None,
     points_in_flight: int = DEFAULT_POINTS_IN_FLIGHT,
-) -> tuple[tuple[Any, ...], int, int]:
-    """(devices, sweep points per device per call, k-points per chunk).
+) -> tuple[tuple[Any, ...], int, int, Literal["sweep", "k"]]:
+    """(devices, sweep points per device per call, k-points per chunk, split).
 
-    ``n_total``: the sweep points that are batched (those of the non-level axes). The defaults
-    keep about ``points_in_flight`` integrand evaluations (sweep points x positions x k-points)
-    in flight per device: a batch is that bound over one sweep point's evaluations (k-points x
+    ``n_total``: the sweep points that are batched (those of the non-level axes). With at least
+    as many of them as devices each device takes whole points (split ``"sweep"``), else every
+    device takes its share of every point's k-points (``"k"``). The defaults keep about
+    ``points_in_flight`` integrand evaluations (sweep points x positions x k-points) in flight
+    per device: a batch is that bound over one sweep point's evaluations on a device (k-points x
     positions), at least 2 and at most a device's share of the sweep; the chunk then cuts the
     k-integral so that batch x positions x chunk stays within the bound.
     """
-    devices = tuple(jax.devices() if devices is None else devices)
-    if len(devices) == 0:
-        fail("devices must name at least one device")
-    per_device = -(-n_total // len(devices))
+    devices = tuple(jax.devices()) if devices is None else device_tuple(devices)
+    split = "k" if n_total < len(devices) else "sweep"
+    if split == "k":
+        n_points = -(-n_points // len(devices))
+        per_device = n_total
+    else:
+        per_device = -(-n_total // len(devices))
     work = n_points * n_positions
     if batch_size is None:
         batch = max(
@@ -364,7 +379,7 @@ def _check_sizes(
         chunk = max(1, min(n_points, points_in_flight // (n_positions * batch)))
     else:
         chunk = min(integer(chunk_size, "chunk_size"), n_points)
-    return devices, batch, chunk
+    return devices, batch, chunk, split
 
 
 def _check_working_set(
@@ -373,6 +388,7 @@ def _check_working_set(
     n_axes: int,
     shapes: tuple[int, int, int, int, int],
     devices,
+    split: str = "sweep",
 ) -> None:
     """Refuse a sweep whose memory exceeds the machine, before anything is allocated.
 
@@ -390,7 +406,7 @@ def _check_working_set(
         f"{in_flight:.3g} integrand evaluations in flight (about {per_evaluation} B each)",
         devices,
     )
-    per_call = batch * len(devices) * n_levels
+    per_call = batch * (len(devices) if split == "sweep" else 1) * n_levels
     host = 8 * -(-n_total // per_call) * per_call * (n_axes + n_positions * d * d) * 2
     check_memory(host, f"sweep: {n_total:.3g} sweep points (inputs and results)")
 
@@ -449,7 +465,7 @@ def prepare_sweep(
     # the memory of an evaluation grows with the levels it carries: fewer evaluations in flight
     n, d_model = int(model.n_bands), int(model.dim)
     ratio = evaluation_bytes(n, d_model, n_levels) / evaluation_bytes(n, d_model)
-    devices, batch, chunk = _check_sizes(
+    devices, batch, chunk, split = _check_sizes(
         n_total // n_levels,
         points.shape[0],
         positions.shape[0],
@@ -459,7 +475,7 @@ def prepare_sweep(
         max(2, int(DEFAULT_POINTS_IN_FLIGHT / ratio)),
     )
     shapes = (points.shape[0], positions.shape[0], batch, chunk, n_levels)
-    _check_working_set(model, n_total, len(names), shapes, devices)
+    _check_working_set(model, n_total, len(names), shapes, devices, split)
     operands = {
         "model": model,
         "points": points,
@@ -468,7 +484,9 @@ def prepare_sweep(
         "direction": jnp.asarray(direction),
         **_fixed_operands(coords, values, base_field),
     }
-    return SweepPlan(quantity, names, coords, operands, theory, manifolds, chunk, batch, devices)
+    return SweepPlan(
+        quantity, names, coords, operands, theory, manifolds, chunk, batch, devices, split
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -517,6 +535,7 @@ def _evaluate(
     argument = dict(zip(LEVEL_AXES, operands["levels"]))
     argument["tau"] = swept.get("tau", operands["tau"])
     points, weights, positions = operands["points"], operands["weights"], operands["positions"]
+    devices = plan.devices if plan.split == "k" else ()
     if plan.quantity in CURRENTS:
         field = operands["field"]
         if "field_strength" in swept:
@@ -536,6 +555,7 @@ def _evaluate(
             plan.theory,
             plan.manifolds,
             plan.chunk,
+            devices,
         )
         # (n_x, L, d) -> (L, n_x, d) for a map, (L, d) at one position
         return (jnp.moveaxis(result, 0, 1) if plan.quantity == "current_map" else result[0]), (
@@ -552,6 +572,7 @@ def _evaluate(
         argument["tau"],
         kind,
         plan.chunk,
+        devices,
     )
     return result[0], diagnostics
 
@@ -563,15 +584,21 @@ def _batch_operands(plan: SweepPlan) -> dict[str, Any]:
 
 
 def _compiled_batch(plan: SweepPlan) -> Callable[[Array], tuple[Array, Array]]:
-    """jit(vmap over a batch of sweep points), shard_map-ped over plan.devices when there are several."""
+    """jit(vmap over a batch of sweep points), shard_map-ped over plan.devices when there are
+    several and the split is ``"sweep"`` (for ``"k"`` the cores split each k-sum). With several
+    devices the outputs are replicated on all of them (gathered by XLA), so that every process
+    reads the whole batch."""
     dynamic, static = eqx.partition(_batch_operands(plan), eqx.is_array)
 
     def run(dynamic_operands, values):
         operands = eqx.combine(dynamic_operands, static)
         return jax.vmap(lambda v: _evaluate(plan, operands, v))(values)
 
-    if len(plan.devices) > 1:
-        mesh = Mesh(np.array(plan.devices), ("sweep",))
+    if len(plan.devices) == 1:
+        compiled = jax.jit(run)
+        return lambda values: compiled(dynamic, values)
+    mesh = Mesh(np.array(plan.devices), ("sweep",))
+    if plan.split == "sweep":
         run = jax.shard_map(
             run,
             mesh=mesh,
@@ -579,7 +606,7 @@ def _compiled_batch(plan: SweepPlan) -> Callable[[Array], tuple[Array, Array]]:
             out_specs=(PartitionSpec("sweep"), PartitionSpec("sweep")),
             check_vma=False,
         )
-    compiled = jax.jit(run)
+    compiled = jax.jit(run, out_shardings=NamedSharding(mesh, PartitionSpec()))
     return lambda values: compiled(dynamic, values)
 
 
@@ -624,12 +651,12 @@ def _flat_points(plan: SweepPlan) -> np.ndarray:
 def _run_batches(plan: SweepPlan, flat: np.ndarray, progress: bool | str) -> tuple[np.ndarray, Any]:
     """(values, diagnostics) at every sweep point: one compiled call per batch on all devices."""
     n_total = flat.shape[0]
-    per_call = plan.batch * len(plan.devices)
+    per_call = plan.batch * (len(plan.devices) if plan.split == "sweep" else 1)
     n_calls = -(-n_total // per_call)
     padded = np.concatenate([flat, np.repeat(flat[-1:], n_calls * per_call - n_total, axis=0)])
     compiled = _compiled_batch(plan)
     label = progress if isinstance(progress, str) else f"sweep {plan.quantity}"
-    bar = _Progress(label, n_calls, sys.stderr) if progress else None
+    bar = _Progress(label, n_calls, sys.stderr) if progress and is_main_process() else None
     outputs, checks = [], []
     for call in range(n_calls):
         values = jnp.asarray(padded[call * per_call : (call + 1) * per_call])
@@ -739,6 +766,8 @@ def _metadata(plan: SweepPlan, start: float, attrs: Mapping[str, Any] | None) ->
         "chunk_size": plan.chunk,
         "batch_size": plan.batch,
         "devices": [str(device) for device in plan.devices],
+        "split": plan.split,
+        "processes": jax.process_count(),
         "seconds": time.perf_counter() - start,
         "jax_version": jax.__version__,
         "versions": _versions(),
@@ -811,7 +840,9 @@ def sweep(
         field, field_direction, mu, temperature, tau, x, xs: fixed values of what is not swept.
         chunk_size: k-points per integration chunk; batch_size: sweep points per device per call
             (defaults keep about 2^15 integrand evaluations in flight: bounded memory).
-        devices: devices to shard the sweep axis over (default: all of ``jax.devices()``).
+        devices: devices to shard the sweep axis over (default: all of ``jax.devices()``, those
+            of every process after :func:`semiclassical_jax.distributed.initialize`; every
+            process gets the whole result).
         progress: print a progress bar with ETA per batch to stderr (a string is used as its label).
 
     Returns a :class:`~semiclassical_jax.SweepResult` with dims ``(*axes, ["position"], "component",

@@ -16,6 +16,12 @@ replaces ``--out`` only when every file is written, so a failed or interrupted r
 as it was. A non-empty ``--out`` is refused unless ``--overwrite`` is given (and then only if it
 holds an earlier run's ``run.json``); ``<out>.lock`` keeps two runs out of one folder.
 
+Several processes (``run --distributed``, :mod:`semiclassical_jax.distributed`): launch the same
+command once per process (``srun``, ``mpirun``, or by hand with ``--coordinator``,
+``--num-processes``, ``--process-id``); every process computes its share of each sweep and gets
+the whole result, process 0 alone prints and writes ``--out`` (and decides for all whether it can;
+if it cannot, every process exits with status 2).
+
 Exit status: 0 done; 1 the run failed (a sweep raised; nothing is written); 2 bad input (the
 arguments, the configuration, the output folder, a size beyond the machine's memory); 130
 interrupted. Every error is one line on stderr naming the problem.
@@ -37,7 +43,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import geometry, models, units
+from . import distributed, geometry, models, units
 from ._config import ConfigError, build_plans, default_config_text, load_config
 from ._files import write_atomically
 from ._results import ResultsFolderError, check_results_folder, results_folder
@@ -286,8 +292,9 @@ def _provenance(name: str, table: dict, config: dict, text: str, source: str) ->
 
 
 def _run_sweeps(plans: list, folder: str, no_plots: bool, provenance) -> list[tuple]:
-    """Run every plan, writing <name>.npz (and .png) into ``folder``; the summary rows.
-    ``provenance(name, table)``: the attrs of a sweep's file.
+    """Run every plan, writing <name>.npz (and .png) into ``folder`` (None: nothing, in every
+    process but 0 of a distributed run); the summary rows. ``provenance(name, table)``: the attrs
+    of a sweep's file.
 
     Raises RunFailed naming the sweep when one fails (any exception but an interrupt).
     """
@@ -296,10 +303,11 @@ def _run_sweeps(plans: list, folder: str, no_plots: bool, provenance) -> list[tu
         sweep_start = time.perf_counter()
         try:
             result = run_sweep(plan, progress=f"{name}", attrs=provenance(name, table))
-            files = [os.path.basename(result.save(os.path.join(folder, f"{name}.npz")))]
-            if not no_plots:
-                _save_figure(result, os.path.join(folder, f"{name}.png"))
-                files.append(f"{name}.png")
+            files = [f"{name}.npz"] + ([] if no_plots else [f"{name}.png"])
+            if folder is not None:
+                result.save(os.path.join(folder, f"{name}.npz"))
+                if not no_plots:
+                    _save_figure(result, os.path.join(folder, f"{name}.png"))
         except Exception as error:  # noqa: BLE001 - any failure of a sweep ends the run
             raise RunFailed(f"sweep {name!r} failed: {_one_line(error)}") from error
         seconds = time.perf_counter() - sweep_start
@@ -315,9 +323,37 @@ def _one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {lines[0] if lines else '(no message)'}"
 
 
+def _join(args: argparse.Namespace) -> None:
+    """Join a run of several processes if asked (``--distributed`` or its explicit arguments),
+    before JAX starts; a failure to join is bad input (exit status 2)."""
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed and all(value is None for value in explicit):
+        return
+    try:
+        distributed.initialize(*explicit)
+    except (ValueError, RuntimeError) as error:
+        raise ConfigError(f"--distributed: {error}") from error
+
+
+def _by_main_process(action, out: str):
+    """``action()`` in process 0 only (None elsewhere); every process learns whether it raised
+    ResultsFolderError and then raises one too, so that all exit together with status 2."""
+    error, value = None, None
+    if distributed.is_main_process():
+        try:
+            value = action()
+        except ResultsFolderError as raised:
+            error = raised
+    if not distributed.broadcast_from_main(error is None):
+        raise error or ResultsFolderError(f"{out}: process 0 cannot write it (its error says why)")
+    return value
+
+
 def _run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    check_results_folder(args.out, args.overwrite)
+    _join(args)
+    main = distributed.is_main_process()
+    _by_main_process(lambda: check_results_folder(args.out, args.overwrite), args.out)
     text, source = _read_config(args.config)
     try:
         config = load_config(text)
@@ -325,16 +361,22 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as error:
         raise ConfigError(f"bad config {source}: {error}") from error
     devices = jax.devices()
-    print(f"semiclassical-jax run: {len(plans)} sweep(s) from {source}")
-    print(
-        f"devices: {len(devices)} x {devices[0].platform} ({devices[0].device_kind}); output: {args.out}"
+    say = print if main else lambda *_: None
+    say(f"semiclassical-jax run: {len(plans)} sweep(s) from {source}")
+    say(
+        f"devices: {len(devices)} x {devices[0].platform} ({devices[0].device_kind}) in "
+        f"{jax.process_count()} process(es); output: {args.out}"
     )
     record = {
         "command": "semiclassical-jax run",
         "config": source,
         "sweeps": [n for n, *_ in plans],
+        "processes": jax.process_count(),
     }
-    with results_folder(args.out, args.overwrite, record) as staging:
+    with contextlib.ExitStack() as stack:
+        staging = _by_main_process(
+            lambda: stack.enter_context(results_folder(args.out, args.overwrite, record)), args.out
+        )
         rows = _run_sweeps(
             plans,
             staging,
@@ -346,10 +388,11 @@ def _run(args: argparse.Namespace) -> int:
             "|---|---|---|---|---|---|---|",
             *(f"| {n} | {q} | {p} | {s:.1f} | {f} | {h} | {u} |" for n, q, p, s, f, h, u in rows),
         ]
-        _write_atomically(os.path.join(staging, "config.toml"), text)
-        _write_atomically(os.path.join(staging, "summary.md"), "\n".join(summary) + "\n")
-    print("\n" + "\n".join(summary))
-    print(
+        if staging is not None:
+            _write_atomically(os.path.join(staging, "config.toml"), text)
+            _write_atomically(os.path.join(staging, "summary.md"), "\n".join(summary) + "\n")
+    say("\n" + "\n".join(summary))
+    say(
         f"\ndone in {time.perf_counter() - start:.1f} s; wrote {args.out}/ (data: .npz, read with "
         "semiclassical_jax.SweepResult.load; plots: .png; config.toml; summary.md; run.json)"
     )
@@ -393,6 +436,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an earlier run in --out (a folder holding run.json) once this run completes",
     )
     run.add_argument("--no-plots", action="store_true", help="write data only, no PNG figures")
+    several = run.add_argument_group(
+        "several processes",
+        "launch the same command once per process; each computes a share of every sweep, "
+        "process 0 writes --out (jax.distributed; README: 'Several processes or hosts')",
+    )
+    several.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a run of several processes, detected from the cluster (SLURM srun, Open MPI)",
+    )
+    several.add_argument(
+        "--coordinator", metavar="HOST:PORT", help="process 0's address (implies --distributed)"
+    )
+    several.add_argument("--num-processes", type=int, metavar="N", help="number of processes")
+    several.add_argument("--process-id", type=int, metavar="I", help="this process, 0 .. N-1")
     run.set_defaults(handler=_run)
     default = commands.add_parser(
         "default-config",

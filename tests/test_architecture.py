@@ -17,7 +17,7 @@ PACKAGE = pathlib.Path(sj.__file__).parent
 # layers before it. Keys are module paths relative to the package (a folder stands for every
 # module inside it).
 LAYERS = [
-    ("_types", "_pytree", "_precision", "_files", "units", "_linalg"),
+    ("_types", "_pytree", "_precision", "_files", "units", "_linalg", "distributed"),
     ("_guards",),
     ("_eigh", "_degenerate"),
     ("models", "textures"),
@@ -156,6 +156,7 @@ def _defined_in(value, name: str) -> bool:
     "name",
     [
         "semiclassical_jax",
+        "semiclassical_jax.distributed",
         "semiclassical_jax.dynamics",
         "semiclassical_jax.geometry",
         "semiclassical_jax.grids",

@@ -217,6 +217,7 @@ def current_core(
     theory: Theory,
     manifolds: Manifolds,
     chunk: int,
+    devices: tuple[Any, ...] = (),
 ) -> tuple[Float[Array, "nx L d"], Diagnostics]:
     """The current density J(x) = sum_i w_i j(x, k_i) at each position (PHYSICS.md section 3).
 
@@ -225,7 +226,8 @@ def current_core(
     (chemical potential ``mu`` (L,), temperature ``temperature`` (L,), energy; the geometry of each
     k-point is computed once for all of them) and relaxation time ``tau`` (1 / energy; unused by
     ``"nonabelian_hall"``), with ``manifolds`` a checked partition of the bands. The k-sum runs in
-    chunks of ``chunk`` points (:func:`._integrate.integrate`).
+    chunks of ``chunk`` points (:func:`._integrate.integrate`), split over ``devices`` when they
+    are two or more (then the result is replicated on all of them).
 
     Returns (J of shape (n_x, L, d), the k-sum's :class:`~._integrate.Diagnostics`: finite, energy
     scale, non-Hermiticity, smallest relevant gap). Unchecked: the caller validates the arguments
@@ -245,7 +247,7 @@ def current_core(
             value, relevant = nonabelian_hall_current(geometry, field, mu, temperature, manifolds)
         return value, _point_check(geometry, non_hermiticity, relevant, mu, temperature)
 
-    return integrate(integrand, positions, points, weights, chunk)
+    return integrate(integrand, positions, points, weights, chunk, devices)
 
 
 @eqx.filter_jit
@@ -259,6 +261,7 @@ def response_core(
     tau: Float[Array, ""],
     quantity: Response,
     chunk: int,
+    devices: tuple[Any, ...] = (),
 ) -> tuple[Float[Array, "nx L ..."], Diagnostics]:
     """A linear-response coefficient sum_i w_i s(x, k_i) at each position (e^2 / hbar units).
 
@@ -266,7 +269,7 @@ def response_core(
     conductivity (d, d) with relaxation time ``tau``, ``"berry_curvature_dipole"`` the dipole D_cab
     (d, d, d), ``"orbital_magnetisation"`` M (c,) (c = 1 in 2D, 3 in 3D); the integrands are in :mod:`._integrands`. ``tau`` is used by ``"drude"`` only.
     ``mu``, ``temperature``: (L,) levels, sharing each k-point's geometry. The k-sum runs in chunks
-    of ``chunk`` points.
+    of ``chunk`` points, split over ``devices`` when they are two or more.
 
     Returns (the coefficient of shape (n_x, L, ...), the k-sum's diagnostics). Unchecked, like
     :func:`current_core`.
@@ -284,4 +287,4 @@ def response_core(
             value, relevant = berry_curvature_dipole(geometry, mu, temperature)
         return value, _point_check(geometry, non_hermiticity, relevant, mu, temperature)
 
-    return integrate(integrand, positions, points, weights, chunk)
+    return integrate(integrand, positions, points, weights, chunk, devices)

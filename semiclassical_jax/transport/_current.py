@@ -11,8 +11,12 @@ Units: natural (hbar = e = k_B = 1, carrier charge -1, e^2/h = 1/(2 pi)); J is a
 Fermi-level scans: ``mu`` and ``temperature`` may be arrays that broadcast against each other
 (shape S); the geometry of each k-point is then computed once for all levels and the result gets
 the leading axes S (a 0-d mu and temperature give the result without them).
+
+Several devices or processes: ``devices=`` (e.g. ``jax.devices()``) splits the k-grid over them
+(:mod:`semiclassical_jax.distributed`); every process gets the whole result.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 import jax
@@ -25,6 +29,7 @@ from .._guards import (
     check_model,
     check_output_shape,
     check_partition,
+    device_tuple,
     fail,
     integer,
     model_value_checks,
@@ -34,6 +39,7 @@ from .._guards import (
     vector,
 )
 from .._types import Array, ArrayLike, FieldLike, Float, PositionLike, RealScalarLike
+from ..distributed import process_local
 from ..grids import KGrid
 from ..models import AbstractModel
 from ._cores import (
@@ -66,6 +72,11 @@ def _check_positions(model: AbstractModel, positions: Any) -> Float[Array, "nx d
     if positions.ndim != 2 or positions.shape[1] != d:
         fail(f"xs must have shape (n_x, {d}) for a model of dim = {d}, got {positions.shape}")
     return positions
+
+
+def _share(n_points: int, devices: tuple[Any, ...]) -> int:
+    """The k-points each of ``devices`` sums (all of them on one device)."""
+    return -(-n_points // max(len(devices), 1))
 
 
 def _check_chunk_size(chunk_size: Any, n_points: int, n_positions: int, chunk_points: int) -> int:
@@ -200,13 +211,18 @@ def _current(
     theory: str,
     manifolds: Any,
     chunk_size: Any,
+    devices: Any,
 ) -> Float[Array, "nx d"]:
     """:func:`current_map`, with ``xs = None`` meaning the origin: checks, then the core."""
     d, points, weights, positions = _common(model, grid, xs)
     one_of(theory, "theory", THEORIES)
     manifolds = check_partition(manifolds, int(model.n_bands))
+    devices = device_tuple(devices)
     chunk = _check_chunk_size(
-        chunk_size, points.shape[0], positions.shape[0], _default_chunk_points(theory, manifolds)
+        chunk_size,
+        _share(points.shape[0], devices),
+        positions.shape[0],
+        _default_chunk_points(theory, manifolds),
     )
     if theory == "ssct" and any(len(m) > 1 for m in manifolds):
         fail(
@@ -226,8 +242,20 @@ def _current(
     _check_level_values(guards, mu, temperature, allow_zero=hall)
     if not hall:
         _check_tau(guards, tau)
-    result, diagnostics = current_core(
-        model, positions, points, weights, field, *levels[1:], tau, theory, manifolds, chunk
+    result, diagnostics = process_local(
+        current_core(
+            model,
+            positions,
+            points,
+            weights,
+            field,
+            *levels[1:],
+            tau,
+            theory,
+            manifolds,
+            chunk,
+            devices,
+        )
     )
     result = jnp.moveaxis(result, 1, 0)  # (L, n_x, d)
     return _finish(guards, result, diagnostics, "current", (points, positions), levels)
@@ -243,11 +271,15 @@ def _response(
     tau: Any,
     quantity: str,
     allow_zero: bool,
+    devices: Any,
 ) -> Float[Array, "d ..."]:
     """A linear-response coefficient at one position ``x``: checks, then the core."""
     position = None if x is None else vector(x, "x", int(model.dim))[None, :]
     _, points, weights, positions = _common(model, grid, position)
-    chunk = _check_chunk_size(chunk_size, points.shape[0], positions.shape[0], DEFAULT_CHUNK_POINTS)
+    devices = device_tuple(devices)
+    chunk = _check_chunk_size(
+        chunk_size, _share(points.shape[0], devices), positions.shape[0], DEFAULT_CHUNK_POINTS
+    )
     mu, temperature = _level_array(mu, "mu"), _level_array(temperature, "temperature")
     levels = _flat_levels(mu, temperature)
     tau = scalar(tau, "tau") if quantity == "drude" else jnp.asarray(0.0)
@@ -257,8 +289,8 @@ def _response(
     _check_level_values(guards, mu, temperature, allow_zero)
     if quantity == "drude":
         _check_tau(guards, tau)
-    result, diagnostics = response_core(
-        model, positions, points, weights, *levels[1:], tau, quantity, chunk
+    result, diagnostics = process_local(
+        response_core(model, positions, points, weights, *levels[1:], tau, quantity, chunk, devices)
     )
     named = quantity in ("berry_curvature_dipole", "orbital_magnetisation")
     what = quantity if named else f"{quantity}_conductivity"
@@ -281,6 +313,7 @@ def current_map(
     theory: Theory = "msct",
     manifolds: ManifoldsLike = None,
     chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
 ) -> Float[Array, "*S nx d"]:
     """Current density J(x) at each position of ``xs`` (n_x, d): the phase-space grid (PHYSICS.md s. 4).
 
@@ -288,7 +321,9 @@ def current_map(
     Memory is bounded by ``chunk_size`` x n_x integrand evaluations at a time. Shape (n_x, d), or
     (*S, n_x, d) for a scan of levels of shape S (``mu`` and ``temperature`` arrays).
     """
-    return _current(model, grid, xs, field, mu, temperature, tau, theory, manifolds, chunk_size)
+    return _current(
+        model, grid, xs, field, mu, temperature, tau, theory, manifolds, chunk_size, devices
+    )
 
 
 def current(
@@ -303,6 +338,7 @@ def current(
     manifolds: ManifoldsLike = None,
     x: PositionLike | None = None,
     chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
 ) -> Float[Array, "*S d"]:
     """Steady-state current density J = q int dk (...) in a uniform field E (PHYSICS.md section 3).
 
@@ -322,6 +358,11 @@ def current(
         x: position (d,) for a textured model (default: the origin).
         chunk_size: k-points per chunk (memory bound); default: at most 2^14 (on CPU 2^11 for MSCT
             with a multi-band manifold), in equal chunks.
+        devices: split the k-grid evenly over these devices and add the parts (``jax.shard_map``
+            and ``psum``), e.g. ``jax.devices()``: all GPUs, forced CPU devices, or after
+            :func:`semiclassical_jax.distributed.initialize` the devices of every process (each
+            process gets the whole result). Default: the default device. The result equals one
+            device's up to the order of the additions. Every function here takes it.
 
     Returns J, shape (d,) (a scan: (*S, d), J[i] at level (mu[i], temperature[i])), carrier charge
     -1, so the intrinsic Hall current of a Chern insulator is J_x = -(C / 2 pi) E_y. ``temperature`` must be > 0 for ``"ssct"`` and ``"msct"``; T = 0 (step
@@ -338,7 +379,7 @@ def current(
     """
     position = None if x is None else vector(x, "x", int(model.dim))[None, :]
     return _current(
-        model, grid, position, field, mu, temperature, tau, theory, manifolds, chunk_size
+        model, grid, position, field, mu, temperature, tau, theory, manifolds, chunk_size, devices
     )[..., 0, :]
 
 
@@ -351,6 +392,7 @@ def hall_conductivity(
     manifolds: ManifoldsLike = None,
     x: PositionLike | None = None,
     chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
 ) -> Float[Array, "..."]:
     """Intrinsic Hall conductivity sigma_ab = dJ_a/dE_b = -sum_n int dk f0(eps_n) Omega_n^{k_a k_b}.
 
@@ -368,7 +410,9 @@ def hall_conductivity(
     (and, in a scan, the first level at which their occupations differ).
     """
     check_partition(manifolds, int(model.n_bands))
-    return _response(model, grid, x, chunk_size, mu, temperature, None, "hall", allow_zero=True)
+    return _response(
+        model, grid, x, chunk_size, mu, temperature, None, "hall", True, devices=devices
+    )
 
 
 def drude_conductivity(
@@ -380,13 +424,16 @@ def drude_conductivity(
     tau: RealScalarLike,
     x: PositionLike | None = None,
     chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
 ) -> Float[Array, "..."]:
     """Drude conductivity sigma_ab = tau sum_n int dk (-f0'(eps_n)) v_n,a v_n,b (e^2/hbar units).
 
     A parabolic band eps = k^2 / 2m gives sigma = n tau / m at any T (n the carrier density).
     Shape (d, d), or (*S, d, d) for arrays ``mu`` / ``temperature`` of levels (one pass over k).
     """
-    return _response(model, grid, x, chunk_size, mu, temperature, tau, "drude", allow_zero=False)
+    return _response(
+        model, grid, x, chunk_size, mu, temperature, tau, "drude", False, devices=devices
+    )
 
 
 def berry_curvature_dipole(
@@ -397,6 +444,7 @@ def berry_curvature_dipole(
     temperature: LevelsLike,
     x: PositionLike | None = None,
     chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
 ) -> Float[Array, "*S d d d"]:
     """Berry-curvature dipole D_cab = sum_n int dk f0(eps_n) d_{k_c} Omega_n^{k_a k_b} (Sodemann-Fu).
 
@@ -413,7 +461,8 @@ def berry_curvature_dipole(
         temperature,
         None,
         "berry_curvature_dipole",
-        allow_zero=False,
+        False,
+        devices=devices,
     )
 
 
@@ -427,6 +476,7 @@ def nonlinear_hall_current(
     tau: RealScalarLike,
     x: PositionLike | None = None,
     chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
 ) -> Float[Array, "*S d"]:
     """The SSCT current at order tau E^2: J_a = tau sum_bc D_cab E_b E_c (Berry-curvature dipole).
 
@@ -441,7 +491,7 @@ def nonlinear_hall_current(
     guards.finite(field, "field")  # concrete bad values raise here, before the dipole's k-sum
     _check_tau(guards, tau)
     dipole = berry_curvature_dipole(
-        model, grid, mu=mu, temperature=temperature, x=x, chunk_size=chunk_size
+        model, grid, mu=mu, temperature=temperature, x=x, chunk_size=chunk_size, devices=devices
     )
     return guards(tau * jnp.einsum("...cab,b,c->...a", dipole, field, field))
 
@@ -454,6 +504,7 @@ def orbital_magnetisation(
     temperature: LevelsLike,
     x: PositionLike | None = None,
     chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
 ) -> Float[Array, "*S"] | Float[Array, "*S 3"]:
     """Orbital magnetisation, the Berry-phase formula (PHYSICS.md section 5; RMP 82, 1959, Eq. 3.29,
     charge -1): M = sum_n int dk [f0(eps_n) m_n + T log(1 + exp((mu - eps_n) / T)) Omega_n],
@@ -470,6 +521,15 @@ def orbital_magnetisation(
     if int(model.dim) not in (2, 3):
         fail(f"orbital_magnetisation needs a 2D or 3D model (got dim={int(model.dim)})")
     result = _response(
-        model, grid, x, chunk_size, mu, temperature, None, "orbital_magnetisation", allow_zero=True
+        model,
+        grid,
+        x,
+        chunk_size,
+        mu,
+        temperature,
+        None,
+        "orbital_magnetisation",
+        True,
+        devices=devices,
     )
     return result[..., 0] if int(model.dim) == 2 else result

@@ -13,11 +13,14 @@ Fermi levels, the first level at which that gap is relevant), so that the caller
 against the scale of the whole integral, not of one point.
 """
 
+import functools
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, PartitionSpec
 
 from .._types import Array, Float
 
@@ -102,24 +105,39 @@ def default_chunk_size(n_points: int, n_positions: int, chunk_points: int) -> in
     return -(-n_points // n_chunks)
 
 
-def integrate(
-    integrand: Callable[[Array, Array], tuple[Array, PointCheck]],
-    positions: Float[Array, "nx d"],
-    points: Float[Array, "nk d"],
-    weights: Float[Array, " nk"],
-    chunk_size: int,
-) -> tuple[Array, Diagnostics]:
-    """(sum_i w_i value(x, k_i) for each x, :class:`Diagnostics`), ``integrand`` -> (value, check).
+def _no_diagnostics() -> Diagnostics:
+    """The reduction of no points: the identity of :func:`_merge`."""
+    origin = jnp.zeros(2, int)
+    return Diagnostics(
+        jnp.array(True),
+        jnp.array(0.0),
+        jnp.array(0.0),
+        origin,
+        jnp.array(jnp.inf),
+        origin,
+        origin,
+        jnp.zeros((), int),
+    )
 
-    Output shape (n_x, *value), e.g. (n_x, L, d) for a current at L Fermi levels."""
-    n_points = points.shape[0]
-    n_chunks = -(-n_points // chunk_size)
+
+def _chunked(n_points: int, chunk_size: int, n_chunks: int, points: Array, weights: Array):
+    """``points`` (n, d) and ``weights`` (n,) padded to ``n_chunks`` chunks of ``chunk_size``
+    (padding: the first point, weight 0), as (n_chunks, chunk, d) and (n_chunks, chunk)."""
     padding = n_chunks * chunk_size - n_points
     points = jnp.concatenate([points, jnp.broadcast_to(points[:1], (padding, points.shape[1]))])
     weights = jnp.concatenate([weights, jnp.zeros(padding, weights.dtype)])
-    points = points.reshape(n_chunks, chunk_size, -1)
-    weights = weights.reshape(n_chunks, chunk_size)
+    return points.reshape(n_chunks, chunk_size, -1), weights.reshape(n_chunks, chunk_size)
 
+
+def _scan_chunks(
+    integrand: Callable[[Array, Array], tuple[Array, PointCheck]],
+    positions: Float[Array, "nx d"],
+    chunks: tuple[Array, Array, Array],
+) -> tuple[Array, Diagnostics]:
+    """(sum over the chunks, their :class:`Diagnostics`): ``chunks`` = (points (n_chunks, chunk,
+    d), weights (n_chunks, chunk), the chunks' indices in the whole grid (n_chunks,))."""
+    points = chunks[0]
+    chunk_size = points.shape[1]
     per_k = jax.vmap(integrand, in_axes=(None, 0))
     per_xk = jax.vmap(per_k, in_axes=(0, None))
     shape = jax.eval_shape(per_xk, positions, points[0])[0]
@@ -132,22 +150,62 @@ def integrate(
         new = _chunk_diagnostics(values, check, index * chunk_size)
         return (total + weighted, _merge(diagnostics, new)), None
 
-    if n_chunks > 1:
+    if points.shape[0] > 1:
         # Reverse mode then stores one chunk's residuals at a time and recomputes each chunk's
         # forward pass; with one chunk that recomputation would save no memory, only cost time.
         body = jax.checkpoint(body)
-    origin = jnp.zeros(2, int)
-    nothing = Diagnostics(
-        jnp.array(True),
-        jnp.array(0.0),
-        jnp.array(0.0),
-        origin,
-        jnp.array(jnp.inf),
-        origin,
-        origin,
-        jnp.zeros((), int),
-    )
-    initial = (jnp.zeros(shape.shape[:1] + shape.shape[2:], shape.dtype), nothing)
-    chunks = (points, weights, jnp.arange(n_chunks))
+    initial = (jnp.zeros(shape.shape[:1] + shape.shape[2:], shape.dtype), _no_diagnostics())
     (total, diagnostics), _ = jax.lax.scan(body, initial, chunks)
     return total, diagnostics
+
+
+def _sharded(
+    integrand: Callable[[Array, Array], tuple[Array, PointCheck]],
+    positions: Float[Array, "nx d"],
+    chunks: tuple[Array, Array, Array],
+    devices: tuple[Any, ...],
+) -> tuple[Array, Diagnostics]:
+    """:func:`_scan_chunks` with the chunks split evenly over ``devices`` (``jax.shard_map``; the
+    devices may belong to several processes): each device sums its share, ``psum`` adds the
+    shares and every device merges the gathered :class:`Diagnostics` in device order (the chunks
+    are dealt out in order, so ties go to the earliest point as on one device). Every device,
+    hence every process, ends with the whole sum."""
+    n = len(devices)
+
+    def local(positions, points, weights, index):
+        total, diagnostics = _scan_chunks(integrand, positions, (points, weights, index))
+        gathered = jax.tree_util.tree_map(lambda a: jax.lax.all_gather(a, "k"), diagnostics)
+        shares = [jax.tree_util.tree_map(lambda a, i=i: a[i], gathered) for i in range(n)]
+        return jax.lax.psum(total, "k"), functools.reduce(_merge, shares)
+
+    split = jax.shard_map(
+        local,
+        mesh=Mesh(np.array(devices), ("k",)),
+        in_specs=(PartitionSpec(), PartitionSpec("k"), PartitionSpec("k"), PartitionSpec("k")),
+        out_specs=(PartitionSpec(), PartitionSpec()),
+        check_vma=False,
+    )
+    return split(positions, *chunks)
+
+
+def integrate(
+    integrand: Callable[[Array, Array], tuple[Array, PointCheck]],
+    positions: Float[Array, "nx d"],
+    points: Float[Array, "nk d"],
+    weights: Float[Array, " nk"],
+    chunk_size: int,
+    devices: tuple[Any, ...] = (),
+) -> tuple[Array, Diagnostics]:
+    """(sum_i w_i value(x, k_i) for each x, :class:`Diagnostics`), ``integrand`` -> (value, check).
+
+    Output shape (n_x, *value), e.g. (n_x, L, d) for a current at L Fermi levels. With two or
+    more ``devices`` the chunks are split evenly over them (:func:`_sharded`) and the result is
+    replicated on all of them; the sum then differs from one device's only by the order of the
+    additions (rounding)."""
+    n_points = points.shape[0]
+    n_shares = max(len(devices), 1)
+    n_chunks = n_shares * -(-n_points // (chunk_size * n_shares))
+    chunks = (*_chunked(n_points, chunk_size, n_chunks, points, weights), jnp.arange(n_chunks))
+    if n_shares > 1:
+        return _sharded(integrand, positions, chunks, tuple(devices))
+    return _scan_chunks(integrand, positions, chunks)
