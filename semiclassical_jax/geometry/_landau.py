@@ -1,0 +1,263 @@
+"""Landau levels of a 2D band from Onsager quantisation with the Berry phase and the orbital moment
+(PHYSICS.md section 5; Xiao, Chang, Niu, RMP 82, 1959, Eq. 5.16 and section VI.B).
+
+Level n (n = 0, 1, ...) is the energy E of the contour eps~(k) = E, eps~ = eps - m_z B_z, with
+
+    S(E) = 2 pi |B| (n + 1/2 - Gamma(E) / 2 pi),   Gamma(E) = -sign(q B) Phi(E) = sign(B_z) Phi(E),
+
+S the k-area inside the contour and Phi = the integral of Omega^{kx ky} over it (q = -1, units
+where q B / hbar is an inverse area). The orientation: the phase of a closed orbit is run in the
+sense in which the orbit's phase-space action q^-1 (oriented k-area) grows, clockwise for q B > 0
+(the sense of motion of an electron-like orbit around a minimum; a hole-like orbit moves the other
+way but its action changes sign with it, so the same Gamma holds for both). Pinned by the exact
+massive Dirac levels (tests/test_landau_levels.py): the single n = 0 level sits at +Delta for
+valley = +1, Delta > 0, B_z < 0.
+
+Route: the contour is star-shaped around a band extremum k0. M rays k0 + r (cos t, sin t) (uniform
+t, trapezoid rule: spectral for a periodic integrand) give r(t) by bisection on eps~ plus one
+Newton step, S = (1/2) int r^2 dt and Phi = int dt int_0^r(t) Omega rho d rho (radial
+Gauss-Legendre); each level is then a bisection in E on S + B_z Phi - 2 pi |B| (n + 1/2) plus one
+Newton step. The Newton steps make the result differentiable (implicit-function derivatives, e.g.
+d E_n / d B).
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+
+from .._guards import (
+    Guards,
+    check_concrete_model,
+    check_model,
+    check_output_shape,
+    check_point,
+    fail,
+    integer,
+    magnetic_field,
+    positive,
+)
+from .._types import Array, Float, PositionLike, WavevectorLike
+from ..models import AbstractModel
+from ._kernel import band_geometry_unchecked
+
+# Bisection steps (each halves the bracket: 2^-44 ~ 6e-14 of it), then one Newton step.
+RADIUS_STEPS = 44
+ENERGY_STEPS = 44
+
+
+def _newton_polish(f: Callable[[Array], Array], root: Array) -> tuple[Array, Array]:
+    """root - f(root) / f'(root), with ``root`` and f' held constant: the same value to second order,
+    and derivatives with respect to anything f closes over are the implicit-function ones,
+    -(df/dp) / f'. Returns (polished root, f'(root))."""
+    root = lax.stop_gradient(root)
+    value, slope = jax.jvp(f, (root,), (jnp.ones_like(root),))
+    slope = lax.stop_gradient(slope)
+    safe = jnp.where(slope > 0, slope, 1.0)
+    return root - jnp.where(slope > 0, value / safe, 0.0), slope
+
+
+def _frozen(tree: Any) -> Any:
+    """``tree`` with every array leaf held constant (no derivative flows through the bisections)."""
+    return jax.tree_util.tree_map(
+        lambda leaf: lax.stop_gradient(leaf) if eqx.is_array(leaf) else leaf, tree
+    )
+
+
+def _bisect(f: Callable[[Array], Array], lo: Array, hi: Array, steps: int) -> Array:
+    """The root of f (increasing, f(lo) < 0 < f(hi)) by ``steps`` bisections (vectorised). f must
+    close over :func:`_frozen` values only: the loop then needs no derivative (fast to compile)."""
+
+    def step(_, bracket):
+        a, b = bracket
+        mid = 0.5 * (a + b)
+        below = f(mid) < 0
+        return jnp.where(below, mid, a), jnp.where(below, b, mid)
+
+    a, b = lax.fori_loop(0, steps, step, (lo, hi))
+    return 0.5 * (a + b)
+
+
+class _Orbits(eqx.Module):
+    """The band's oriented energy u = s eps~ (s = +1 around a minimum, -1 around a maximum) and
+    curvature on the rays k0 + r e(t), and the contour integrals at an energy u."""
+
+    model: AbstractModel
+    x: Array
+    extremum: Array
+    field: Array  # (1,) B_z
+    sense: Array  # s
+    directions: Array  # (M, 2)
+    nodes: Array  # (R,) Gauss-Legendre on [0, 1]
+    weights: Array  # (R,)
+    radius: Array
+    band: Array  # () int: traced, so one compilation serves every band
+
+    def energy(self, direction: Array, r: Array) -> Array:
+        geometry = band_geometry_unchecked(self.model, self.x, self.extremum + r * direction)
+        return self.sense * geometry.moment_energy(self.field)[self.band]
+
+    def curvature(self, direction: Array, r: Array) -> Array:
+        geometry = band_geometry_unchecked(self.model, self.x, self.extremum + r * direction)
+        return geometry.curvature_vector()[self.band, 0]
+
+    def contour(self, level: Array) -> tuple[Array, Array]:
+        """(r (M,), d u / d r (M,)) of the contour u = level on every ray."""
+
+        frozen, frozen_level = _frozen((self, level))
+
+        def ray(direction):
+            def f(r):
+                return self.energy(direction, r) - level
+
+            def f_frozen(r):
+                return frozen.energy(direction, r) - frozen_level
+
+            r = _bisect(f_frozen, jnp.zeros(()), frozen.radius, RADIUS_STEPS)
+            return _newton_polish(f, r)
+
+        return jax.vmap(ray)(self.directions)
+
+    def area_and_flux(self, level: Array) -> tuple[Array, Array, Array]:
+        """(S, Phi, smallest radial slope d u / d r on the contour) at energy u = level."""
+        r, slope = self.contour(level)
+        dt = 2 * jnp.pi / self.directions.shape[0]
+        area = 0.5 * dt * jnp.sum(r**2)
+        rho = r[:, None] * self.nodes[None, :]
+        omega = jax.vmap(jax.vmap(self.curvature, (None, 0)), (0, 0))(self.directions, rho)
+        flux = dt * jnp.sum(r**2 * (omega @ (self.weights * self.nodes)))
+        return area, flux, jnp.min(slope)
+
+    def action(self, level: Array) -> Array:
+        """G(u) = S + B_z Phi: level n is G = 2 pi |B| (n + 1/2)."""
+        area, flux, _ = self.area_and_flux(level)
+        return area + self.field[0] * flux
+
+
+def _orbits(model, x, extremum, band, field, radius, n_angles, n_radial) -> _Orbits:
+    t = 2 * jnp.pi * jnp.arange(n_angles) / n_angles
+    directions = jnp.stack([jnp.cos(t), jnp.sin(t)], axis=-1)
+    nodes, weights = np.polynomial.legendre.leggauss(n_radial)
+    orbits = _Orbits(
+        model,
+        x,
+        extremum,
+        field,
+        jnp.ones(()),
+        directions,
+        jnp.asarray(0.5 * (nodes + 1)),
+        jnp.asarray(0.5 * weights),
+        radius,
+        band,
+    )
+    bottom = orbits.energy(directions[0], jnp.zeros(()))
+    edge = jax.vmap(orbits.energy, (0, None))(directions, radius)
+    sense = lax.stop_gradient(jnp.sign(jnp.mean(edge) - bottom))
+    return eqx.tree_at(lambda o: o.sense, orbits, sense)
+
+
+@eqx.filter_jit
+def _levels(model, x, extremum, band, field, n_max, radius, n_angles, n_radial):
+    """(energies (n_max + 1,), action at the search radius's lowest energy minus the last level's
+    target (> 0: closed), smallest radial slope on the contours (> 0: star-shaped))."""
+    orbits = _orbits(model, x, extremum, band, field, radius, n_angles, n_radial)
+    bottom = orbits.energy(orbits.directions[0], jnp.zeros(()))
+    edge = jnp.min(jax.vmap(orbits.energy, (0, None))(orbits.directions, radius))
+    quantum = 2 * jnp.pi * jnp.abs(field[0])
+    targets = quantum * (jnp.arange(n_max + 1) + 0.5)
+
+    lo = jnp.full(n_max + 1, bottom)
+    hi = jnp.full(n_max + 1, edge)
+    frozen, frozen_targets = _frozen((orbits, targets))
+
+    def frozen_residual(level):
+        return jax.vmap(frozen.action)(level) - frozen_targets
+
+    roots = _bisect(frozen_residual, *_frozen((lo, hi)), ENERGY_STEPS)
+
+    # One pass (with its derivative in u) at the roots and at the edge: the Newton step, the
+    # closure check and the slopes on the contours.
+    def final(level):
+        area, flux, slope = orbits.area_and_flux(level)
+        return area + orbits.field[0] * flux, slope
+
+    points = lax.stop_gradient(jnp.concatenate([roots, edge[None]]))
+    (action, slopes), (derivative, _) = jax.jvp(
+        jax.vmap(final), (points,), (jnp.ones_like(points),)
+    )
+    derivative = lax.stop_gradient(derivative[:-1])
+    safe = jnp.where(derivative > 0, derivative, 1.0)
+    levels = points[:-1] - jnp.where(derivative > 0, (action[:-1] - targets) / safe, 0.0)
+    closed = action[-1] - targets[-1]
+    return orbits.sense * levels, closed, jnp.min(slopes[:-1])
+
+
+def landau_levels(
+    model: AbstractModel,
+    band: int,
+    magnetic_field_z: Any,
+    n_max: int,
+    *,
+    x: PositionLike | None = None,
+    extremum: WavevectorLike | None = None,
+    radius: float | None = None,
+    n_angles: int = 64,
+    n_radial: int = 16,
+) -> Float[Array, " n"]:
+    """Landau levels n = 0..n_max of ``band`` of a 2D model in a uniform field B_z (PHYSICS.md
+    section 5): the energies E_n, shape (n_max + 1,), of the contours eps~(k) = E around the band
+    extremum ``extremum`` (k0, default 0) with S(E) = 2 pi |B| (n + 1/2 - Gamma / 2 pi),
+    eps~ = eps - m_z B_z and Gamma = sign(B_z) x (the Berry flux through the contour), charge -1.
+
+    The contours must be star-shaped around k0 and closed within ``radius`` of it (default: 1 for
+    a continuum model, half the shortest reciprocal vector for a lattice model); ``n_angles`` rays,
+    ``n_radial`` Gauss-Legendre nodes per ray for the flux. ``x``: the position the model is
+    evaluated at (default the origin). Semiclassical: accurate for levels with small |B| x the
+    curvature scale of the band; differentiable (implicit-function derivatives) in B and in the
+    model's parameters.
+    """
+    check_model(model)
+    if int(model.dim) != 2:
+        fail(f"landau_levels needs a 2D model (got dim = {int(model.dim)})")
+    band = integer(band, "band", minimum=0, maximum=int(model.n_bands))
+    n_max = integer(n_max, "n_max", minimum=0)
+    n_angles = integer(n_angles, "n_angles", minimum=8)
+    n_radial = integer(n_radial, "n_radial", minimum=2)
+    if callable(magnetic_field_z):
+        fail("magnetic_field_z must be a uniform field (a scalar B_z), not a callable")
+    field = magnetic_field(magnetic_field_z, 2, "magnetic_field_z")
+    x, k0 = check_point(model, x, jnp.zeros(2) if extremum is None else extremum)
+    check_output_shape(model, x, k0)
+    check_concrete_model(model)
+    radius = positive(_default_radius(model) if radius is None else radius, "radius")
+    guards = Guards()
+    guards.add(field[0] == 0, "magnetic_field_z must be non-zero for Landau levels", got=field[0])
+    levels, closed, slope = _levels(
+        model, x, k0, jnp.asarray(band), field, n_max, jnp.asarray(radius), n_angles, n_radial
+    )
+    guards.add(
+        ~(closed > 0),
+        f"landau_levels: the contour of level n_max = {n_max} is not closed within radius = "
+        f"{radius:g} of the extremum (increase radius, or lower n_max or |B|)",
+    )
+    guards.add(
+        ~(slope > 0),
+        "landau_levels: the band energy eps~ does not rise monotonically along every ray from the "
+        "extremum to the contours (is extremum the band's minimum or maximum, and are the "
+        "contours star-shaped around it?)",
+        got=slope,
+    )
+    guards.finite(levels, "landau_levels (the model's energies and geometry on the contours)")
+    return guards(levels)
+
+
+def _default_radius(model: AbstractModel) -> float:
+    lattice = getattr(model, "lattice", None)
+    if lattice is None:
+        return 1.0
+    reciprocal = 2 * np.pi * np.linalg.inv(np.asarray(lattice, dtype=float)).T
+    return 0.5 * float(np.min(np.linalg.norm(reciprocal, axis=1)))
