@@ -50,17 +50,6 @@ RADIUS_STEPS = 44
 ENERGY_STEPS = 44
 
 
-def _newton_polish(f: Callable[[Array], Array], root: Array) -> tuple[Array, Array]:
-    """root - f(root) / f'(root), with ``root`` and f' held constant: the same value to second order,
-    and derivatives with respect to anything f closes over are the implicit-function ones,
-    -(df/dp) / f'. Returns (polished root, f'(root))."""
-    root = lax.stop_gradient(root)
-    value, slope = jax.jvp(f, (root,), (jnp.ones_like(root),))
-    slope = lax.stop_gradient(slope)
-    safe = jnp.where(slope > 0, slope, 1.0)
-    return root - jnp.where(slope > 0, value / safe, 0.0), slope
-
-
 def _frozen(tree: Any) -> Any:
     """``tree`` with every array leaf held constant (no derivative flows through the bisections)."""
     return jax.tree_util.tree_map(
@@ -101,41 +90,72 @@ class _Orbits(eqx.Module):
         geometry = band_geometry_unchecked(self.model, self.x, self.extremum + r * direction)
         return self.sense * geometry.moment_energy(self.field)[self.band]
 
-    def curvature(self, direction: Array, r: Array) -> Array:
+    def energy_and_curvature(self, direction: Array, r: Array) -> tuple[Array, Array]:
         geometry = band_geometry_unchecked(self.model, self.x, self.extremum + r * direction)
-        return geometry.curvature_vector()[self.band, 0]
+        energy = self.sense * geometry.moment_energy(self.field)[self.band]
+        return energy, geometry.curvature_vector()[self.band, 0]
 
-    def contour(self, level: Array) -> tuple[Array, Array]:
-        """(r (M,), d u / d r (M,)) of the contour u = level on every ray."""
-
+    def radii(self, level: Array) -> Float[Array, " m"]:
+        """r (M,) of the contour u = level on every ray, by bisection (held constant)."""
         frozen, frozen_level = _frozen((self, level))
 
         def ray(direction):
             def f(r):
-                return self.energy(direction, r) - level
-
-            def f_frozen(r):
                 return frozen.energy(direction, r) - frozen_level
 
-            r = _bisect(f_frozen, jnp.zeros(()), frozen.radius, RADIUS_STEPS)
-            return _newton_polish(f, r)
+            return _bisect(f, jnp.zeros(()), frozen.radius, RADIUS_STEPS)
 
         return jax.vmap(ray)(self.directions)
 
-    def area_and_flux(self, level: Array) -> tuple[Array, Array, Array]:
-        """(S, Phi, smallest radial slope d u / d r on the contour) at energy u = level."""
-        r, slope = self.contour(level)
-        dt = 2 * jnp.pi / self.directions.shape[0]
-        area = 0.5 * dt * jnp.sum(r**2)
+    def flux(self, r: Float[Array, " m"]) -> tuple[Array, Array]:
+        """(Phi, u at the radial nodes (M, R)) inside the contour r(t): radial Gauss-Legendre,
+        int_0^r Omega rho d rho = r^2 sum_j w_j t_j Omega(t_j r), trapezoid in t."""
         rho = r[:, None] * self.nodes[None, :]
-        omega = jax.vmap(jax.vmap(self.curvature, (None, 0)), (0, 0))(self.directions, rho)
-        flux = dt * jnp.sum(r**2 * (omega @ (self.weights * self.nodes)))
-        return area, flux, jnp.min(slope)
+        energy, omega = jax.vmap(jax.vmap(self.energy_and_curvature, (None, 0)), (0, 0))(
+            self.directions, rho
+        )
+        dt = 2 * jnp.pi / self.directions.shape[0]
+        return dt * jnp.sum(r**2 * (omega @ (self.weights * self.nodes))), energy
 
     def action(self, level: Array) -> Array:
-        """G(u) = S + B_z Phi: level n is G = 2 pi |B| (n + 1/2)."""
-        area, flux, _ = self.area_and_flux(level)
-        return area + self.field[0] * flux
+        """G(u) = S + B_z Phi, S = (1/2) int r^2 dt: level n is G = 2 pi |B| (n + 1/2). Held
+        constant (for the bisection)."""
+        r = self.radii(level)
+        area = jnp.pi * jnp.mean(r**2)
+        return area + self.field[0] * self.flux(r)[0]
+
+    def polished(self, level: Array) -> tuple[Array, Array, Array]:
+        """(r, d u / d r, Omega) on the contour u = level: r after one Newton step from the
+        bisection, r - (u(r) - level) / u'(r) with u' held constant, so that derivatives of r in
+        B, level or the model's parameters are the implicit-function ones, -(d u / d p) / u'."""
+        r0 = self.radii(level)
+        frozen = _frozen(self)
+
+        def at(direction, r):
+            value, omega = self.energy_and_curvature(direction, r)
+            slope = jax.jvp(lambda rr: frozen.energy(direction, rr), (r,), (jnp.ones(()),))[1]
+            return value, slope, omega
+
+        value, slope, omega = jax.vmap(at)(self.directions, r0)
+        slope, omega = lax.stop_gradient((slope, omega))
+        r = r0 - jnp.where(slope > 0, (value - level) / jnp.where(slope > 0, slope, 1.0), 0.0)
+        return r, slope, omega
+
+    def final(self, level: Array) -> tuple[Array, Array, Array]:
+        """(G(level), dG/du (held constant), rise): dS/du = int r / u' dt, dPhi/du = int Omega r /
+        u' dt on the contour; rise > 0 when u rises monotonically along every ray from k0 to the
+        contour (at the radial nodes, and u' > 0 on the contour)."""
+        r, slope, omega = self.polished(level)
+        flux, energy = self.flux(r)
+        action = jnp.pi * jnp.mean(r**2) + self.field[0] * flux
+        dt = 2 * jnp.pi / self.directions.shape[0]
+        safe = jnp.where(slope > 0, slope, jnp.inf)
+        derivative = dt * jnp.sum(r * (1 + self.field[0] * omega) / safe)
+        bottom = self.energy(self.directions[0], jnp.zeros(()))
+        column = jnp.ones((r.shape[0], 1))
+        path = jnp.concatenate([bottom * column, energy, level * column], axis=1)
+        rise = jnp.minimum(jnp.min(jnp.diff(path, axis=1)), jnp.min(slope))
+        return action, lax.stop_gradient(derivative), rise
 
 
 def _orbits(model, x, extremum, band, field, radius, n_angles, n_radial) -> _Orbits:
@@ -179,21 +199,14 @@ def _levels(model, x, extremum, band, field, n_max, radius, n_angles, n_radial):
 
     roots = _bisect(frozen_residual, *_frozen((lo, hi)), ENERGY_STEPS)
 
-    # One pass (with its derivative in u) at the roots and at the edge: the Newton step, the
-    # closure check and the slopes on the contours.
-    def final(level):
-        area, flux, slope = orbits.area_and_flux(level)
-        return area + orbits.field[0] * flux, slope
-
-    points = lax.stop_gradient(jnp.concatenate([roots, edge[None]]))
-    (action, slopes), (derivative, _) = jax.jvp(
-        jax.vmap(final), (points,), (jnp.ones_like(points),)
-    )
-    derivative = lax.stop_gradient(derivative[:-1])
+    # One pass at the roots and at the edge: the Newton step, the closure check and the rise.
+    points = jnp.concatenate([roots, edge[None]])
+    action, derivative, rise = jax.vmap(orbits.final)(lax.stop_gradient(points))
+    derivative = derivative[:-1]
     safe = jnp.where(derivative > 0, derivative, 1.0)
-    levels = points[:-1] - jnp.where(derivative > 0, (action[:-1] - targets) / safe, 0.0)
+    levels = roots - jnp.where(derivative > 0, (action[:-1] - targets) / safe, 0.0)
     closed = action[-1] - targets[-1]
-    return orbits.sense * levels, closed, jnp.min(slopes[:-1])
+    return orbits.sense * levels, closed, jnp.min(rise[:-1])
 
 
 def landau_levels(
