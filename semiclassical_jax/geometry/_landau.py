@@ -6,12 +6,15 @@ Level n (n = 0, 1, ...) is the energy E of the contour eps~(k) = E, eps~ = eps -
     S(E) = 2 pi |B| (n + 1/2 - Gamma(E) / 2 pi),   Gamma(E) = -sign(q B) Phi(E) = sign(B_z) Phi(E),
 
 S the k-area inside the contour and Phi = the integral of Omega^{kx ky} over it (q = -1, units
-where q B / hbar is an inverse area). The orientation: the phase of a closed orbit is run in the
-sense in which the orbit's phase-space action q^-1 (oriented k-area) grows, clockwise for q B > 0
-(the sense of motion of an electron-like orbit around a minimum; a hole-like orbit moves the other
-way but its action changes sign with it, so the same Gamma holds for both). Pinned by the exact
-massive Dirac levels (tests/test_landau_levels.py): the single n = 0 level sits at +Delta for
-valley = +1, Delta > 0, B_z < 0.
+where q B / hbar is an inverse area). Orientation (derived, then pinned by the tests): Gamma is the
+Berry phase of the orbit run the way it moves, dk/dt = q v x B, counted with the sign of its
+action. An electron-like orbit (around a minimum) runs clockwise for q B > 0, so Gamma = -Phi; a
+hole-like orbit (around a maximum) runs the other way, but its action S / (q B) x orientation
+changes sign with it, so the quantisation condition holds for minus its phase and the Berry term
+enters the same way: Gamma = -sign(q B) Phi = sign(B_z) Phi for both. Pinned by the exact massive
+Dirac levels (tests/test_landau_levels.py): the single n = 0 level sits at +Delta for
+valley = +1, Delta > 0, B_z < 0 (q B > 0), and each breakage (no Gamma, the other orientation,
+the moment's sign flipped) fails them.
 
 Route: the contour is star-shaped around a band extremum k0. M rays k0 + r (cos t, sin t) (uniform
 t, trapezoid rule: spectral for a periodic integrand) give r(t) by bisection on eps~ plus one
@@ -38,9 +41,9 @@ from .._guards import (
     check_point,
     fail,
     integer,
-    magnetic_field,
     positive,
 )
+from .._guards import magnetic_field as checked_field
 from .._types import Array, Float, PositionLike, WavevectorLike
 from ..models import AbstractModel
 from ._kernel import band_geometry_unchecked
@@ -212,7 +215,7 @@ def _levels(model, x, extremum, band, field, n_max, radius, n_angles, n_radial):
 def landau_levels(
     model: AbstractModel,
     band: int,
-    magnetic_field_z: Any,
+    magnetic_field: Any,
     n_max: int,
     *,
     x: PositionLike | None = None,
@@ -221,8 +224,8 @@ def landau_levels(
     n_angles: int = 64,
     n_radial: int = 16,
 ) -> Float[Array, " n"]:
-    """Landau levels n = 0..n_max of ``band`` of a 2D model in a uniform field B_z (PHYSICS.md
-    section 5): the energies E_n, shape (n_max + 1,), of the contours eps~(k) = E around the band
+    """Landau levels n = 0..n_max of ``band`` of a 2D model in a uniform ``magnetic_field`` B_z (a
+    scalar; PHYSICS.md section 5): the energies E_n, shape (n_max + 1,), of the contours eps~(k) = E around the band
     extremum ``extremum`` (k0, default 0) with S(E) = 2 pi |B| (n + 1/2 - Gamma / 2 pi),
     eps~ = eps - m_z B_z and Gamma = sign(B_z) x (the Berry flux through the contour), charge -1.
 
@@ -240,15 +243,15 @@ def landau_levels(
     n_max = integer(n_max, "n_max", minimum=0)
     n_angles = integer(n_angles, "n_angles", minimum=8)
     n_radial = integer(n_radial, "n_radial", minimum=2)
-    if callable(magnetic_field_z):
-        fail("magnetic_field_z must be a uniform field (a scalar B_z), not a callable")
-    field = magnetic_field(magnetic_field_z, 2, "magnetic_field_z")
+    if callable(magnetic_field):
+        fail("magnetic_field must be a uniform field (a scalar B_z), not a callable")
+    field = checked_field(magnetic_field, 2)
     x, k0 = check_point(model, x, jnp.zeros(2) if extremum is None else extremum)
     check_output_shape(model, x, k0)
     check_concrete_model(model)
     radius = positive(_default_radius(model) if radius is None else radius, "radius")
     guards = Guards()
-    guards.add(field[0] == 0, "magnetic_field_z must be non-zero for Landau levels", got=field[0])
+    guards.add(field[0] == 0, "magnetic_field must be non-zero for Landau levels", got=field[0])
     levels, closed, slope = _levels(
         model, x, k0, jnp.asarray(band), field, n_max, jnp.asarray(radius), n_angles, n_radial
     )
