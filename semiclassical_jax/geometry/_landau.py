@@ -144,24 +144,27 @@ class _Orbits(eqx.Module):
         r = r0 - jnp.where(slope > 0, (value - level) / jnp.where(slope > 0, slope, 1.0), 0.0)
         return r, slope, omega
 
-    def final(self, level: Array) -> tuple[Array, Array, Array]:
+    def final(self, level: Array, bottom: Array) -> tuple[Array, Array, Array]:
         """(G(level), dG/du (held constant), rise): dS/du = int r / u' dt, dPhi/du = int Omega r /
         u' dt on the contour; rise > 0 when u rises monotonically along every ray from k0 to the
-        contour (at the radial nodes, and u' > 0 on the contour)."""
+        contour (at the radial nodes, and u' > 0 on the contour); ``bottom``: u(k0)."""
         r, slope, omega = self.polished(level)
         flux, energy = self.flux(r)
         action = jnp.pi * jnp.mean(r**2) + self.field[0] * flux
         dt = 2 * jnp.pi / self.directions.shape[0]
         safe = jnp.where(slope > 0, slope, jnp.inf)
         derivative = dt * jnp.sum(r * (1 + self.field[0] * omega) / safe)
-        bottom = self.energy(self.directions[0], jnp.zeros(()))
         column = jnp.ones((r.shape[0], 1))
         path = jnp.concatenate([bottom * column, energy, level * column], axis=1)
         rise = jnp.minimum(jnp.min(jnp.diff(path, axis=1)), jnp.min(slope))
         return action, lax.stop_gradient(derivative), rise
 
 
-def _orbits(model, x, extremum, band, field, radius, n_angles, n_radial) -> _Orbits:
+def _orbits(
+    model, x, extremum, band, field, radius, n_angles, n_radial
+) -> tuple[_Orbits, Array, Array]:
+    """(orbits, u(k0), the smallest u at the search radius), u = s eps~ with s = +1 when eps~ rises
+    from k0 on average, -1 otherwise."""
     t = 2 * jnp.pi * jnp.arange(n_angles) / n_angles
     directions = jnp.stack([jnp.cos(t), jnp.sin(t)], axis=-1)
     nodes, weights = np.polynomial.legendre.leggauss(n_radial)
@@ -180,16 +183,14 @@ def _orbits(model, x, extremum, band, field, radius, n_angles, n_radial) -> _Orb
     bottom = orbits.energy(directions[0], jnp.zeros(()))
     edge = jax.vmap(orbits.energy, (0, None))(directions, radius)
     sense = lax.stop_gradient(jnp.sign(jnp.mean(edge) - bottom))
-    return eqx.tree_at(lambda o: o.sense, orbits, sense)
+    return eqx.tree_at(lambda o: o.sense, orbits, sense), sense * bottom, jnp.min(sense * edge)
 
 
 @eqx.filter_jit
 def _levels(model, x, extremum, band, field, n_max, radius, n_angles, n_radial):
     """(energies (n_max + 1,), action at the search radius's lowest energy minus the last level's
-    target (> 0: closed), smallest radial slope on the contours (> 0: star-shaped))."""
-    orbits = _orbits(model, x, extremum, band, field, radius, n_angles, n_radial)
-    bottom = orbits.energy(orbits.directions[0], jnp.zeros(()))
-    edge = jnp.min(jax.vmap(orbits.energy, (0, None))(orbits.directions, radius))
+    target (> 0: closed), the smallest rise of u along the rays (> 0: star-shaped, monotonic))."""
+    orbits, bottom, edge = _orbits(model, x, extremum, band, field, radius, n_angles, n_radial)
     quantum = 2 * jnp.pi * jnp.abs(field[0])
     targets = quantum * (jnp.arange(n_max + 1) + 0.5)
 
@@ -204,7 +205,7 @@ def _levels(model, x, extremum, band, field, n_max, radius, n_angles, n_radial):
 
     # One pass at the roots and at the edge: the Newton step, the closure check and the rise.
     points = jnp.concatenate([roots, edge[None]])
-    action, derivative, rise = jax.vmap(orbits.final)(lax.stop_gradient(points))
+    action, derivative, rise = jax.vmap(orbits.final, (0, None))(lax.stop_gradient(points), bottom)
     derivative = derivative[:-1]
     safe = jnp.where(derivative > 0, derivative, 1.0)
     levels = roots - jnp.where(derivative > 0, (action[:-1] - targets) / safe, 0.0)
