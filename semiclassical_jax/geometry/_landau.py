@@ -1,5 +1,5 @@
 """Landau levels of a 2D band from Onsager quantisation with the Berry phase and the orbital moment
-(PHYSICS.md section 5; Xiao, Chang, Niu, RMP 82, 1959, Eq. 5.16 and section VI.B).
+(PHYSICS.md section 5; Xiao, Chang, Niu, RMP 82, 1959 (2010), the modified Onsager rule).
 
 Level n (n = 0, 1, ...) is the energy E of the contour eps~(k) = E, eps~ = eps - m_z B_z, with
 
