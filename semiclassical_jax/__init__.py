@@ -40,6 +40,7 @@ from .geometry import berry_connection as berry_connection  # noqa: E402
 from .geometry import berry_curvature as berry_curvature  # noqa: E402
 from .geometry import chern_number as chern_number  # noqa: E402
 from .geometry import eigensystem as eigensystem  # noqa: E402
+from .geometry import landau_levels as landau_levels  # noqa: E402
 from .geometry import manifold_berry_curvature as manifold_berry_curvature  # noqa: E402
 from .geometry import manifold_orbital_moment as manifold_orbital_moment  # noqa: E402
 from .geometry import nonabelian_curvature as nonabelian_curvature  # noqa: E402
@@ -82,6 +83,7 @@ __all__ = [
     "FitResult",
     "grids",
     "hall_conductivity",
+    "landau_levels",
     "manifold_berry_curvature",
     "manifold_orbital_moment",
     "models",

@@ -2,8 +2,8 @@
 
 Layers: :mod:`._kernel` (the per-point kernel and :class:`BandGeometry`), :mod:`._public` (the
 checked public functions), :mod:`._topology` (Chern numbers of 2D zones and of 2D slices of 3D
-ones), :mod:`._weyl` (Weyl-point chirality), :mod:`._symplectic` (the linear system of the
-equations of motion).
+ones), :mod:`._weyl` (Weyl-point chirality), :mod:`._landau` (Landau levels
+from Onsager quantisation), :mod:`._symplectic` (the linear system of the equations of motion).
 """
 
 from ._kernel import BandGeometry as BandGeometry
@@ -13,6 +13,7 @@ from ._public import band_velocity as band_velocity
 from ._public import berry_connection as berry_connection
 from ._public import berry_curvature as berry_curvature
 from ._public import eigensystem as eigensystem
+from ._landau import landau_levels as landau_levels
 from ._public import manifold_berry_curvature as manifold_berry_curvature
 from ._public import manifold_orbital_moment as manifold_orbital_moment
 from ._public import nonabelian_curvature as nonabelian_curvature
@@ -31,6 +32,7 @@ __all__ = [
     "berry_curvature",
     "chern_number",
     "eigensystem",
+    "landau_levels",
     "manifold_berry_curvature",
     "manifold_orbital_moment",
     "nonabelian_curvature",
