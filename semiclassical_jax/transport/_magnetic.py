@@ -44,14 +44,14 @@ def _moment_band(
 ) -> Callable[[Array], tuple[Array, Array, Array, Array]]:
     """k -> (eps~ (N,), (v~ (N, d), D (N,), Omega (N, c))) at fixed x and B."""
 
-    def energy(k: Array) -> tuple[Array, tuple[Array, Array]]:
+    def energy(k: Array) -> tuple[Array, tuple[Array, Array, Array]]:
         geometry: BandGeometry = band_geometry_unchecked(model, x, k)
         omega = geometry.curvature_vector()
-        return geometry.moment_energy(b), (1.0 + omega @ b, omega)
+        eps = geometry.moment_energy(b)
+        return eps, (eps, 1.0 + omega @ b, omega)
 
     def band(k: Array) -> tuple[Array, Array, Array, Array]:
-        eps, (factor, omega) = energy(k)
-        velocity = jax.jacfwd(lambda kk: energy(kk)[0])(k)  # (N, d)
+        velocity, (eps, factor, omega) = jax.jacfwd(energy, has_aux=True)(k)  # v~ (N, d)
         return eps, velocity, factor, omega
 
     return band
@@ -73,28 +73,31 @@ def ssct_magnetic_current(
     q, b = CHARGE, magnetic_field
     band = _moment_band(model, x, b)
 
-    def zeroth(kk: Array) -> Array:  # g1_0 (L, N)
-        eps, velocity, factor, omega = band(kk)
+    def zeroth(kk: Array) -> tuple[Array, tuple[Array, tuple]]:  # g1_0 (L, N)
+        local = band(kk)
+        eps, velocity, factor, omega = local
         _, slope, _ = level_occupations(eps, mu, temperature)
         drive = velocity @ field  # E . v~ (N,)
         if kk.shape[0] == 3:
             drive = drive - q * jnp.dot(field, b) * jnp.sum(omega * velocity, axis=-1)
-        return -tau * slope * q * drive / factor
+        g = -tau * slope * q * drive / factor
+        return g, (g, local)
 
-    def lorentz(previous: Callable[[Array], Array]) -> Callable[[Array], Array]:
-        """kk -> tau L previous(kk), L = -(q / D) (v~ x B) . d_k, band by band."""
+    def lorentz(gradient: Array, local: tuple) -> Array:
+        """tau L g from d_k g (L, N, d): L = -(q / D) (v~ x B) . d_k, band by band."""
+        _, velocity, factor, _ = local
+        direction = _cross(velocity, b)  # (N, d)
+        return -tau * q * jnp.sum(gradient * direction[None], axis=-1) / factor
 
-        def term(kk: Array) -> Array:
-            _, velocity, factor, _ = band(kk)
-            direction = _cross(velocity, b)  # (N, d)
-            gradient = jax.jacfwd(previous)(kk)  # (L, N, d)
-            return -tau * q * jnp.sum(gradient * direction[None], axis=-1) / factor
+    def first(kk: Array) -> tuple[Array, tuple[Array, Array, tuple]]:  # tau L g1_0 (L, N)
+        gradient, (g, local) = jax.jacfwd(zeroth, has_aux=True)(kk)
+        h = lorentz(gradient, local)
+        return h, (g, h, local)
 
-        return term
-
-    first = lorentz(zeroth)
-    g1 = zeroth(k) + first(k) + lorentz(first)(k)
-    eps, velocity, _, omega = band(k)
+    # one nested forward pass: d_k (tau L g1_0) with g1_0, tau L g1_0 and the band at k as aux
+    gradient, (g, h, local) = jax.jacfwd(first, has_aux=True)(k)
+    g1 = g + h + lorentz(gradient, local)
+    eps, velocity, _, omega = local
     f0, _, _ = level_occupations(eps, mu, temperature)
     if k.shape[0] == 2:  # E x (Omega z) = Omega (E_y, -E_x); v~ . Omega = 0
         rate = velocity - q * omega * jnp.stack([field[1], -field[0]])[None, :]  # (N, d)
