@@ -191,6 +191,22 @@ def test_weyl_chiral_anomaly_longitudinal_magnetoconductivity(weyl_sigma_zz):
 
 
 # ----------------------------------------------------------------------------------------------
+# B = 0: the plain SSCT current (anomalous velocity, Drude), an independently tested code path
+
+
+def test_zero_field_equals_plain_ssct_with_berry_curvature():
+    """At B = 0 the magnetic integrand must reduce to SSCT (Eqs. 46-47): a massive Dirac band
+    with mu in the band has both the Drude and the anomalous (-q E x Omega) current."""
+    model = models.MassiveDirac(1.0, 0.3)
+    grid = grids.disk(4.0, 24, 16, breaks=[0.6])
+    common = dict(field=[1e-3, 2e-3], mu=0.6, temperature=0.05, tau=2.0, theory="ssct")
+    plain = np.asarray(sj.current(model, grid, **common))
+    magnetic = np.asarray(sj.current(model, grid, magnetic_field=0.0, **common))
+    assert abs(plain[1] - 2 * plain[0]) > 1e-3 * abs(plain[0])  # a Hall part is present
+    np.testing.assert_allclose(magnetic, plain, rtol=1e-10, atol=1e-16)
+
+
+# ----------------------------------------------------------------------------------------------
 # argument errors
 
 
