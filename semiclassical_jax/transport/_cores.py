@@ -39,6 +39,7 @@ from ._integrands import (
 )
 from ._distribution import fermi_dirac
 from ._integrate import Diagnostics, PointCheck, integrate
+from ._magnetic import magnetic_current
 
 Theory = Literal["msct", "ssct", "nonabelian_hall"]
 # The kinetic theories of a current (PHYSICS.md section 3): MSCT (Eqs. 54-62), SSCT (Eqs. 46-47)
@@ -218,6 +219,7 @@ def current_core(
     manifolds: Manifolds,
     chunk: int,
     devices: tuple[Any, ...] = (),
+    magnetic_field: Any = None,
 ) -> tuple[Float[Array, "nx L d"], Diagnostics]:
     """The current density J(x) = sum_i w_i j(x, k_i) at each position (PHYSICS.md section 3).
 
@@ -225,7 +227,9 @@ def current_core(
     Eqs. 46-47, non-Abelian Hall Eq. 53) in the uniform field ``field`` (d,) at the L levels
     (chemical potential ``mu`` (L,), temperature ``temperature`` (L,), energy; the geometry of each
     k-point is computed once for all of them) and relaxation time ``tau`` (1 / energy; unused by
-    ``"nonabelian_hall"``), with ``manifolds`` a checked partition of the bands. The k-sum runs in
+    ``"nonabelian_hall"``), with ``manifolds`` a checked partition of the bands.
+    ``magnetic_field``: None, or a checked uniform B ((c,) components or a callable B(x)) for
+    ``"ssct"`` (:func:`._magnetic.magnetic_current`). The k-sum runs in
     chunks of ``chunk`` points (:func:`._integrate.integrate`), split over ``devices`` when they
     are two or more (then the result is replicated on all of them).
 
@@ -241,7 +245,11 @@ def current_core(
             )
             return value, _point_check(geometry, non_hermiticity, relevant, mu, temperature)
         geometry, non_hermiticity, _ = geometry_with_diagnostics(model, x, k)
-        if theory == "ssct":
+        if magnetic_field is not None:
+            value, relevant = magnetic_current(
+                model, geometry, x, k, field, magnetic_field, mu, temperature, tau
+            )
+        elif theory == "ssct":
             value, relevant = ssct_current(geometry, field, mu, temperature, tau)
         else:
             value, relevant = nonabelian_hall_current(geometry, field, mu, temperature, manifolds)

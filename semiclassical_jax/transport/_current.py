@@ -32,6 +32,7 @@ from .._guards import (
     device_tuple,
     fail,
     integer,
+    magnetic_field,
     model_value_checks,
     namespace,
     one_of,
@@ -212,6 +213,7 @@ def _current(
     manifolds: Any,
     chunk_size: Any,
     devices: Any,
+    magnetic_field: Any = None,
 ) -> Float[Array, "nx d"]:
     """:func:`current_map`, with ``xs = None`` meaning the origin: checks, then the core."""
     d, points, weights, positions = _common(model, grid, xs)
@@ -231,6 +233,7 @@ def _current(
         )
     hall = theory == "nonabelian_hall"
     field = vector(field, "field", d)
+    magnetic = _check_magnetic_field(magnetic_field, d, theory)
     mu, temperature = _level_array(mu, "mu"), _level_array(temperature, "temperature")
     levels = _flat_levels(mu, temperature)
     tau = jnp.asarray(0.0) if hall and tau is None else scalar(tau, "tau")
@@ -239,6 +242,8 @@ def _current(
     check_grid_values(guards, points, weights, positions)
     model_value_checks(guards, model)
     guards.finite(field, "field")
+    if magnetic is not None and not callable(magnetic):
+        guards.finite(magnetic, "magnetic_field")
     _check_level_values(guards, mu, temperature, allow_zero=hall)
     if not hall:
         _check_tau(guards, tau)
@@ -255,10 +260,23 @@ def _current(
             manifolds,
             chunk,
             devices,
+            magnetic,
         )
     )
     result = jnp.moveaxis(result, 1, 0)  # (L, n_x, d)
     return _finish(guards, result, diagnostics, "current", (points, positions), levels)
+
+
+def _check_magnetic_field(value: Any, dim: int, theory: str) -> Any:
+    """``magnetic_field`` checked (:func:`~semiclassical_jax._guards.magnetic_field`); only
+    ``theory='ssct'`` takes one (PHYSICS.md section 5, :mod:`._magnetic`)."""
+    magnetic = magnetic_field(value, dim)
+    if magnetic is not None and theory != "ssct":
+        fail(
+            f"magnetic_field is implemented for theory='ssct' only, got theory={theory!r}; "
+            "pass theory='ssct'"
+        )
+    return magnetic
 
 
 def _response(
@@ -314,6 +332,7 @@ def current_map(
     manifolds: ManifoldsLike = None,
     chunk_size: int | None = None,
     devices: Sequence[Any] | None = None,
+    magnetic_field: FieldLike | None = None,
 ) -> Float[Array, "*S nx d"]:
     """Current density J(x) at each position of ``xs`` (n_x, d): the phase-space grid (PHYSICS.md s. 4).
 
@@ -322,7 +341,18 @@ def current_map(
     (*S, n_x, d) for a scan of levels of shape S (``mu`` and ``temperature`` arrays).
     """
     return _current(
-        model, grid, xs, field, mu, temperature, tau, theory, manifolds, chunk_size, devices
+        model,
+        grid,
+        xs,
+        field,
+        mu,
+        temperature,
+        tau,
+        theory,
+        manifolds,
+        chunk_size,
+        devices,
+        magnetic_field,
     )
 
 
@@ -339,6 +369,7 @@ def current(
     x: PositionLike | None = None,
     chunk_size: int | None = None,
     devices: Sequence[Any] | None = None,
+    magnetic_field: FieldLike | None = None,
 ) -> Float[Array, "*S d"]:
     """Steady-state current density J = q int dk (...) in a uniform field E (PHYSICS.md section 3).
 
@@ -363,6 +394,10 @@ def current(
             :func:`semiclassical_jax.distributed.initialize` the devices of every process (each
             process gets the whole result). Default: the default device. The result equals one
             device's up to the order of the additions. Every function here takes it.
+        magnetic_field: uniform B (a scalar B_z in 2D, shape (3,) in 3D; or a callable B(x));
+            ``theory="ssct"`` and a uniform model only: orbital moment (eps - m . B), phase-space
+            factor D = 1 + B . Omega, the chiral-anomaly term and the Lorentz force to second
+            order in B (Jones-Zener), PHYSICS.md section 5 (:mod:`._magnetic`). Default: none.
 
     Returns J, shape (d,) (a scan: (*S, d), J[i] at level (mu[i], temperature[i])), carrier charge
     -1, so the intrinsic Hall current of a Chern insulator is J_x = -(C / 2 pi) E_y. ``temperature`` must be > 0 for ``"ssct"`` and ``"msct"``; T = 0 (step
@@ -379,7 +414,18 @@ def current(
     """
     position = None if x is None else vector(x, "x", int(model.dim))[None, :]
     return _current(
-        model, grid, position, field, mu, temperature, tau, theory, manifolds, chunk_size, devices
+        model,
+        grid,
+        position,
+        field,
+        mu,
+        temperature,
+        tau,
+        theory,
+        manifolds,
+        chunk_size,
+        devices,
+        magnetic_field,
     )[..., 0, :]
 
 

@@ -1,0 +1,220 @@
+"""SSCT magnetotransport: ``sj.current(..., theory="ssct", magnetic_field=B)`` (PHYSICS.md s. 5).
+
+Equations implemented (semiclassical_jax/transport/_magnetic.py), charge q = -1, relaxation time
+tau, uniform model, E-linear distribution g = f0(eps~) + g1:
+
+    eps~ = eps - m . B,  v~ = d eps~ / dk,  D = 1 + B . Omega (= 1 - q B . Omega),
+    D dk/dt = q E + q v~ x B - q^2 (E . B) Omega,
+    D dx/dt = v~ - q E x Omega - q (v~ . Omega) B,
+    g1 = sum_{n <= 2} (tau L)^n g1_0,   L = -(q / D) (v~ x B) . d_k     (Jones-Zener),
+    g1_0 = -tau f0'(eps~) (q / D) (E - q (E . B) Omega) . v~,
+    J = q sum_n int d^dk / (2 pi)^d (D dx/dt)_n g_n.
+
+Closed-form limits pinned here:
+
+1. Parabolic band eps = k^2 / (2 m*) in 2D (Omega = m = 0, D = 1). With omega_c = B / m*, the
+   Drude model m* dv/dt = q (E + v x B) - m* v / tau gives sigma = sigma_0 / (1 + (omega_c tau)^2)
+   x [[1, q omega_c tau], [-q omega_c tau, 1]], sigma_0 = n q^2 tau / m*; the second-order
+   Jones-Zener series gives exactly its expansion: sigma_xx = sigma_0 (1 - (omega_c tau)^2),
+   sigma_xy = q sigma_0 omega_c tau = -sigma_0 omega_c tau (q = -1, B = B_z > 0), sigma_yx =
+   -sigma_xy, and the Hall coefficient sigma_xy / (sigma_xx^2 B) = 1 / (n q) + O((omega_c tau)^2),
+   with n = int f0 from the same grid (at any T: int -f0' v_x^2 = n / m* by parts).
+
+2. One Weyl node H = chi v k . sigma (3D), mu > 0 in the upper band, E || B || z. The upper band
+   has Omega = s k^ / (2 k^2) (s = +-chi, a convention) and m = eps Omega (the package's moment
+   sign, fixed by the exact n = 0 Landau level, tests/test_orbital_moment.py), so with beta = s B
+   eps~ = v k - beta v cos(theta) / (2 k), D = 1 + beta cos(theta) / (2 k^2). Everything is
+   axially symmetric about B, so (v~ x B) . d_k annihilates g1_0: the Lorentz terms vanish and
+       sigma_zz(B) = q^2 tau int d^3k / (2 pi)^3 delta(eps~ - mu) (v~_z - q B v~ . Omega)^2 / D
+   exactly. Expanding delta(eps~ - mu), v~ and 1 / D to second order in beta and integrating
+   over the Fermi sphere (delta, delta' and delta'' terms; done with sympy):
+       sigma_zz = tau mu^2 / (6 pi^2 v) + 0 x B + tau v^3 B^2 / (30 pi^2 mu^2) + O(B^4),
+   the same for both chiralities (beta^2 = B^2). The B^2 prefactor with the moment and the
+   anomaly term included is 1/30; reference values of the same expansion with one term's sign
+   flipped: D -> 1 - B . Omega: 11/60; m -> -m: 11/60; anomaly term -> +: 11/30. At T > 0 the
+   theory is linear in f0'(eps~ - mu), so sigma(T) = int de (-f0'(e - mu)) sigma_{T=0}(mu = e):
+   the expected numbers below are that 1D integral of the closed forms (numpy, fine trapezoid).
+"""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import semiclassical_jax as sj
+from semiclassical_jax import grids, models
+from semiclassical_jax.grids import KGrid
+
+Q = -1.0
+
+# ----------------------------------------------------------------------------------------------
+# parabolic band
+
+
+M_STAR, MU, T_PAR, TAU_PAR = 0.5, 1.0, 0.02, 2.0
+
+
+def _parabolic(p, x, k):
+    return (jnp.dot(k, k) / (2 * p))[None, None].astype(complex)
+
+
+@pytest.fixture(scope="module")
+def parabolic():
+    model = models.FunctionModel(_parabolic, M_STAR, dim=2, n_bands=1)
+    k_fermi = np.sqrt(2 * M_STAR * MU)
+    grid = grids.disk(1.6 * k_fermi, 48, 32, breaks=[k_fermi])
+    energy = np.sum(np.asarray(grid.points) ** 2, axis=1) / (2 * M_STAR)
+    density = float(np.sum(np.asarray(grid.weights) / (1 + np.exp((energy - MU) / T_PAR))))
+
+    def sigma(b):
+        """sigma_ab (2, 2) at B_z = b: columns from E along x and y (one compilation)."""
+        e = 1e-3
+        columns = [
+            sj.current(
+                model,
+                grid,
+                field=field,
+                mu=MU,
+                temperature=T_PAR,
+                tau=TAU_PAR,
+                theory="ssct",
+                magnetic_field=b,
+            )
+            / e
+            for field in ([e, 0.0], [0.0, e])
+        ]
+        return np.stack([np.asarray(c) for c in columns], axis=1)
+
+    return sigma, density
+
+
+@pytest.mark.parametrize("b", [0.05, -0.08])
+def test_parabolic_band_drude_magnetoresistance_and_hall_second_order(parabolic, b):
+    sigma, density = parabolic
+    sigma_0 = density * Q**2 * TAU_PAR / M_STAR
+    wt = b / M_STAR * TAU_PAR
+    s = sigma(b)
+    # B = 0: Drude, isotropic
+    np.testing.assert_allclose(sigma(0.0), sigma_0 * np.eye(2), rtol=1e-7, atol=1e-12)
+    # second order in B (the Jones-Zener series to n = 2 is exactly this polynomial)
+    np.testing.assert_allclose(np.diag(s), sigma_0 * (1 - wt**2), rtol=1e-7)
+    np.testing.assert_allclose(s[0, 1], Q * sigma_0 * wt, rtol=1e-7)
+    np.testing.assert_allclose(s[1, 0], -Q * sigma_0 * wt, rtol=1e-7)
+
+
+def test_parabolic_band_hall_coefficient_is_one_over_nq(parabolic):
+    sigma, density = parabolic
+    b = 0.0025  # omega_c tau = 0.01: the ratio deviates by 2 (omega_c tau)^2 = 2e-4
+    s = sigma(b)
+    np.testing.assert_allclose(s[0, 1] / (s[0, 0] ** 2 * b), 1 / (density * Q), rtol=5e-4)
+
+
+# ----------------------------------------------------------------------------------------------
+# Weyl node: chiral anomaly
+
+
+PAULI = jnp.array(
+    [[[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]], dtype=complex
+)  # sigma_x, sigma_y, sigma_z
+V, MU_W, T_W, TAU_W = 1.0, 1.0, 0.03, 3.0
+
+
+def _weyl(p, x, k):
+    return p["chi"] * p["v"] * jnp.tensordot(k, PAULI, axes=1)
+
+
+def _shell(k_fermi, width, n_radial, n_cos, n_phi):
+    """A spherical shell grid k in [kF - width, kF + width] (Gauss-Legendre in k and cos theta,
+    midpoints in phi): the Fermi surface of the upper band with its thermal window."""
+    xr, wr = np.polynomial.legendre.leggauss(n_radial)
+    k, wk = k_fermi + width * xr, width * wr * (k_fermi + width * xr) ** 2
+    xc, wc = np.polynomial.legendre.leggauss(n_cos)
+    phi = 2 * np.pi * (np.arange(n_phi) + 0.5) / n_phi
+    kk, cc, pp = np.meshgrid(k, xc, phi, indexing="ij")
+    weights = wk[:, None, None] * wc[None, :, None] * np.full(n_phi, 2 * np.pi / n_phi)
+    sin = np.sqrt(1 - cc**2)
+    points = np.stack([kk * sin * np.cos(pp), kk * sin * np.sin(pp), kk * cc], axis=-1)
+    return KGrid(
+        jnp.asarray(points.reshape(-1, 3)), jnp.asarray(weights.reshape(-1) / (2 * np.pi) ** 3)
+    )
+
+
+def _thermal(function):
+    """int de (-f0'(e - mu)) function(e) at T_W (numpy trapezoid, independent of the package)."""
+    e = np.linspace(MU_W - 40 * T_W, MU_W + 40 * T_W, 200001)
+    slope = 1 / (4 * T_W * np.cosh((e - MU_W) / (2 * T_W)) ** 2)
+    return np.trapezoid(slope * function(e), e)
+
+
+@pytest.fixture(scope="module")
+def weyl_sigma_zz():
+    grid = _shell(MU_W / V, 20 * T_W / V, 64, 12, 4)
+
+    def sigma_zz(chi, b):
+        model = models.FunctionModel(_weyl, {"chi": chi, "v": V}, dim=3, n_bands=2)
+        e = 1e-4
+        currents = [
+            sj.current(
+                model,
+                grid,
+                field=[0.0, 0.0, field],
+                mu=MU_W,
+                temperature=T_W,
+                tau=TAU_W,
+                theory="ssct",
+                magnetic_field=[0.0, 0.0, b],
+            )
+            for field in (e, -e)
+        ]
+        j = (np.asarray(currents[0]) - np.asarray(currents[1])) / (2 * e)
+        return j[2], j[:2]
+
+    return sigma_zz
+
+
+def test_weyl_chiral_anomaly_longitudinal_magnetoconductivity(weyl_sigma_zz):
+    sigma_0 = _thermal(lambda e: TAU_W * e**2 / (6 * np.pi**2 * V))
+    coefficient = _thermal(lambda e: TAU_W * V**3 / (30 * np.pi**2 * e**2))
+    zero, transverse = weyl_sigma_zz(1.0, 0.0)
+    np.testing.assert_allclose(zero, sigma_0, rtol=1e-4)
+    b = 0.1
+    values = {}
+    for chi in (1.0, -1.0):
+        for field in (b, b / 2):
+            value, transverse = weyl_sigma_zz(chi, field)
+            np.testing.assert_allclose(transverse, 0.0, atol=1e-12)  # J_x, J_y for E || B
+            values[chi, field] = (value - zero) / field**2
+        # Richardson: the B^4 term out of (sigma(B) - sigma_0) / B^2
+        extrapolated = (4 * values[chi, b / 2] - values[chi, b]) / 3
+        np.testing.assert_allclose(extrapolated, coefficient, rtol=2e-3)
+    # no term linear in B for either chirality (would show as a difference between them)
+    np.testing.assert_allclose(values[1.0, b], values[-1.0, b], rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------------------------
+# B = 0: the plain SSCT current (anomalous velocity, Drude), an independently tested code path
+
+
+def test_zero_field_equals_plain_ssct_with_berry_curvature():
+    """At B = 0 the magnetic integrand must reduce to SSCT (Eqs. 46-47): a massive Dirac band
+    with mu in the band has both the Drude and the anomalous (-q E x Omega) current."""
+    model = models.MassiveDirac(1.0, 0.3)
+    grid = grids.disk(4.0, 24, 16, breaks=[0.6])
+    common = dict(field=[1e-3, 2e-3], mu=0.6, temperature=0.05, tau=2.0, theory="ssct")
+    plain = np.asarray(sj.current(model, grid, **common))
+    magnetic = np.asarray(sj.current(model, grid, magnetic_field=0.0, **common))
+    assert abs(plain[1] - 2 * plain[0]) > 1e-3 * abs(plain[0])  # a Hall part is present
+    np.testing.assert_allclose(magnetic, plain, rtol=1e-10, atol=1e-16)
+
+
+# ----------------------------------------------------------------------------------------------
+# argument errors
+
+
+def test_magnetic_field_needs_ssct_and_the_right_shape(parabolic):
+    model = models.FunctionModel(_parabolic, M_STAR, dim=2, n_bands=1)
+    grid = grids.disk(1.0, 4, 4)
+    common = dict(field=[1e-3, 0.0], mu=MU, temperature=T_PAR, tau=TAU_PAR)
+    with pytest.raises(ValueError, match="magnetic_field.*ssct"):
+        sj.current(model, grid, magnetic_field=0.1, **common)
+    with pytest.raises(ValueError, match="magnetic_field must be a scalar B_z"):
+        sj.current(model, grid, theory="ssct", magnetic_field=[0.1, 0.2], **common)
