@@ -179,12 +179,21 @@ def _anisotropic_3d(p, x, k):
     return jnp.array([[d0 + dz, dx - 1j * dy], [dx + 1j * dy, d0 - dz]])
 
 
-def test_solved_equations_satisfy_the_coupled_ones_in_3d():
+def _anisotropic_3d_remote(p, x, k):
+    """_anisotropic_3d coupled to a remote band at energy 2 (the eigenvector route, not the
+    two-band closed form)."""
+    h = jnp.zeros((3, 3), complex).at[:2, :2].set(_anisotropic_3d(p, x, k))
+    coupling = 0.3 * (k[0] + 1j * k[2])
+    return h.at[2, 2].set(2.0).at[1, 2].set(coupling).at[2, 1].set(jnp.conj(coupling))
+
+
+@pytest.mark.parametrize("function, n_bands", [(_anisotropic_3d, 2), (_anisotropic_3d_remote, 3)])
+def test_solved_equations_satisfy_the_coupled_ones_in_3d(function, n_bands):
     """At random 3D points with generic E, B: the solved (dx/dt, dk/dt) satisfy
     dx/dt = v~ - (dk/dt) x Omega and dk/dt = q E + q (dx/dt) x B (q = -1; PHYSICS.md section 5),
     with v~ = d(eps - m . B)/dk by central differences (h = 1e-4) of the kernel's eigenvalues and
     moment, Omega from its curvature: tolerance 1e-7 (the differences' error)."""
-    model = sj.models.FunctionModel(_anisotropic_3d, {"delta": jnp.asarray(0.3)}, dim=3, n_bands=2)
+    model = sj.models.FunctionModel(function, {"delta": jnp.asarray(0.3)}, dim=3, n_bands=n_bands)
     rng = np.random.default_rng(3)
     b, e = np.array([0.3, -0.5, 0.4]), np.array([0.2, 0.1, -0.3])
     field = AbelianField(1)
@@ -199,7 +208,7 @@ def test_solved_equations_satisfy_the_coupled_ones_in_3d():
         return band_geometry_unchecked(model, jnp.zeros(3), jnp.asarray(k)).berry_curvature()
 
     def rates(k):
-        state = join_state(jnp.zeros(3), k, jnp.zeros(2, complex))
+        state = join_state(jnp.zeros(3), k, jnp.zeros(n_bands, complex))
         return field(0.0, state, (model, uniform, magnetic))[:2]
 
     ks = rng.normal(scale=0.4, size=(3, 3))

@@ -117,10 +117,10 @@ def _breakdown_diagnostics(model, field, magnetic, setup: Setup, t, y):
     watched = setup.manifold if setup.method == "nonabelian" else (setup.band,)
     x, k, chi = split_state(unpack_state(y, int(model.dim)))
     electric_field = field.electric_field(x, t)
+    geometry = band_geometry_unchecked(model, x, k)
     if magnetic is not None and setup.method == "abelian":
-        dlambda, geometry = magnetic_velocity(model, x, k, setup.band, electric_field, magnetic)
+        dlambda = magnetic_velocity(model, x, k, setup.band, electric_field, magnetic)
     else:
-        geometry = band_geometry_unchecked(model, x, k)
         dlambda = vector_field(setup.method, setup.band, setup.manifold).phase_space_velocity(
             geometry, chi, electric_field
         )

@@ -242,7 +242,7 @@ class AbelianField(eqx.Module):
         x, k, chi = split_state(y)
         electric_field = field.electric_field(x, t)
         if magnetic is not None:  # PHYSICS.md section 5: eps~, D and the Lorentz force
-            dlambda, _ = magnetic_velocity(model, x, k, self.band, electric_field, magnetic)
+            dlambda = magnetic_velocity(model, x, k, self.band, electric_field, magnetic)
         elif int(model.n_bands) == 2 and intracell_position(model, x, k) is None:
             dlambda = _two_band_velocity(*_pauli_components(model, x, k), self.band, electric_field)
         else:
