@@ -125,15 +125,37 @@ def test_moment_energy_conserved_in_static_field():
     assert np.ptp(np.linalg.norm(k, axis=1)) > 0.05  # the orbit is not a circle
 
 
+def test_position_dependent_field_conserves_moment_energy():
+    """B(x) = B0 + g x (a callable): eps~(x, k) = eps(k) - m(k) . B(x) is conserved (E = 0) only
+    with the force -d eps~/dx = m . dB/dx; to 1e-9, with B(x) varying by ~30 % on the orbit."""
+    delta, b0, g = 0.5, 0.6, 0.1
+    model = sj.models.MassiveDirac(1.0, delta)
+
+    def field(x):
+        return b0 + g * x[0]
+
+    traj = sj.evolve(
+        model, np.zeros(2), np.array([0.8, 0.0]), t1=20.0, field=np.zeros(2),
+        magnetic_field=field, method="abelian", band=1, saveat=np.array([5.0, 10.0, 20.0]),
+    )  # fmt: skip
+    k, x = np.asarray(traj.k), np.asarray(traj.x)
+    r = np.sqrt(delta**2 + np.sum(k**2, axis=1))
+    closed = r + (b0 + g * x[:, 0]) * delta / (2 * r**2)
+    np.testing.assert_allclose(traj.energy, closed, atol=1e-12)
+    eps0 = np.sqrt(0.89) + b0 * delta / (2 * 0.89)
+    np.testing.assert_allclose(traj.energy, eps0, atol=1e-9)
+    assert np.ptp(g * x[:, 0]) > 0.1 and np.ptp(r) > 0.01
+
+
 def test_gradient_reaches_the_field():
     """jax.grad of k_x(t1) w.r.t. B (through eps~, D and the Lorentz force) equals central
     differences (step 1e-4, O(h^2) ~ 1e-8) to 1e-6 relative."""
     model = sj.models.MassiveDirac(1.0, 0.5)
 
-    def end(b):
+    def end(b):  # the structure of the cyclotron-period runs (their compiled solve is reused)
         traj = sj.evolve(
             model, jnp.zeros(2), jnp.array([0.8, 0.0]), t1=3.0, field=jnp.zeros(2),
-            magnetic_field=b, method="abelian", band=1,
+            magnetic_field=b, method="abelian", band=1, saveat=jnp.array([1.0, 2.0, 3.0]),
         )  # fmt: skip
         return traj.k[-1, 0]
 
@@ -155,7 +177,7 @@ def test_three_dimensions_field_along_z_is_the_2d_orbit():
     (kx, ky, x, y) as the 2D run (1e-9), kz stays 0."""
     model = sj.models.FunctionModel(_dirac_3d, {"delta": jnp.asarray(0.5)}, dim=3, n_bands=2)
     e2 = np.array([0.02, 0.01])
-    common = dict(t1=4.0, method="abelian", band=1, saveat=np.array([2.0, 4.0]))
+    common = dict(t1=4.0, method="abelian", band=1, saveat=np.array([1.0, 2.0, 4.0]))
     traj3 = sj.evolve(
         model, np.zeros(3), np.array([0.8, 0.1, 0.0]), field=np.append(e2, 0.0),
         magnetic_field=np.array([0.0, 0.0, 0.6]), **common,
