@@ -255,6 +255,8 @@ def test_errors():
         sj.evolve(
             model, np.zeros(2), np.ones(2), magnetic_field=np.ones(3), method="abelian", **kwargs
         )
+    with pytest.raises(ValueError, match="magnetic_field must be finite"):
+        sj.evolve(model, np.zeros(2), np.ones(2), magnetic_field=np.nan, method="abelian", **kwargs)
     with pytest.raises(NotImplementedError, match="nonabelian"):
         sj.evolve(model, np.zeros(2), np.ones(2), magnetic_field=0.5, method="nonabelian", **kwargs)
     textured = sj.models.MassiveDirac(1.0, lambda x: 0.5 + 0.1 * jnp.cos(x[0]))

@@ -17,7 +17,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._guards import HERMITICITY_RTOL, Guards, magnetic_field
+from .._guards import HERMITICITY_RTOL, Guards, fail, is_concrete, magnetic_field
 from .._types import Array, ArrayLike, Complex, Float, PositionLike, RealScalarLike, WavevectorLike
 from ..geometry._kernel import GAP_RTOL, band_geometry_unchecked
 from ..models import AbstractModel
@@ -330,8 +330,12 @@ def _guard_failure(trajectory: Trajectory, setup: Setup) -> Trajectory:
 
 
 def _check_magnetic(value, model, method: str):
-    """The checked ``magnetic_field`` of ``evolve`` ((c,) components, a callable or None)."""
+    """The checked ``magnetic_field`` of ``evolve`` ((c,) components, a callable or None);
+    concrete components must be finite."""
     magnetic = magnetic_field(value, int(model.dim))
+    if magnetic is not None and not callable(magnetic) and is_concrete(magnetic):
+        if not bool(jnp.all(jnp.isfinite(magnetic))):
+            fail(f"magnetic_field must be finite, got {magnetic}")
     if magnetic is not None and method == "nonabelian":
         raise NotImplementedError(
             "evolve(method='nonabelian', magnetic_field=...) is not implemented (the manifold "
