@@ -7,8 +7,8 @@
       D dk/dt = q E + q v~ x B - q^2 (E . B) Omega.
   d m_n / dk comes from forward-mode autodiff of the kernel's (gauge-invariant) moment (for a
   two-band H = d0 + d . sigma of its closed form, :func:`_two_band_terms`: no eigh to
-  differentiate, a much cheaper reverse pass under jax.grad). A
-  position-dependent B(x) adds the force -d eps~ / dx = m_n . dB/dx, i.e. E -> E - m_n . dB/dx.
+  differentiate, a much cheaper reverse pass under jax.grad). A position-dependent B(x) adds
+  the force -d eps~ / dx = m_n . dB/dx, i.e. E -> E - m_n . dB/dx.
 * full band: the Lorentz force q (dx/dt) x B on dk/dt, dx/dt the wavepacket velocity.
 
 2D vectors are embedded in 3D (B = B_z z, Omega = Omega^{kx ky} z), so (v~ . Omega) B = 0 and
@@ -19,7 +19,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-
 import numpy as np
 
 from .._eigh import degeneracy_tolerance
@@ -51,7 +50,7 @@ def lorentz_force(velocity: Float[Array, " d"], magnetic_field: Float[Array, " c
     return force[:d]
 
 
-# (a, b) of each moment / curvature component c: eps_abc with a < b cyclic (as the kernel's)
+# (a, b) of each moment / curvature component c, (a, b, c) cyclic (the kernel's order)
 _PAIRS = {2: ((0, 1),), 3: ((1, 2), (2, 0), (0, 1))}
 
 
