@@ -17,12 +17,13 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._guards import HERMITICITY_RTOL, Guards
+from .._guards import HERMITICITY_RTOL, Guards, fail, is_concrete, magnetic_field
 from .._types import Array, ArrayLike, Complex, Float, PositionLike, RealScalarLike, WavevectorLike
 from ..geometry._kernel import GAP_RTOL, band_geometry_unchecked
 from ..models import AbstractModel
 from ._arguments import Setup, check_arguments, checked_inputs
 from ._fields import AbstractField, FieldSpec
+from ._magnetic import magnetic_velocity, moment_energy_at, phase_space_factor_at
 from ._monitor import JUMP_OVERLAP, STOPPED, MonitorState, monitored
 from ._vector_fields import (
     join_state,
@@ -42,7 +43,10 @@ class Trajectory(eqx.Module):
     ``ts`` (T,); ``x``, ``k`` (T, d); ``chi`` (T, N) orbital-basis band state (for "abelian" the
     eigenvector u_n(x, k) in eigh's gauge); ``populations`` (T, N) = |<u_n(x, k)|chi>|^2 over the
     instantaneous bands; ``energy`` (T,) = <chi|H(x, k)|chi> - phi(x) (the total energy, conserved
-    for a static potential). ``num_steps`` accepted solver steps; ``result`` diffrax's
+    for a static potential; for "abelian" in a magnetic field the moment energy
+    eps~ - phi(x), eps~ = eps_n - m_n . B, PHYSICS.md section 5). ``phase_space_factor`` (T,)
+    D = 1 + B . Omega_n of an "abelian" run in a magnetic field (None otherwise: without B, and
+    for "full", whose wavepacket is not one band's). ``num_steps`` accepted solver steps; ``result`` diffrax's
     RESULTS; ``gap_closed`` True if a non-Abelian / Abelian run was stopped because the manifold
     description broke down: its gap to the remote bands closed, or the non-adiabaticity
     eta = max |<u_l|dH/dt|u_n>| / (eps_n - eps_l)^2 reached ``adiabaticity_limit``; it stopped at
@@ -62,6 +66,7 @@ class Trajectory(eqx.Module):
     chi: Complex[Array, "T n"]
     populations: Float[Array, "T n"]
     energy: Float[Array, " T"]
+    phase_space_factor: Float[Array, " T"] | None
     num_steps: Array
     result: diffrax.RESULTS
     gap_closed: Array
@@ -83,10 +88,12 @@ class Trajectory(eqx.Module):
 # the jitted core
 
 
-def _observables(model, field: AbstractField, method, band, x, k, chi):
-    """(chi, populations |<u_n|chi>|^2 (N,), energy <chi|H|chi> - phi(x)) at one saved state.
+def _observables(model, field: AbstractField, magnetic, method, band, x, k, chi):
+    """(chi, populations |<u_n|chi>|^2 (N,), energy <chi|H|chi> - phi(x), D or None) at one
+    saved state.
 
-    For "abelian" chi is not evolved: it is set to u_band(x, k) (eigh's gauge).
+    For "abelian" chi is not evolved: it is set to u_band(x, k) (eigh's gauge); in a magnetic
+    field its energy is eps~ - phi(x) and D = 1 + B . Omega_band is reported.
     """
     geometry = band_geometry_unchecked(model, x, k)
     if method == "abelian":
@@ -94,10 +101,14 @@ def _observables(model, field: AbstractField, method, band, x, k, chi):
     overlaps = jnp.conj(geometry.states.T) @ chi
     populations = jnp.abs(overlaps) ** 2
     energy = jnp.sum(geometry.energies * populations) - field.potential(x)
-    return chi, populations, energy
+    factor = None
+    if method == "abelian" and magnetic is not None:
+        energy = moment_energy_at(geometry, band, magnetic, x) - field.potential(x)
+        factor = phase_space_factor_at(geometry, band, magnetic, x)
+    return chi, populations, energy, factor
 
 
-def _breakdown_diagnostics(model, field, setup: Setup, t, y):
+def _breakdown_diagnostics(model, field, magnetic, setup: Setup, t, y):
     """(gap to the remote bands, non-adiabaticity eta, spectral scale max|eps|) at packed state y.
 
     The watched bands are the manifold ("nonabelian") or the band ("abelian"); eta as in
@@ -105,22 +116,26 @@ def _breakdown_diagnostics(model, field, setup: Setup, t, y):
     """
     watched = setup.manifold if setup.method == "nonabelian" else (setup.band,)
     x, k, chi = split_state(unpack_state(y, int(model.dim)))
+    electric_field = field.electric_field(x, t)
     geometry = band_geometry_unchecked(model, x, k)
-    dlambda = vector_field(setup.method, setup.band, setup.manifold).phase_space_velocity(
-        geometry, chi, field.electric_field(x, t)
-    )
+    if magnetic is not None and setup.method == "abelian":
+        dlambda = magnetic_velocity(model, x, k, setup.band, electric_field, magnetic)
+    else:
+        dlambda = vector_field(setup.method, setup.band, setup.manifold).phase_space_velocity(
+            geometry, chi, electric_field
+        )
     scale = jnp.max(jnp.abs(geometry.energies))
     return geometry.manifold_gap(watched), nonadiabaticity(geometry, watched, dlambda), scale
 
 
-def _breakdown_event(model, field, setup: Setup) -> diffrax.Event | None:
+def _breakdown_event(model, field, magnetic, setup: Setup) -> diffrax.Event | None:
     """The event that stops a confined run where its gap closes (gap <= GAP_RTOL max|eps|) or
     eta >= adiabaticity_limit; None when the monitor is off."""
     if not setup.monitored:
         return None
 
     def breakdown(t, y, args, **kwargs):
-        gap, eta, scale = _breakdown_diagnostics(model, field, setup, t, y)
+        gap, eta, scale = _breakdown_diagnostics(model, field, magnetic, setup, t, y)
         return (gap <= GAP_RTOL * scale) | (eta >= setup.adiabaticity_limit)
 
     return diffrax.Event(breakdown)
@@ -163,7 +178,7 @@ def _between_steps(solution: diffrax.Solution, setup: Setup):
     )
 
 
-def _diffeqsolve(model, field, y0: Array, t0, t1, ts, setup: Setup) -> diffrax.Solution:
+def _diffeqsolve(model, field, magnetic, y0: Array, t0, t1, ts, setup: Setup) -> diffrax.Solution:
     """One diffrax solve of the packed state y0 (see :func:`pack_state`) from t0 to t1.
 
     The solver is watched between accepted steps (:func:`monitored`: the watched bands' state of a
@@ -186,13 +201,13 @@ def _diffeqsolve(model, field, y0: Array, t0, t1, ts, setup: Setup) -> diffrax.S
             t1,
             None,
             y0,
-            args=(model, field),
+            args=(model, field) if magnetic is None else (model, field, magnetic),
             saveat=_saveat(ts, t1, setup.backsolve),
             # steps land on the saved times: no dense-output interpolation error in what we return
             stepsize_controller=diffrax.PIDController(rtol=setup.rtol, atol=setup.atol, step_ts=ts),
             max_steps=setup.max_steps,
             adjoint=setup.adjoint,
-            event=_breakdown_event(model, field, setup),
+            event=_breakdown_event(model, field, magnetic, setup),
             throw=False,
         )
 
@@ -216,15 +231,18 @@ def _final_and_saved(solution: diffrax.Solution, ts: Array | None, backsolve: bo
 
 
 @eqx.filter_jit
-def _solve(model, field, x0, k0, chi0, t0, t1, ts, setup: Setup) -> Trajectory:
+def _solve(model, field, magnetic, x0, k0, chi0, t0, t1, ts, setup: Setup) -> Trajectory:
     """The jitted core of :func:`evolve`: solve from (x0, k0, chi0) at t0 and evaluate the
     observables at the saved times. Failures are flagged in the Trajectory, never raised."""
-    solution = _diffeqsolve(model, field, pack_state(join_state(x0, k0, chi0)), t0, t1, ts, setup)
+    y0 = pack_state(join_state(x0, k0, chi0))
+    solution = _diffeqsolve(model, field, magnetic, y0, t0, t1, ts, setup)
     t_final, y_final, saved_ts, saved_ys = _final_and_saved(solution, ts, setup.backsolve)
     saved = split_state(unpack_state(saved_ys, int(model.dim)))
     watched_band = setup.band if setup.method == "abelian" else 0
-    chis, populations, energy = jax.vmap(
-        lambda x, k, chi: _observables(model, field, setup.method, watched_band, x, k, chi)
+    chis, populations, energy, factor = jax.vmap(
+        lambda x, k, chi: _observables(
+            model, field, magnetic, setup.method, watched_band, x, k, chi
+        )
     )(*saved)
     result, jumped, overlap, non_hermitian, non_hermiticity = _between_steps(solution, setup)
     if setup.monitored:
@@ -234,7 +252,9 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, setup: Setup) -> Trajectory:
     if setup.method == "full":
         gap_at_stop = eta_at_stop = jnp.asarray(jnp.inf)
     else:
-        gap_at_stop, eta_at_stop, _ = _breakdown_diagnostics(model, field, setup, t_final, y_final)
+        gap_at_stop, eta_at_stop, _ = _breakdown_diagnostics(
+            model, field, magnetic, setup, t_final, y_final
+        )
     return Trajectory(
         ts=saved_ts,
         x=saved[0],
@@ -242,6 +262,7 @@ def _solve(model, field, x0, k0, chi0, t0, t1, ts, setup: Setup) -> Trajectory:
         chi=chis,
         populations=populations,
         energy=energy,
+        phase_space_factor=factor,
         num_steps=solution.stats["num_accepted_steps"],
         result=result,
         gap_closed=gap_closed,
@@ -308,6 +329,21 @@ def _guard_failure(trajectory: Trajectory, setup: Setup) -> Trajectory:
     return guards(trajectory)
 
 
+def _check_magnetic(value, model, method: str):
+    """The checked ``magnetic_field`` of ``evolve`` ((c,) components, a callable or None);
+    concrete components must be finite."""
+    magnetic = magnetic_field(value, int(model.dim))
+    if magnetic is not None and not callable(magnetic) and is_concrete(magnetic):
+        if not bool(jnp.all(jnp.isfinite(magnetic))):
+            fail(f"magnetic_field must be finite, got {magnetic}")
+    if magnetic is not None and method == "nonabelian":
+        raise NotImplementedError(
+            "evolve(method='nonabelian', magnetic_field=...) is not implemented (the manifold "
+            "moment matrix in the Kato dynamics); use method='abelian' or method='full'"
+        )
+    return magnetic
+
+
 def evolve(
     model: AbstractModel,
     x0: PositionLike | None,
@@ -315,6 +351,7 @@ def evolve(
     *,
     t1: RealScalarLike,
     field: FieldSpec,
+    magnetic_field: Float[ArrayLike, "..."] | None = None,
     method: Method = "full",
     band: int | None = None,
     manifold: Sequence[int] | None = None,
@@ -335,6 +372,12 @@ def evolve(
     - ``model``: a model H(x, k); ``x0``, ``k0``: (d,) centre in phase space.
     - ``t1``: final time (natural units, hbar / energy). ``field``: a (d,) uniform E, a callable
       E(x, t), or a :class:`ScalarPotential` phi(x) (E = -grad phi). Charge -1: dk/dt = -E - ...
+    - ``magnetic_field``: B (PHYSICS.md section 5; None: no field): a scalar B_z in 2D, (3,) in
+      3D, or a callable B(x); traced (vmap / grad reach it). "full": the Lorentz force
+      q (dx/dt) x B on dk/dt. "abelian" (uniform models): eps~ = eps_n - m_n . B and
+      D dx/dt = v~ - q E x Omega - q (v~ . Omega) B, D dk/dt = q E + q v~ x B - q^2 (E . B) Omega,
+      D = 1 + B . Omega_n (reported as :attr:`Trajectory.phase_space_factor`). "nonabelian":
+      NotImplementedError.
     - ``method``: ``"full"`` (coherent full-band dynamics, paper Eqs. 8-10), ``"nonabelian"``
       (confined to ``manifold`` by Kato transport, Eqs. 34, 42) or ``"abelian"`` (one ``band``,
       Eq. 43).
@@ -386,6 +429,7 @@ def evolve(
         adjoint=adjoint,
         adiabaticity_limit=adiabaticity_limit,
     )
+    magnetic = _check_magnetic(magnetic_field, model, method)
     x0, k0, chi0, t0, t1, ts = checked_inputs(model, field, x0, k0, chi0, t0, t1, ts, setup)
-    trajectory = _solve(model, field, x0, k0, chi0, t0, t1, ts, setup)
+    trajectory = _solve(model, field, magnetic, x0, k0, chi0, t0, t1, ts, setup)
     return _guard_failure(trajectory, setup) if throw else trajectory

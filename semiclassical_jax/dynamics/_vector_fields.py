@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._eigh import degeneracy_tolerance
+from .._guards import magnetic_field_at
 from .._linalg import levi_civita
 from ..geometry._kernel import (
     BandGeometry,
@@ -38,6 +39,7 @@ from ..geometry._kernel import (
     intracell_position,
 )
 from ..geometry._symplectic import symplectic_solve
+from ._magnetic import lorentz_force, magnetic_velocity
 
 State = tuple[Any, Any, Any, Any]
 
@@ -132,11 +134,20 @@ def _two_band_velocity(q, dq, band: int, electric_field):
     return symplectic_solve(omega, gradient, electric_field)
 
 
+def unpack_args(args):
+    """(model, field, magnetic) of the solve's args (model, field[, magnetic]); magnetic is a
+    checked ``magnetic_field`` ((c,) components or a callable B(x)) or None."""
+    model, field, *rest = args
+    return model, field, (rest[0] if rest else None)
+
+
 class FullBandField(eqx.Module):
-    """Full-band coherent dynamics, chi in the orbital basis (gauge free)."""
+    """Full-band coherent dynamics, chi in the orbital basis (gauge free). In a magnetic field
+    the Lorentz force q (dx/dt) x B joins dk/dt (PHYSICS.md section 5), dx/dt = <dH_k> (+ the
+    position terms)."""
 
     def __call__(self, t, y: State, args):
-        model, field = args
+        model, field, magnetic = unpack_args(args)
         x, k, chi = split_state(y)
         d = x.shape[0]
 
@@ -164,7 +175,11 @@ class FullBandField(eqx.Module):
             # basis adds i dk/dt . A^W chi (kernel docstring: position terms)
             a_chi = jnp.sum(position * chi[None, None, :], axis=-1)  # (d, N)
             dx = dx + 2.0 * jnp.imag(jnp.sum(jnp.conj(a_chi) * h_chi[None, :], axis=-1))
+            if magnetic is not None:
+                dk = dk + lorentz_force(dx, _field_at(magnetic, x))
             dchi = dchi + 1j * jnp.sum(dk[:, None] * a_chi, axis=0)
+        elif magnetic is not None:
+            dk = dk + lorentz_force(dx, _field_at(magnetic, x))
         return join_state(dx, dk, dchi)
 
 
@@ -174,7 +189,12 @@ class NonAbelianField(eqx.Module):
     manifold: tuple[int, ...] = eqx.field(static=True)
 
     def __call__(self, t, y: State, args):
-        model, field = args
+        model, field, magnetic = unpack_args(args)
+        if magnetic is not None:
+            raise NotImplementedError(
+                "evolve(method='nonabelian', magnetic_field=...) is not implemented (the manifold "
+                "moment matrix in the Kato dynamics); use method='abelian' or method='full'"
+            )
         x, k, chi = split_state(y)
         geometry = band_geometry_unchecked(model, x, k)
         dlambda = self.phase_space_velocity(geometry, chi, field.electric_field(x, t))
@@ -218,10 +238,12 @@ class AbelianField(eqx.Module):
     band: int = eqx.field(static=True)
 
     def __call__(self, t, y: State, args):
-        model, field = args
+        model, field, magnetic = unpack_args(args)
         x, k, chi = split_state(y)
         electric_field = field.electric_field(x, t)
-        if int(model.n_bands) == 2 and intracell_position(model, x, k) is None:
+        if magnetic is not None:  # PHYSICS.md section 5: eps~, D and the Lorentz force
+            dlambda = magnetic_velocity(model, x, k, self.band, electric_field, magnetic)
+        elif int(model.n_bands) == 2 and intracell_position(model, x, k) is None:
             dlambda = _two_band_velocity(*_pauli_components(model, x, k), self.band, electric_field)
         else:
             geometry = band_geometry_unchecked(model, x, k)
@@ -234,6 +256,10 @@ class AbelianField(eqx.Module):
         omega = geometry.berry_curvature()[self.band]
         gradient = jnp.real(geometry.dH[:, self.band, self.band])
         return symplectic_solve(omega, gradient, electric_field)
+
+
+def _field_at(magnetic, x):
+    return magnetic_field_at(magnetic, x, x.shape[0])
 
 
 def nonadiabaticity(geometry: BandGeometry, manifold: tuple[int, ...], dlambda) -> Any:
