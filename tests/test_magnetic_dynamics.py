@@ -148,19 +148,21 @@ def test_position_dependent_field_conserves_moment_energy():
 
 
 def test_gradient_reaches_the_field():
-    """jax.grad of k_x(t1) w.r.t. B (through eps~, D and the Lorentz force) equals central
-    differences (step 1e-4, O(h^2) ~ 1e-8) to 1e-6 relative."""
+    """The derivative of k_x(t1) w.r.t. B (through eps~, D and the Lorentz force), forward mode
+    (the package's choice for few parameters; it compiles in half the time of reverse mode),
+    equals central differences (step 1e-4, O(h^2) ~ 1e-8) to 1e-6 relative."""
     model = sj.models.MassiveDirac(1.0, 0.5)
 
-    def end(b):  # the structure of the cyclotron-period runs (their compiled solve is reused)
+    def end(b, adjoint=None):  # the structure of the cyclotron-period runs (compiled solve reused)
         traj = sj.evolve(
             model, jnp.zeros(2), jnp.array([0.8, 0.0]), t1=3.0, field=jnp.zeros(2),
             magnetic_field=b, method="abelian", band=1, saveat=jnp.array([1.0, 2.0, 3.0]),
+            adjoint=adjoint,
         )  # fmt: skip
         return traj.k[-1, 0]
 
     b, h = 0.6, 1e-4
-    grad = jax.grad(end)(b)
+    grad = jax.jacfwd(lambda field: end(field, diffrax.ForwardMode()))(b)
     central = (end(b + h) - end(b - h)) / (2 * h)
     np.testing.assert_allclose(grad, central, rtol=1e-6)
     assert abs(grad) > 0.1
