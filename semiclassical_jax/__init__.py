@@ -26,6 +26,7 @@ from ._precision import set_precision as set_precision  # noqa: E402
 from ._results import SweepResult as SweepResult  # noqa: E402
 from ._sweep import sweep as sweep  # noqa: E402
 from .dynamics import FieldFunction as FieldFunction  # noqa: E402
+from .dynamics import InteractionPictureSolver as InteractionPictureSolver  # noqa: E402
 from .dynamics import ScalarPotential as ScalarPotential  # noqa: E402
 from .dynamics import Trajectory as Trajectory  # noqa: E402
 from .dynamics import UniformField as UniformField  # noqa: E402
@@ -84,6 +85,7 @@ __all__ = [
     "grids",
     "hall_conductivity",
     "landau_levels",
+    "InteractionPictureSolver",
     "manifold_berry_curvature",
     "manifold_orbital_moment",
     "models",

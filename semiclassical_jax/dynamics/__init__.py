@@ -2,6 +2,7 @@
 
 from ._evolve import Trajectory as Trajectory
 from ._evolve import evolve as evolve
+from ._exponential import InteractionPictureSolver as InteractionPictureSolver
 from ._fields import AbstractField as AbstractField
 from ._fields import FieldFunction as FieldFunction
 from ._fields import ScalarPotential as ScalarPotential
@@ -10,6 +11,7 @@ from ._fields import UniformField as UniformField
 __all__ = [
     "AbstractField",
     "FieldFunction",
+    "InteractionPictureSolver",
     "ScalarPotential",
     "Trajectory",
     "UniformField",

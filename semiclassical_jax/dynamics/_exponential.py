@@ -1,0 +1,137 @@
+"""An exponential (interaction-picture) Runge-Kutta solver for the wavepacket equations.
+
+The band state's fast motion i dchi/dt = H(x, k) chi rotates at the band gap, so an explicit
+Runge-Kutta step on chi must resolve 1 / gap even where (x, k) and the band populations barely
+move. :class:`InteractionPictureSolver` removes it exactly, step by step (a Lawson, or
+integrating-factor, Runge-Kutta method). Over a step [t0, t0 + h], with G = H(x0, k0) - <H>_0
+frozen at the step's start (<H>_0 = <chi0|H|chi0> / <chi0|chi0>, the vector field's phase
+convention, see ``FullBandField``),
+
+    chi(t0 + tau) = U(tau) psi(tau),   U(tau) = exp(-i G tau) = V exp(-i e tau) V^dagger,
+    dpsi/dtau = U^dagger(tau) [f_chi(x, k, U psi) + i G U psi],      (x, k) unchanged,
+
+where f = (dx/dt, dk/dt, dchi/dt) is the term's vector field (every method's equations, position
+terms and stabilisation included). The base Runge-Kutta tableau (Dopri8 by default) integrates
+(x, k, psi) with its embedded error estimate; chi1 = U(h) psi1. The interaction-picture field is
+zero when H is constant along the path, so the phase of chi is then exact at any step, and in
+general it is of size |dH/dt| tau: the step follows the slow variables, not the gap.
+
+G's eigenvectors V come from the package's small-N :func:`eigh` (no LAPACK inside long scans) on a
+stop-gradient copy: any frozen G gives a consistent scheme, so derivatives (forward or reverse)
+are those of the same Runge-Kutta method applied to the variational equations, accurate to the
+tolerance, and never differentiate eigenvectors. The step rescales chi1 to the norm of chi0 (a
+projection onto the invariant |chi| = const, of the size of the local error), so the norm is kept
+to round-off.
+"""
+
+from typing import ClassVar
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._eigh import eigh
+from .._types import Array, Complex, Float
+from ._vector_fields import unpack_state
+
+
+def _apply(matrix: Complex[Array, "n n"], vector: Complex[Array, " n"]) -> Array:
+    """matrix @ vector as a broadcast sum (XLA's CPU dot kernels are slow for tiny matrices)."""
+    return jnp.sum(matrix * vector[None, :], axis=-1)
+
+
+def _function(vectors: Complex[Array, "n n"], values: Array) -> Complex[Array, "n n"]:
+    """V diag(values) V^dagger (n, n)."""
+    return jnp.sum(vectors[:, None, :] * (values * jnp.conj(vectors))[None, :, :], axis=-1)
+
+
+def _rotated(matrix: Complex[Array, "n n"], packed: Float[Array, " s"], dim: int) -> Array:
+    """The packed state (x, k, Re chi, Im chi) with chi -> matrix @ chi; (x, k) unchanged."""
+    x, k, chi_re, chi_im = unpack_state(packed, dim)
+    chi = _apply(matrix, chi_re + 1j * chi_im)
+    return jnp.concatenate([x, k, jnp.real(chi), jnp.imag(chi)])
+
+
+def _chi_part(packed: Float[Array, " s"], dim: int) -> Array:
+    """``packed`` with its (x, k) entries set to zero."""
+    return packed.at[: 2 * dim].set(0.0)
+
+
+def _generator(model, packed: Float[Array, " s"], dim: int):
+    """(e, V): eigenpairs of G = H(x, k) - <H> at the packed state, on a stop-gradient copy."""
+    x, k, chi_re, chi_im = unpack_state(jax.lax.stop_gradient(packed), dim)
+    chi = chi_re + 1j * chi_im
+    h = jnp.asarray(model(x, k))
+    h = 0.5 * (h + jnp.conj(h.T))
+    norm2 = jnp.sum(jnp.abs(chi) ** 2)
+    mean = jnp.real(jnp.sum(jnp.conj(chi) * _apply(h, chi))) / jnp.where(norm2 > 0, norm2, 1.0)
+    energies, vectors = eigh(h)
+    return energies - mean, vectors
+
+
+def _keep_norm(packed: Float[Array, " s"], reference: Float[Array, " s"], dim: int) -> Array:
+    """``packed`` with chi rescaled to the norm of ``reference``'s chi."""
+    norm = jnp.sqrt(jnp.sum(packed[2 * dim :] ** 2))
+    target = jnp.sqrt(jnp.sum(reference[2 * dim :] ** 2))
+    scale = target / jnp.where(norm > 0, norm, 1.0)
+    return jnp.concatenate([packed[: 2 * dim], scale * packed[2 * dim :]])
+
+
+def _combination(weights: np.ndarray, increments: list) -> Array | int:
+    """sum_i weights_i increments_i over the non-zero weights (0 if none)."""
+    return sum(w * kk for w, kk in zip(weights, increments, strict=True) if w != 0)
+
+
+class InteractionPictureSolver(diffrax.AbstractAdaptiveSolver):
+    """Lawson (interaction-picture) Runge-Kutta on the packed wavepacket state (module docstring).
+
+    ``base``: the explicit Runge-Kutta method whose tableau, order and embedded error estimate
+    are used (default ``diffrax.Dopri8()``: order 8, embedded order 7). Expects the solve's
+    ``args`` to start with the model (as :func:`evolve` passes them) and the packed state of
+    ``pack_state``. For ``method="full"`` or ``"nonabelian"`` (an Abelian run does not evolve
+    chi: its G only adds work). Dense output is linear between steps (``evolve`` steps onto its
+    saved times).
+
+    Example: ``evolve(model, None, k0, t1=..., field=E, band=0, solver=InteractionPictureSolver())``.
+    """
+
+    base: diffrax.AbstractERK = diffrax.Dopri8()
+
+    term_structure: ClassVar = diffrax.ODETerm
+    interpolation_cls: ClassVar = diffrax.LocalLinearInterpolation
+
+    def order(self, terms):
+        return self.base.order(terms)
+
+    def error_order(self, terms):
+        return self.base.error_order(terms)
+
+    def init(self, terms, t0, t1, y0, args):
+        return None
+
+    def func(self, terms, t0, y0, args):
+        return terms.vf(t0, y0, args)
+
+    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        del solver_state, made_jump
+        dim = int(args[0].dim)
+        tableau = self.base.tableau
+        dt = t1 - t0
+        energies, vectors = _generator(args[0], y0, dim)
+        i_generator = 1j * _function(vectors, energies)  # i G
+        nodes = np.concatenate([[tableau.c1], tableau.c])
+        rows = (np.zeros(0),) + tuple(tableau.a_lower)
+        increments = []
+        for node, row in zip(nodes, rows, strict=True):
+            z = y0 + _combination(row, increments)  # (x, k, psi) at the stage
+            frame = _function(vectors, jnp.exp(-1j * energies * node * dt))  # U(c dt)
+            f = terms.vf(t0 + node * dt, _rotated(frame, z, dim), args)
+            pulled = _rotated(jnp.conj(frame.T), f, dim) + _chi_part(
+                _rotated(i_generator, z, dim), dim
+            )
+            increments.append(dt * pulled)
+        last = _function(vectors, jnp.exp(-1j * energies * dt))  # U(dt)
+        y1 = _keep_norm(_rotated(last, y0 + _combination(tableau.b_sol, increments), dim), y0, dim)
+        y_error = _rotated(last, _combination(tableau.b_error, increments), dim)
+        return y1, y_error, dict(y0=y0, y1=y1), None, diffrax.RESULTS.successful
