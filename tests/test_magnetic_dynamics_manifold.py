@@ -56,19 +56,22 @@ def _dirac_closed_forms(k, b, valley):
 @pytest.mark.parametrize("valley", [1, -1])
 def test_valley_state_runs_the_closed_form_orbit(valley):
     """Degenerate manifold (2, 3), chi0 in one valley: back at k0 after the closed-form period
-    (1e-7), half-way at -k0, |k| constant (1e-9), eps~ and D their closed forms (1e-9, 1e-12).
+    (1e-7), half-way at -k0, at a quarter at +-(0, |k0|) (the sense of rotation), |k| constant (1e-9), eps~ and D their closed forms (1e-9, 1e-12).
     The two valleys' moments and curvatures have opposite signs, so the moment shift and D
     (up to 12 % here) change T far beyond the tolerance and a wrong valley is caught."""
     k0 = np.array([0.8, 0.0])
     for b in (0.6, -0.9):
         eps_t, factor, period = _dirac_closed_forms(0.8, b, valley)
-        times = np.array([0.5, 1.0]) * period
+        times = np.array([0.25, 0.5, 1.0]) * period
         traj = sj.evolve(
             TWO_VALLEYS, np.zeros(2), k0, t1=period, field=np.zeros(2), magnetic_field=b,
             method="nonabelian", manifold=(2, 3), chi0=_upper_state(k0, valley), saveat=times,
         )  # fmt: skip
         np.testing.assert_allclose(traj.k[-1], k0, atol=1e-7)
-        np.testing.assert_allclose(traj.k[0], -k0, atol=1e-7)
+        np.testing.assert_allclose(traj.k[1], -k0, atol=1e-7)
+        # sense of rotation: dk/dt = q v~ x B / D, counter-clockwise when eps~' B / D > 0
+        quarter = np.sign(b * factor) * np.array([0.0, 0.8])
+        np.testing.assert_allclose(traj.k[0], quarter, atol=1e-7)
         np.testing.assert_allclose(np.linalg.norm(traj.k, axis=1), 0.8, atol=1e-9)
         np.testing.assert_allclose(traj.energy, eps_t, atol=1e-9)
         np.testing.assert_allclose(traj.phase_space_factor, factor, atol=1e-12)
@@ -81,7 +84,7 @@ def test_moment_matrix_precesses_the_manifold_state():
     stay put and chi_K / chi_K' = exp(-i v^2 B t / Delta) (the moment splitting
     eps~_K - eps~_K' = (m_K' - m_K) B = v^2 B / Delta); tolerance 1e-8."""
     b = 0.7
-    times = np.array([2.5, 4.0])
+    times = np.array([1.0, 2.5, 4.0])
     chi0 = np.array([1.0, 0.0, 1.0, 0.0]) / np.sqrt(2)  # Delta > 0: the upper states are s_z = +1
     traj = sj.evolve(
         TWO_VALLEYS, np.zeros(2), np.zeros(2), t1=4.0, field=np.zeros(2), magnetic_field=b,
@@ -120,7 +123,7 @@ def test_mixed_manifold_conserves_the_moment_energy():
     chi0 = (states[:, 2] + (0.6 + 0.3j) * states[:, 3]) / np.sqrt(1.45)
     traj = sj.evolve(
         model, np.zeros(2), k0, t1=6.0, field=np.zeros(2), magnetic_field=0.6,
-        method="nonabelian", manifold=(2, 3), chi0=chi0, saveat=np.array([3.0, 6.0]),
+        method="nonabelian", manifold=(2, 3), chi0=chi0, saveat=np.array([2.0, 4.0, 6.0]),
     )  # fmt: skip
     k = np.asarray(traj.k)
     assert np.ptp(np.linalg.norm(np.vstack([k0, k]), axis=1)) > 2e-3  # not the t = 0 circle
