@@ -168,3 +168,18 @@ def test_textured_manifold_is_refused():
             textured, np.zeros(2), np.ones(2), t1=1.0, field=np.zeros(2), magnetic_field=0.5,
             method="nonabelian", manifold=(1,),
         )  # fmt: skip
+
+
+def test_position_dependent_field_conserves_the_moment_energy():
+    """B(x) = 0.6 + 0.2 sin(x): the force <M> . dB/dx joins dk/dt; with E = 0, the conserved
+    energy is <chi|H - M . B(x)|chi> (1e-8), reported by ``energy``, on the valley-K orbit of
+    the degenerate two-valley manifold (the moment energy at B(x0), closed form, at t = 0)."""
+    k0 = np.array([0.8, 0.0])
+    eps_t0, _, _ = _dirac_closed_forms(0.8, 0.6, 1)
+    traj = sj.evolve(
+        TWO_VALLEYS, np.zeros(2), k0, t1=6.0, field=np.zeros(2),
+        magnetic_field=lambda x: 0.6 + 0.2 * jnp.sin(x[0]), method="nonabelian",
+        manifold=(2, 3), chi0=_upper_state(k0, 1), saveat=np.array([2.0, 4.0, 6.0]),
+    )  # fmt: skip
+    assert np.ptp(np.asarray(traj.x)[:, 0]) > 0.1  # B(x) changes along the path
+    np.testing.assert_allclose(traj.energy, eps_t0, atol=1e-8)
