@@ -250,7 +250,7 @@ def test_solved_equations_satisfy_the_coupled_ones_in_3d(function, n_bands):
 
 
 def test_errors():
-    """Bad B shape names the argument; non-Abelian and textured Abelian runs are refused."""
+    """Bad B shape names the argument; textured Abelian runs are refused."""
     model = sj.models.MassiveDirac(1.0, 0.5)
     kwargs = dict(t1=1.0, field=np.zeros(2), band=1)
     with pytest.raises(ValueError, match="magnetic_field"):
@@ -259,8 +259,6 @@ def test_errors():
         )
     with pytest.raises(ValueError, match="magnetic_field must be finite"):
         sj.evolve(model, np.zeros(2), np.ones(2), magnetic_field=np.nan, method="abelian", **kwargs)
-    with pytest.raises(NotImplementedError, match="nonabelian"):
-        sj.evolve(model, np.zeros(2), np.ones(2), magnetic_field=0.5, method="nonabelian", **kwargs)
     textured = sj.models.MassiveDirac(1.0, lambda x: 0.5 + 0.1 * jnp.cos(x[0]))
     with pytest.raises(NotImplementedError, match="uniform"):
         sj.evolve(textured, np.zeros(2), np.ones(2), magnetic_field=0.5, method="abelian", **kwargs)

@@ -24,6 +24,7 @@ from ..models import AbstractModel
 from ._arguments import Setup, check_arguments, checked_inputs
 from ._fields import AbstractField, FieldSpec
 from ._magnetic import magnetic_velocity, moment_energy_at, phase_space_factor_at
+from ._magnetic_manifold import manifold_magnetic_velocity, manifold_observables
 from ._monitor import JUMP_OVERLAP, STOPPED, MonitorState, monitored
 from ._vector_fields import (
     join_state,
@@ -43,10 +44,12 @@ class Trajectory(eqx.Module):
     ``ts`` (T,); ``x``, ``k`` (T, d); ``chi`` (T, N) orbital-basis band state (for "abelian" the
     eigenvector u_n(x, k) in eigh's gauge); ``populations`` (T, N) = |<u_n(x, k)|chi>|^2 over the
     instantaneous bands; ``energy`` (T,) = <chi|H(x, k)|chi> - phi(x) (the total energy, conserved
-    for a static potential; for "abelian" in a magnetic field the moment energy
-    eps~ - phi(x), eps~ = eps_n - m_n . B, PHYSICS.md section 5). ``phase_space_factor`` (T,)
-    D = 1 + B . Omega_n of an "abelian" run in a magnetic field (None otherwise: without B, and
-    for "full", whose wavepacket is not one band's). ``num_steps`` accepted solver steps; ``result`` diffrax's
+    for a static potential; in a magnetic field, for "abelian" the moment energy
+    eps~ - phi(x), eps~ = eps_n - m_n . B, PHYSICS.md section 5, for "nonabelian"
+    <chi|H - M . B|chi> - phi(x)). ``phase_space_factor`` (T,) D = 1 + B . Omega_n of an
+    "abelian" run in a magnetic field, 1 + B . <F> for "nonabelian" (None otherwise: without B,
+    and for "full", whose wavepacket is not one band's). ``num_steps`` accepted solver steps;
+    ``result`` diffrax's
     RESULTS; ``gap_closed`` True if a non-Abelian / Abelian run was stopped because the manifold
     description broke down: its gap to the remote bands closed, or the non-adiabaticity
     eta = max |<u_l|dH/dt|u_n>| / (eps_n - eps_l)^2 reached ``adiabaticity_limit``; it stopped at
@@ -88,12 +91,13 @@ class Trajectory(eqx.Module):
 # the jitted core
 
 
-def _observables(model, field: AbstractField, magnetic, method, band, x, k, chi):
+def _observables(model, field: AbstractField, magnetic, method, band, manifold, x, k, chi):
     """(chi, populations |<u_n|chi>|^2 (N,), energy <chi|H|chi> - phi(x), D or None) at one
     saved state.
 
     For "abelian" chi is not evolved: it is set to u_band(x, k) (eigh's gauge); in a magnetic
-    field its energy is eps~ - phi(x) and D = 1 + B . Omega_band is reported.
+    field its energy is eps~ - phi(x) and D = 1 + B . Omega_band is reported; for "nonabelian"
+    in a field <chi|H - M . B|chi> - phi(x) and D = 1 + B . <F> over the ``manifold``.
     """
     geometry = band_geometry_unchecked(model, x, k)
     if method == "abelian":
@@ -105,6 +109,9 @@ def _observables(model, field: AbstractField, magnetic, method, band, x, k, chi)
     if method == "abelian" and magnetic is not None:
         energy = moment_energy_at(geometry, band, magnetic, x) - field.potential(x)
         factor = phase_space_factor_at(geometry, band, magnetic, x)
+    elif method == "nonabelian" and magnetic is not None:
+        mean_moment, factor = manifold_observables(geometry, manifold, chi, magnetic, x)
+        energy = energy - mean_moment * jnp.sum(populations[jnp.array(manifold)])
     return chi, populations, energy, factor
 
 
@@ -120,6 +127,10 @@ def _breakdown_diagnostics(model, field, magnetic, setup: Setup, t, y):
     geometry = band_geometry_unchecked(model, x, k)
     if magnetic is not None and setup.method == "abelian":
         dlambda = magnetic_velocity(model, x, k, setup.band, electric_field, magnetic)
+    elif magnetic is not None and setup.method == "nonabelian":
+        dlambda, _, _ = manifold_magnetic_velocity(
+            model, x, k, setup.manifold, chi, electric_field, magnetic
+        )
     else:
         dlambda = vector_field(setup.method, setup.band, setup.manifold).phase_space_velocity(
             geometry, chi, electric_field
@@ -241,7 +252,7 @@ def _solve(model, field, magnetic, x0, k0, chi0, t0, t1, ts, setup: Setup) -> Tr
     watched_band = setup.band if setup.method == "abelian" else 0
     chis, populations, energy, factor = jax.vmap(
         lambda x, k, chi: _observables(
-            model, field, magnetic, setup.method, watched_band, x, k, chi
+            model, field, magnetic, setup.method, watched_band, setup.manifold, x, k, chi
         )
     )(*saved)
     result, jumped, overlap, non_hermitian, non_hermiticity = _between_steps(solution, setup)
@@ -329,18 +340,13 @@ def _guard_failure(trajectory: Trajectory, setup: Setup) -> Trajectory:
     return guards(trajectory)
 
 
-def _check_magnetic(value, model, method: str):
+def _check_magnetic(value, model):
     """The checked ``magnetic_field`` of ``evolve`` ((c,) components, a callable or None);
     concrete components must be finite."""
     magnetic = magnetic_field(value, int(model.dim))
     if magnetic is not None and not callable(magnetic) and is_concrete(magnetic):
         if not bool(jnp.all(jnp.isfinite(magnetic))):
             fail(f"magnetic_field must be finite, got {magnetic}")
-    if magnetic is not None and method == "nonabelian":
-        raise NotImplementedError(
-            "evolve(method='nonabelian', magnetic_field=...) is not implemented (the manifold "
-            "moment matrix in the Kato dynamics); use method='abelian' or method='full'"
-        )
     return magnetic
 
 
@@ -376,8 +382,9 @@ def evolve(
       3D, or a callable B(x); traced (vmap / grad reach it). "full": the Lorentz force
       q (dx/dt) x B on dk/dt. "abelian" (uniform models): eps~ = eps_n - m_n . B and
       D dx/dt = v~ - q E x Omega - q (v~ . Omega) B, D dk/dt = q E + q v~ x B - q^2 (E . B) Omega,
-      D = 1 + B . Omega_n (reported as :attr:`Trajectory.phase_space_factor`). "nonabelian":
-      NotImplementedError.
+      D = 1 + B . Omega_n (reported as :attr:`Trajectory.phase_space_factor`). "nonabelian"
+      (uniform models): the same with the manifold's moment matrix M and curvature F as
+      expectation values in the manifold state, and chi precessing under P (H - M . B) P.
     - ``method``: ``"full"`` (coherent full-band dynamics, paper Eqs. 8-10), ``"nonabelian"``
       (confined to ``manifold`` by Kato transport, Eqs. 34, 42) or ``"abelian"`` (one ``band``,
       Eq. 43).
@@ -429,7 +436,7 @@ def evolve(
         adjoint=adjoint,
         adiabaticity_limit=adiabaticity_limit,
     )
-    magnetic = _check_magnetic(magnetic_field, model, method)
+    magnetic = _check_magnetic(magnetic_field, model)
     x0, k0, chi0, t0, t1, ts = checked_inputs(model, field, x0, k0, chi0, t0, t1, ts, setup)
     trajectory = _solve(model, field, magnetic, x0, k0, chi0, t0, t1, ts, setup)
     return _guard_failure(trajectory, setup) if throw else trajectory

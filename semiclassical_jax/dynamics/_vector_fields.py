@@ -40,6 +40,7 @@ from ..geometry._kernel import (
 )
 from ..geometry._symplectic import symplectic_solve
 from ._magnetic import lorentz_force, magnetic_velocity
+from ._magnetic_manifold import manifold_magnetic_velocity
 
 State = tuple[Any, Any, Any, Any]
 
@@ -190,18 +191,25 @@ class NonAbelianField(eqx.Module):
 
     def __call__(self, t, y: State, args):
         model, field, magnetic = unpack_args(args)
-        if magnetic is not None:
-            raise NotImplementedError(
-                "evolve(method='nonabelian', magnetic_field=...) is not implemented (the manifold "
-                "moment matrix in the Kato dynamics); use method='abelian' or method='full'"
-            )
         x, k, chi = split_state(y)
-        geometry = band_geometry_unchecked(model, x, k)
-        dlambda = self.phase_space_velocity(geometry, chi, field.electric_field(x, t))
+        electric_field = field.electric_field(x, t)
+        if magnetic is None:
+            geometry = band_geometry_unchecked(model, x, k)
+            dlambda = self.phase_space_velocity(geometry, chi, electric_field)
+        else:  # PHYSICS.md section 5: H~ = P (H - M . B) P, D and the Lorentz force
+            dlambda, geometry, moment_b = manifold_magnetic_velocity(
+                model, x, k, self.manifold, chi, electric_field, magnetic
+            )
         d_projector = jnp.einsum("lij,l->ij", geometry.projector_derivative(self.manifold), dlambda)
         overlaps = jnp.conj(geometry.states.T) @ chi
         mean_energy = jnp.sum(geometry.energies * jnp.abs(overlaps) ** 2)
         h_chi = geometry.states @ ((geometry.energies - mean_energy) * overlaps)
+        if magnetic is not None:  # - (M . B - <M . B>) chi, M . B = U_a (M . B) U_a^dagger
+            a = jnp.array(self.manifold)
+            projected = overlaps[a]
+            mean_moment = jnp.real(jnp.vdot(projected, moment_b @ projected))
+            moment_chi = moment_b @ projected - mean_moment * projected
+            h_chi = h_chi - geometry.states[:, a] @ moment_chi
         # Stabilisation (zero on exact solutions): pull chi back into range(P) and to |chi| = 1
         # at a rate set by the local band width, so truncation errors cannot accumulate.
         inside = jnp.zeros(chi.shape[0], dtype=bool).at[jnp.array(self.manifold)].set(True)
