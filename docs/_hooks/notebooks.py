@@ -1,14 +1,20 @@
-"""mkdocs hook: put notebooks/*.ipynb (and notebooks/README.md) on the site, executed at CI scale.
+"""mkdocs hook: put notebooks/*.ipynb (and notebooks/README.md) on the site, with their outputs.
 
-The notebooks stay where they are (notebooks/, stored without outputs; tests/test_notebooks.py runs
-them); this hook adds them to the site's files as ``notebooks/<name>.ipynb`` before mkdocs-jupyter
-turns them into pages, and sets the environment their kernels inherit: the test suite's small size
-(SEMICLASSICAL_JAX_NOTEBOOK_SCALE=ci, unless already set) and XLA's faster-compiling CPU emitter
-(as tests/conftest.py does). mkdocs-jupyter executes each notebook in its own folder, so relative
-paths such as ``../tests/data`` work as in Jupyter; a failing cell fails the build
-(mkdocs.yml: ``allow_errors: false``).
+The notebooks stay where they are (notebooks/, stored without outputs). For each one this hook
+adds a page ``notebooks/<name>.ipynb`` that mkdocs-jupyter renders from
+
+* the executed copy that tests/test_notebooks.py saved in ``.cache/notebooks/`` when its
+  fingerprint (the notebook's and the package's source) matches the checkout: nothing is run again
+  (CI runs the tests before it builds the docs; mkdocs.yml excludes these copies from execution);
+* otherwise the notebook itself, executed during the build at the test suite's small size
+  (SEMICLASSICAL_JAX_NOTEBOOK_SCALE=ci unless already set; XLA's faster-compiling CPU emitter, as
+  in tests/conftest.py), in its own folder so that relative paths such as ``../tests/data`` work.
+
+Either way a failing cell fails the build (mkdocs.yml: ``allow_errors: false``).
 """
 
+import importlib.util
+import logging
 import os
 from pathlib import Path
 
@@ -17,6 +23,13 @@ from mkdocs.structure.files import File, Files
 
 SCALE_VARIABLE = "SEMICLASSICAL_JAX_NOTEBOOK_SCALE"
 XLA_FLAG = "--xla_cpu_use_fusion_emitters=false"
+log = logging.getLogger("mkdocs.hooks.notebooks")
+
+_spec = importlib.util.spec_from_file_location(
+    "executed_notebooks", Path(__file__).with_name("executed_notebooks.py")
+)
+executed_notebooks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(executed_notebooks)
 
 
 def on_config(config):
@@ -27,17 +40,27 @@ def on_config(config):
     return config
 
 
+def _file(path: str, src_dir: Path, config) -> File:
+    return File(
+        path,
+        src_dir=str(src_dir),
+        dest_dir=config["site_dir"],
+        use_directory_urls=config["use_directory_urls"],
+    )
+
+
 @event_priority(100)  # before mkdocs-jupyter's on_files, which turns .ipynb files into pages
 def on_files(files: Files, config) -> Files:
     root = Path(config["config_file_path"]).parent
-    sources = [root / "notebooks" / "README.md", *sorted((root / "notebooks").glob("*.ipynb"))]
-    for source in sources:
-        files.append(
-            File(
-                source.relative_to(root).as_posix(),
-                src_dir=str(root),
-                dest_dir=config["site_dir"],
-                use_directory_urls=config["use_directory_urls"],
+    files.append(_file("notebooks/README.md", root, config))
+    for source in sorted((root / "notebooks").glob("*.ipynb")):
+        copy = executed_notebooks.executed_copy(source)
+        if copy is None:
+            log.info(
+                "notebooks: %s is executed by this build (no current executed copy)", source.name
             )
-        )
+            files.append(_file(f"notebooks/{source.name}", root, config))
+        else:
+            log.info("notebooks: %s from the test suite's executed copy", source.name)
+            files.append(_file(f"notebooks/{source.name}", copy.parents[1], config))
     return files
