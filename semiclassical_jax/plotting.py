@@ -36,6 +36,7 @@ LABELS = {
     "temperature": "temperature T  [{energy}/k_B{temperature}]",
     "tau": "relaxation time tau  [hbar/{energy}{time}]",
 }
+"""Axis labels of the swept quantities, with placeholders for their units."""
 
 
 def _figure(n_panels: int) -> tuple[Any, list[Any]]:

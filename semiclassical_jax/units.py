@@ -29,17 +29,25 @@ import math
 from typing import Any
 
 HBAR_EV_S = 6.582119569e-16  # hbar in eV s (exact SI definitions)
+"""hbar in eV s (exact, from the SI definitions of h and e)."""
 ELEMENTARY_CHARGE_C = 1.602176634e-19
+"""The elementary charge e in C (exact)."""
 BOLTZMANN_EV_PER_K = 8.617333262e-5
+"""k_B in eV/K."""
 RYDBERG_EV = 13.605693122994  # CODATA 2018
+"""One Rydberg in eV (CODATA 2018)."""
 HARTREE_EV = 27.211386245988  # CODATA 2018
+"""One Hartree in eV (CODATA 2018)."""
 BOHR_NM = 0.0529177210903  # CODATA 2018
+"""The Bohr radius in nm (CODATA 2018)."""
 
 # name -> value; energies in eV, lengths in nm. Energy names are case-sensitive (meV is not MeV);
 # length names are matched case-insensitively. The first name of a value is its canonical name.
 ENERGY_UNITS = {"eV": 1.0, "meV": 1e-3, "Ry": RYDBERG_EV, "Rydberg": RYDBERG_EV}
+"""Energy unit names and their values in eV (case-sensitive: meV is not MeV)."""
 ENERGY_UNITS |= {"Hartree": HARTREE_EV, "Ha": HARTREE_EV, "hartree": HARTREE_EV}
 LENGTH_UNITS = {"nm": 1.0, "Angstrom": 0.1, "Ang": 0.1, "\u00c5": 0.1, "bohr": BOHR_NM}
+"""Length unit names and their values in nm (matched case-insensitively)."""
 LENGTH_UNITS |= {"a0": BOHR_NM, "m": 1e9}
 
 
@@ -105,6 +113,7 @@ class UnitSystem:
 
 
 EV_NM = UnitSystem(1.0, 1.0)
+"""The default unit system: energy in eV, length in nm."""
 
 
 def _lookup(name: Any, kind: str, table: dict[str, float], argument: str | None = None) -> float:
@@ -164,7 +173,9 @@ def _recorded(model: Any) -> tuple[Any, Any]:
 
 # quantity -> the power n of the field in J = chi E^n (the current density itself: n = 0)
 RESPONSES = {"current_density": 0, "conductivity": 1, "second_order_conductivity": 2}
+"""Response quantity names and the power n of the field in J = chi E^n."""
 QUANTITIES = (*RESPONSES, "electric_field")
+"""The quantity names that :func:`si_factor` and :func:`to_si` convert."""
 # Named SI targets per (quantity, dim): name -> its size in the SI base unit (1 S/cm = 100 S/m);
 # the first is the default. "e^2/h" (2D conductance quantum) is handled apart: it has no dimension.
 _TARGETS = {

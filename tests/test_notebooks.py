@@ -10,8 +10,13 @@ the machine has installed: a fresh ``pip install ".[test]"`` virtual environment
 ``ipykernel install`` step, and a user-level "python3" kernelspec that points at another Python
 cannot hijack the run. The kernel inherits this process's environment, so XLA_FLAGS as set in
 tests/conftest.py (the faster-compiling CPU code generator) applies to the notebooks too.
+
+Each notebook that runs through is saved with its outputs to .cache/notebooks/ (git-ignored),
+fingerprinted with the notebook's and the package's source: the documentation site renders these
+copies instead of executing the notebooks again (docs/_hooks/executed_notebooks.py).
 """
 
+import importlib.util
 import os
 import re
 import sys
@@ -25,7 +30,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from nbclient.util import run_sync
 
-NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
 SCALE_VARIABLE = "SEMICLASSICAL_JAX_NOTEBOOK_SCALE"
 CELL_TIMEOUT = (
@@ -35,6 +41,11 @@ NOTEBOOK_TIMEOUT = 300
 # Figures render with the inline backend (as for a user), so errors at draw time fail the test too.
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+_spec = importlib.util.spec_from_file_location(
+    "executed_notebooks", ROOT / "docs" / "_hooks" / "executed_notebooks.py"
+)
+executed_notebooks = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(executed_notebooks)
 
 
 class _ThisInterpreter(KernelSpecManager):
@@ -116,3 +127,5 @@ def test_notebook_runs(path):
             run_sync(kernel.shutdown_kernel)(now=True)
     if failure is not None:
         pytest.fail(failure, pytrace=False)
+    # the docs site shows these outputs (docs/_hooks/notebooks.py)
+    executed_notebooks.save_executed(notebook, path, os.environ.get(SCALE_VARIABLE, "ci"))

@@ -13,6 +13,7 @@ from .._types import Array, ArrayLike, PyTree
 # Points per chunk of map_points: the chunk that ran fastest for the two-band Berry curvature on a
 # CPU (benchmarks/berry_curvature.py); a GPU may want larger chunks.
 DEFAULT_MAP_CHUNK = 2**15
+"""Points per chunk of :func:`map_points` by default."""
 
 
 def map_points(
