@@ -125,11 +125,18 @@ def magnetic_velocity(
     if callable(magnetic):  # q E' = q E - d eps~/dx = q E + m . dB/dx
         d_field = jax.jacfwd(lambda xx: magnetic_field_at(magnetic, xx, d))(x)  # (c, d)
         electric = electric + (moment @ d_field) / CHARGE
-    omega, b = as_vector3(omega, d), as_vector3(field_at_x, d)
+    return solved_rates(velocity, omega, electric, field_at_x)
+
+
+def solved_rates(velocity, omega, electric, field_at_x) -> Float[Array, " 2d"]:
+    """(dx/dt, dk/dt) (2d,) of the solved section-5 equations (module docstring) from v~ (d,),
+    Omega (c,), E (d,) and B (c,)."""
+    d = velocity.shape[0]
     v, e = as_vector3(velocity, d), as_vector3(electric, d)
-    factor = 1.0 - CHARGE * jnp.dot(b, omega)
-    dx = v - CHARGE * jnp.cross(e, omega) - CHARGE * jnp.dot(v, omega) * b
-    dk = CHARGE * e + CHARGE * jnp.cross(v, b) - CHARGE**2 * jnp.dot(e, b) * omega
+    b, o = as_vector3(field_at_x, d), as_vector3(omega, d)
+    factor = 1.0 - CHARGE * jnp.dot(b, o)
+    dx = v - CHARGE * jnp.cross(e, o) - CHARGE * jnp.dot(v, o) * b
+    dk = CHARGE * e + CHARGE * jnp.cross(v, b) - CHARGE**2 * jnp.dot(e, b) * o
     return jnp.concatenate([dx[:d], dk[:d]]) / factor
 
 

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from .._guards import magnetic_field_at
 from .._types import Array, Complex, Float
 from ..geometry._kernel import BandGeometry, band_geometry_unchecked
-from ._magnetic import CHARGE, as_vector3
+from ._magnetic import CHARGE, solved_rates
 
 # (a, b) of each moment / curvature component c: eps_abc with (a, b, c) cyclic (the kernel's)
 _PAIRS = {2: ((0, 1),), 3: ((1, 2), (2, 0), (0, 1))}
@@ -99,18 +99,6 @@ def manifold_magnetic_velocity(
     velocity = jnp.real(jnp.einsum("n,lnm,m->l", jnp.conj(c), dh, c)) - d_moment_energy
     omega = _mean_curvature_vector(geometry, manifold, c)
     return solved_rates(velocity, omega, electric, field_at_x), geometry, moment_b
-
-
-def solved_rates(velocity, omega, electric, field_at_x) -> Float[Array, " 2d"]:
-    """(dx/dt, dk/dt) (2d,) of the solved section-5 equations (module docstring) from v~ (d,),
-    Omega (c,), E (d,) and B (c,)."""
-    d = velocity.shape[0]
-    v, e = as_vector3(velocity, d), as_vector3(electric, d)
-    b, o = as_vector3(field_at_x, d), as_vector3(omega, d)
-    factor = 1.0 - CHARGE * jnp.dot(b, o)
-    dx = v - CHARGE * jnp.cross(e, o) - CHARGE * jnp.dot(v, o) * b
-    dk = CHARGE * e + CHARGE * jnp.cross(v, b) - CHARGE**2 * jnp.dot(e, b) * o
-    return jnp.concatenate([dx[:d], dk[:d]]) / factor
 
 
 def manifold_observables(
