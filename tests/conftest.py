@@ -11,11 +11,7 @@ import sys
 # runtime code is still optimised at XLA's default level. Set before jax starts its backend;
 # xdist workers, notebook kernels and subprocesses inherit it. XLA aborts on a flag it does not
 # know, so a jaxlib without this one is probed in a subprocess first and then left as it is.
-# LLVM's backend optimisation level 0 (no -O2 passes on the emitted kernels; IEEE semantics are
-# unchanged, no fast-math) cuts a further ~15-25 % of user CPU: 41.5 -> 32.0 s for the compile-bound
-# tests/test_magnetic_dynamics_manifold.py, 54 -> 47 s for notebooks 02 and 06 (their run time
-# included), measured serially on jaxlib 0.10.2, 2 cores.
-FAST_COMPILE_FLAG = "--xla_cpu_use_fusion_emitters=false --xla_backend_optimization_level=0"
+FAST_COMPILE_FLAG = "--xla_cpu_use_fusion_emitters=false"
 
 
 def _xla_accepts(flag: str) -> bool:
