@@ -32,7 +32,7 @@ from semiclassical_jax import grids, models
 from semiclassical_jax.geometry import BandGeometry
 from semiclassical_jax.grids import KGrid
 from semiclassical_jax.transport._integrands import _hybridised_manifold
-from semiclassical_jax.transport._magnetic_msct import hybridised_bands
+from semiclassical_jax.transport._magnetic_msct import field_hessian, hybridised_bands
 from test_magnetotransport import (
     M_STAR,
     MU,
@@ -52,14 +52,21 @@ from test_magnetotransport import (
 # the hybridised bands at one point against NumPy oracles
 
 DIRAC = dict(v=1.0, delta=0.4, remote=2.0, coupling=0.6)
+CURVATURE = 0.3  # a k-dependent Dirac mass b k^2, so that d^2 H is neither 0 nor proportional to 1
+Z = np.diag([1.0, -1.0, 0.0])
 
 
 def _dirac_numpy(k):
-    """H, dH/dkx, dH/dky of models.DiracWithRemoteBand (its docstring), NumPy."""
+    """H, dH/dkx, dH/dky of models.DiracWithRemoteBand (its docstring) + b k^2 Z, NumPy."""
     v, delta, e_r, g = DIRAC.values()
     hx = np.array([[0, v, g], [v, 0, g], [g, g, 0]], complex)
     hy = np.array([[0, -1j * v, 1j * g], [1j * v, 0, -1j * g], [-1j * g, 1j * g, 0]])
-    return np.diag([delta, -delta, e_r]).astype(complex) + hx * k[0] + hy * k[1], (hx, hy)
+    h = np.diag([delta, -delta, e_r]) + hx * k[0] + hy * k[1] + CURVATURE * np.dot(k, k) * Z
+    return h, (hx + 2 * CURVATURE * k[0] * Z, hy + 2 * CURVATURE * k[1] * Z)
+
+
+def _curved_dirac(p, x, k):
+    return models.DiracWithRemoteBand(*DIRAC.values())(x, k) + p * jnp.dot(k, k) * jnp.asarray(Z)
 
 
 def _hybridised_numpy(k, field):
@@ -109,22 +116,29 @@ def _moment(k, field, i, step=1e-5):
 
 
 @jax.jit
-def _hybridised(energies, states, dh, field):
+def _hybridised(energies, states, dh, field, k):
     geometry = BandGeometry(energies, states, dh, None, True)
-    second = jnp.zeros((2, 3, 3), complex)  # H is linear in k
+    model = models.FunctionModel(_curved_dirac, CURVATURE, dim=2, n_bands=3)
+    second = field_hessian(model, jnp.zeros(2), k, states, field)
     energies, velocity, _, omega, moment, _ = hybridised_bands(geometry, second, (0, 1), field)
     bands = (energies, velocity, omega, moment)
     plain = _hybridised_manifold(geometry, (0, 1), field, None)[:2]
-    return bands, plain, (geometry.curvature_vector()[:2, 0], geometry.orbital_moment()[:2, 0])
+    bare = (geometry.curvature_vector()[:2, 0], geometry.orbital_moment()[:2, 0])
+    return bands, plain, bare, second
 
 
 def _package_bands(k, field):
     """The package's hybridised bands of manifold {0, 1} at k and plain MSCT's (E_i, v_i), from a
-    BandGeometry built on the NumPy eigensystem (no eigensolver to compile)."""
+    BandGeometry built on the NumPy eigensystem (no eigensolver to compile); checks the
+    package's field-contracted Hessian against d_a (E . d H) = 2 b E_a Z."""
     h, slopes = _dirac_numpy(k)
     eps, states = np.linalg.eigh(h)
     dh = np.stack([np.zeros((3, 3))] * 2 + [states.conj().T @ s @ states for s in slopes])
-    (energies, velocity, omega, moment), plain, bare = _hybridised(eps, states, dh, field)
+    (energies, velocity, omega, moment), plain, bare, second = _hybridised(
+        eps, states, dh, field, k
+    )
+    expected = [states.conj().T @ (2 * CURVATURE * f * Z) @ states for f in field]
+    np.testing.assert_allclose(second, expected, atol=1e-14)
     return energies, velocity, omega[:, 0], moment[:, 0], plain, bare
 
 
