@@ -28,6 +28,7 @@ from .._guards import (
     fail,
     integer,
     is_concrete,
+    magnetic_field,
     namespace,
     one_of,
     point_value_checks,
@@ -159,6 +160,16 @@ def check_arguments(model, x0, k0, *, field, t0, t1, saveat, chi0, method, band,
         adiabaticity_limit=None if limit is None else positive(limit, "adiabaticity_limit"),
     )
     return setup, x0, k0, field, t0, t1, ts
+
+
+def check_magnetic(value, model):
+    """The checked ``magnetic_field`` of ``evolve`` ((c,) components, a callable or None);
+    concrete components must be finite."""
+    magnetic = magnetic_field(value, int(model.dim))
+    if magnetic is not None and not callable(magnetic) and is_concrete(magnetic):
+        if not bool(jnp.all(jnp.isfinite(magnetic))):
+            fail(f"magnetic_field must be finite, got {magnetic}")
+    return magnetic
 
 
 # ---------------------------------------------------------------------------------------------
