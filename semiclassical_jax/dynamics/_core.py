@@ -31,7 +31,9 @@ from ._vector_fields import (
 
 
 class Trajectory(eqx.Module):
-    """A solved wavepacket trajectory. Leading axis of every array: the saved times.
+    """A solved wavepacket trajectory. Leading axis of every array: the saved times (a batch
+    call of ``evolve`` puts the batch axis B in front of every field: ``ts`` (B, T), ``x``
+    (B, T, d), ``success`` (B,), ...).
 
     ``ts`` (T,); ``x``, ``k`` (T, d); ``chi`` (T, N) orbital-basis band state (for "abelian" the
     eigenvector u_n(x, k) in eigh's gauge); ``populations`` (T, N) = |<u_n(x, k)|chi>|^2 over the
@@ -75,6 +77,8 @@ class Trajectory(eqx.Module):
 
     @property
     def success(self) -> Array:
+        """True where the run reached t1 (per member for a batch): the solver succeeded, no gap
+        closed or state jumped, H stayed Hermitian."""
         ok = self.result == diffrax.RESULTS.successful
         return ok & ~self.gap_closed & ~self.non_hermitian
 

@@ -1,21 +1,26 @@
-"""``evolve``: integrate one wavepacket (vmap it for many) with diffrax (PHYSICS.md section 2).
+"""``evolve``: integrate one wavepacket, or a batch of them, with diffrax (PHYSICS.md section 2).
 
 One call is four steps: :func:`check_arguments` (static checks before tracing; it returns the
 static :class:`Setup` of the solve), :func:`checked_inputs` (the value checks of every argument,
 the same eager and compiled, and chi0, by default an eigenstate), :func:`solve` (``_core.py``, the
 jitted core: one diffrax solve, watched between accepted steps, and the observables at the saved
 times) and :func:`_guard_failure` (a failed run raises, or is only flagged with ``throw=False``).
+A batch (``_batched_evolve.py``) runs the same steps for every member, grouped, chunked and
+sharded over devices, and by default only flags failed members.
 """
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import diffrax
+import jax
+import numpy as np
 
-from .._guards import HERMITICITY_RTOL, Guards
+from .._guards import HERMITICITY_RTOL, Guards, fail, is_concrete
 from .._types import ArrayLike, Complex, Float, PositionLike, RealScalarLike, WavevectorLike
 from ..models import AbstractModel
 from ._arguments import Setup, check_arguments, check_magnetic, checked_inputs
+from ._batched_evolve import evolve_batch, find_batch
 from ._core import Trajectory, solve
 from ._fields import FieldSpec
 from ._monitor import JUMP_OVERLAP
@@ -76,6 +81,40 @@ def _guard_failure(trajectory: Trajectory, setup: Setup) -> Trajectory:
     return guards(trajectory)
 
 
+def _guard_batch_failure(trajectory: Trajectory, setup: Setup) -> Trajectory:
+    """``trajectory`` (a batch), or one error for its failed members (``throw=True``).
+
+    Eager: the error of the first failed member (as :func:`_guard_failure` raises it for a single
+    run, same type), prefixed with how many members failed and which. Traced: equinox's run-time
+    error with the static part of that message.
+    """
+    failed = ~trajectory.success
+    message = (
+        "evolve failed for some members of the batch (throw=True); pass throw=False (the "
+        "default for a batch) to flag them in Trajectory.success instead"
+    )
+    if not is_concrete(failed):
+        guards = Guards()
+        guards.add(failed, message)
+        return guards(trajectory)
+    failed = np.asarray(failed)
+    if not failed.any():
+        return trajectory
+    where = np.flatnonzero(failed)
+    first = jax.tree_util.tree_map(lambda leaf: leaf[where[0]], trajectory)
+    shown = ", ".join(str(int(i)) for i in where[:10]) + (", ..." if where.size > 10 else "")
+    prefix = (
+        f"evolve failed for {where.size} of {failed.size} members of the batch (members "
+        f"[{shown}]; throw=False, the default for a batch, flags them in Trajectory.success "
+        f"instead). Member {int(where[0])}: "
+    )
+    try:
+        _guard_failure(first, setup)
+    except (ValueError, RuntimeError) as error:
+        raise type(error)(prefix + str(error)) from None
+    fail(prefix + message, RuntimeError)  # pragma: no cover (success and the guards agree)
+
+
 # ---------------------------------------------------------------------------------------------
 # the public function
 
@@ -100,9 +139,13 @@ def evolve(
     t0: RealScalarLike = 0.0,
     adjoint: diffrax.AbstractAdjoint | None = None,
     adiabaticity_limit: float | None = 1.0,
-    throw: bool = True,
+    throw: bool | None = None,
+    batched_model: bool = False,
+    chunk_size: int | None = None,
+    devices: Sequence[Any] | None = None,
 ) -> Trajectory:
-    """Integrate a wavepacket from (x0, k0, chi0) at t0 to t1 (PHYSICS.md section 2).
+    """Integrate a wavepacket from (x0, k0, chi0) at t0 to t1 (PHYSICS.md section 2), or a batch
+    of them in one call.
 
     **Arguments:**
     - ``model``: a model H(x, k); ``x0``, ``k0``: (d,) centre in phase space.
@@ -134,7 +177,31 @@ def evolve(
       Hermitian at an accepted step (off, like the monitor, with BacksolveAdjoint).
     - ``throw``: raise on failure (max_steps reached, gap closed, state jump, non-Hermitian H);
       with ``throw=False`` the failure is flagged in :attr:`Trajectory.success` instead (use it
-      under vmap: each member is flagged on its own).
+      under vmap: each member is flagged on its own). Default (None): True for a single run,
+      False for a batch.
+
+    **A batch** (one call, one compilation, a :class:`Trajectory` with a leading batch axis B on
+    every field): give any of ``x0``, ``k0`` as (B, d), ``chi0`` as (B, N), ``t0``, ``t1`` as
+    (B,) or a uniform ``field`` as (B, d) (one axis more than a single run: recognised by the
+    shape), and/or a batched model with ``batched_model=True`` (every array leaf of ``model``
+    carries the leading axis B, e.g. ``jax.vmap(lambda m: MassiveDirac(1.0, m))(masses)``).
+    Arguments without the axis are common to all members; ``saveat=n`` gives each member n times
+    in its own [t0, t1]. The members are sorted by duration t1 - t0 (similar step counts share a
+    chunk: adaptive steps under vmap go in lock step), run ``chunk_size`` at a time under
+    ``vmap`` inside ``lax.map`` (memory bounded by the chunk; default 128 members on CPU, 2^16 on
+    an accelerator), and dealt out evenly over ``devices`` (default ``jax.devices()``; one device:
+    no sharding; several: ``jax.shard_map``, every process gets the whole result, so in a
+    multi-process run every process must make the same call). An explicit Runge-Kutta solver's
+    stages are unrolled in a batch (the same method and numbers to rounding, ~1.7x faster per
+    step, about twice the compile time). Each member's result is its own: it equals a single run
+    to rounding and does not depend on the chunk or the devices. A failed member (max_steps,
+    gap closed, state jump, non-Hermitian H on its path) is flagged in ``success[i]``; the
+    others run to t1. With ``throw=True`` the whole batch still runs, then one error names the
+    failed members and gives the first one's reason. Bad arguments raise before the solve:
+    naming the members for the batched arrays (finite, t1 > t0, |chi0| = 1, saveat in [t0, t1],
+    finite model parameters), and for the whole batch where a check needs the model inside the
+    compiled solve (e.g. H not Hermitian at one member's start). A plain ``jax.vmap`` of a
+    single-run ``evolve`` works too (lock step over the whole batch, one device).
 
     Every argument is checked (t0, t1 finite with t1 > t0; saveat times finite, ordered, in
     [t0, t1]; x0, k0, chi0 finite, chi0 normalised and in the manifold; E(x0, t0) finite; model
@@ -147,15 +214,7 @@ def evolve(
     Works under ``jax.jit``, ``jax.vmap`` (over initial conditions, fields, model parameters) and
     ``jax.grad``. Eager calls raise ``ValueError`` / ``RuntimeError`` naming the problem.
     """
-    setup, x0, k0, field, t0, t1, ts = check_arguments(
-        model,
-        x0,
-        k0,
-        field=field,
-        t0=t0,
-        t1=t1,
-        saveat=saveat,
-        chi0=chi0,
+    options = dict(
         method=method,
         band=band,
         manifold=manifold,
@@ -166,7 +225,22 @@ def evolve(
         adjoint=adjoint,
         adiabaticity_limit=adiabaticity_limit,
     )
+    values = dict(x0=x0, k0=k0, chi0=chi0, t0=t0, t1=t1, field=field)
+    batch = find_batch(model, values, batched_model)
+    if batch is not None:
+        trajectory, setup = evolve_batch(
+            batch, chunk_size, devices, saveat=saveat, magnetic_field=magnetic_field, **options
+        )
+        return _guard_batch_failure(trajectory, setup) if throw else trajectory
+    if chunk_size is not None or devices is not None:
+        fail(
+            "chunk_size and devices apply to a batch: x0, k0, chi0, t0, t1 or field with a "
+            "leading batch axis, or batched_model=True"
+        )
+    setup, x0, k0, field, t0, t1, ts = check_arguments(
+        model, x0, k0, field=field, t0=t0, t1=t1, saveat=saveat, chi0=chi0, **options
+    )
     magnetic = check_magnetic(magnetic_field, model)
     x0, k0, chi0, t0, t1, ts = checked_inputs(model, field, x0, k0, chi0, t0, t1, ts, setup)
     trajectory = solve(model, field, magnetic, x0, k0, chi0, t0, t1, ts, setup)
-    return _guard_failure(trajectory, setup) if throw else trajectory
+    return _guard_failure(trajectory, setup) if throw or throw is None else trajectory
