@@ -192,11 +192,11 @@ def evolve(
     an accelerator), and dealt out evenly over ``devices`` (default ``jax.devices()``; one device:
     no sharding; several: ``jax.shard_map``, every process gets the whole result, so in a
     multi-process run every process must make the same call). An explicit Runge-Kutta solver's
-    stages are unrolled in a batch (the same method and numbers to rounding, ~1.7x faster per
-    step, about twice the compile time). Each member's result is its own: it equals a single run
-    to rounding and does not depend on the chunk or the devices. A failed member (max_steps,
-    gap closed, state jump, non-Hermitian H on its path) is flagged in ``success[i]``; the
-    others run to t1. With ``throw=True`` the whole batch still runs, then one error names the
+    stages are unrolled in a batch (the same method, a step equal to rounding, ~1.7x faster per
+    step, about twice the compile time). Each member's result is its own and does not depend on
+    the chunk or the devices; a single run takes the same steps and agrees within the tolerance.
+    A failed member (max_steps, gap closed, state jump, non-Hermitian H on its path) is flagged
+    in ``success[i]``; the others run to t1. With ``throw=True`` the whole batch still runs, then one error names the
     failed members and gives the first one's reason. Bad arguments raise before the solve:
     naming the members for the batched arrays (finite, t1 > t0, |chi0| = 1, saveat in [t0, t1],
     finite model parameters), and for the whole batch where a check needs the model inside the

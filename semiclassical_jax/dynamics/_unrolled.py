@@ -4,7 +4,7 @@ diffrax's Runge-Kutta solvers walk their stages in a loop (``eqxi.while_loop``) 
 stage into a buffer and forms every stage's combination over the whole buffer. For the wavepacket
 equations the state is a few numbers, so under ``vmap`` that bookkeeping costs as much as the
 vector field. :class:`UnrolledRungeKutta` takes the same Butcher tableau (the same method, order
-and embedded error estimate, the same numbers to rounding) and writes the step as straight-line
+and embedded error estimate, each step equal to rounding) and writes the step as straight-line
 code: each stage sums only the non-zero coefficients of its row. Measured on the Landau-Zener
 batch of ``benchmarks/trajectories.py`` (Dopri8, 2-core CPU): ~1.7x fewer CPU seconds per
 member-step, at about twice the compile time (the vector field is traced once per stage), which
