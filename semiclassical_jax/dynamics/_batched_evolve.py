@@ -13,8 +13,10 @@ t1 > t0, |chi0| = 1, saveat times inside [t0, t1]; errors name the members); :fu
 runs every member's checked solve through :func:`map_batch` (grouped by duration t1 - t0, in
 chunks, over devices), with the stages of an explicit Runge-Kutta solver unrolled
 (:class:`UnrolledRungeKutta`: the same method, faster per step under vmap). Failed runs are flagged
-per member (``Trajectory.success``); a bad argument that only shows inside the compiled solve
-(e.g. H not Hermitian at one member's start) raises for the whole batch, as under ``jax.vmap``.
+per member (``Trajectory.success``). A bad argument that only shows inside the compiled solve
+(e.g. H not Hermitian at one member's start) is not raised there (an error raised on one device
+would leave the others waiting in the sharded computation): that member is not integrated, and
+after the batch :func:`_report_arguments` raises its single-run error, naming the members.
 """
 
 from typing import Any, NamedTuple
@@ -24,9 +26,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._guards import fail, is_concrete
+from .._guards import Guards, fail, is_concrete
 from .._pytree import leaf_name
-from ._arguments import CHI0_ATOL, Setup, check_arguments, check_magnetic, checked_inputs
+from ._arguments import (
+    CHI0_ATOL,
+    Setup,
+    check_arguments,
+    check_magnetic,
+    checked_inputs,
+    input_checks,
+)
 from ._batch import BatchPlan, batch_plan, map_batch
 from ._core import Trajectory, solve
 from ._fields import AbstractField, UniformField
@@ -153,6 +162,21 @@ def _check_member_times(batch: Batch, ts: Any, count: int | None) -> None:
             fail(f"saveat times must lie in [t0, t1] of every member: not at {_members_text(bad)}")
 
 
+def _checked_member(batch: Batch, index: int, saveat: Any, options: dict[str, Any]):
+    """(setup, model, x0, k0, field, chi0, t0, t1, ts) of member ``index`` after the static checks
+    and the value checks of a single run (eager for concrete values: errors name the argument and
+    the value)."""
+    model, values = _member(batch, index)
+    setup, x0, k0, field, t0, t1, ts = check_arguments(
+        model, values["x0"], values["k0"], field=values["field"], t0=values["t0"],
+        t1=values["t1"], saveat=saveat, chi0=values["chi0"], **options,
+    )  # fmt: skip
+    x0, k0, chi0, t0, t1, ts = checked_inputs(
+        model, field, x0, k0, values["chi0"], t0, t1, ts, setup
+    )
+    return setup, model, x0, k0, field, chi0, t0, t1, ts
+
+
 def prepare_batch(
     batch: Batch, *, saveat: Any, magnetic_field: Any, **options: Any
 ) -> tuple[Setup, dict[str, Any], dict[str, Any], int | None]:
@@ -164,20 +188,13 @@ def prepare_batch(
     """
     model0, first = _member(batch, 0)
     setup, x0, k0, field, t0, t1, ts = check_arguments(
-        model0,
-        first["x0"],
-        first["k0"],
-        field=first["field"],
-        t0=first["t0"],
-        t1=first["t1"],
-        saveat=saveat,
-        chi0=first["chi0"],
-        **options,
-    )
+        model0, first["x0"], first["k0"], field=first["field"], t0=first["t0"], t1=first["t1"],
+        saveat=saveat, chi0=first["chi0"], **options,
+    )  # fmt: skip
     magnetic = check_magnetic(magnetic_field, model0)
     count = int(ts.shape[0]) if isinstance(saveat, (int, np.integer)) else None
     _check_members(batch, ts, count)
-    checked_inputs(model0, field, x0, k0, first["chi0"], t0, t1, ts, setup)  # member 0, eager
+    _checked_member(batch, 0, saveat, options)  # member 0: every check of a single run, eager
     values = dict(batch.values, x0=x0, k0=k0, t0=t0, t1=t1, field=field, model=batch.model)
     for name in ("x0", "k0", "t0", "t1"):  # single-run conversions of the batched arrays
         if name in batch.batched:
@@ -189,6 +206,17 @@ def prepare_batch(
     return setup._replace(solver=unrolled(setup.solver)), shared, members, count
 
 
+def _disarmed(failed, t0, t1, ts, x0, k0, chi0):
+    """A member whose arguments failed a check runs from t0 = t1 = 0 (no step) at finite x0, k0,
+    chi0: nothing inside the compiled batch raises (an error raised on one device would leave
+    the others waiting in the sharded computation); the batch reports it afterwards."""
+    zero = jnp.zeros_like(t0)
+    t0, t1 = jnp.where(failed, zero, t0), jnp.where(failed, zero, t1)
+    ts = None if ts is None else jnp.where(failed, jnp.zeros_like(ts), ts)
+    x0, k0, chi0 = (jnp.where(failed, jnp.nan_to_num(a), a) for a in (x0, k0, chi0))
+    return t0, t1, ts, x0, k0, chi0
+
+
 @eqx.filter_jit
 def solve_batch(
     shared: dict[str, Any],
@@ -196,30 +224,62 @@ def solve_batch(
     setup: Setup,
     count: int | None,
     plan: BatchPlan,
-) -> Trajectory:
-    """Every member's checked solve (``checked_inputs`` and :func:`solve`), grouped by duration
-    t1 - t0, chunked and sharded by :func:`map_batch`; a :class:`Trajectory` with the batch axis
-    in front of every field, in the members' order."""
+) -> tuple[Trajectory, Any]:
+    """(a :class:`Trajectory` with the batch axis in front of every field, (B,) whether each
+    member's arguments failed a value check), in the members' order: every member's checks
+    (:func:`input_checks`, not raised) and :func:`solve`, grouped by duration t1 - t0, chunked
+    and sharded by :func:`map_batch`."""
 
-    def run(shared: dict[str, Any], member: dict[str, Any]) -> Trajectory:
+    def run(shared: dict[str, Any], member: dict[str, Any]) -> tuple[Trajectory, Any]:
         v = {**shared, **member}
         ts = jnp.linspace(v["t0"], v["t1"], count) if count else v["ts"]
-        x0, k0, chi0, t0, t1, ts = checked_inputs(
+        guards, chi0 = input_checks(
             v["model"], v["field"], v["x0"], v["k0"], v["chi0"], v["t0"], v["t1"], ts, setup
         )
-        return solve(v["model"], v["field"], v["magnetic"], x0, k0, chi0, t0, t1, ts, setup)
+        failed = guards.failed()
+        t0, t1, ts, x0, k0, chi0 = _disarmed(failed, v["t0"], v["t1"], ts, v["x0"], v["k0"], chi0)
+        trajectory = solve(v["model"], v["field"], v["magnetic"], x0, k0, chi0, t0, t1, ts, setup)
+        return trajectory, failed
 
     t0 = members.get("t0", shared.get("t0"))
     t1 = members.get("t1", shared.get("t1"))
     duration = jnp.broadcast_to(t1 - t0, (plan.size,))
-    return map_batch(run, shared, members, duration, plan)
+    return map_batch(run, shared, members, duration, plan)  # fmt: skip
+
+
+def _report_arguments(batch: Batch, failed: Any, trajectory: Trajectory, arguments: dict) -> Any:
+    """``trajectory``, or the error of the members whose arguments failed a value check inside
+    the compiled batch: eager, the single-run error of the first (argument and value), prefixed
+    with the members; traced, equinox's run-time error with a static message."""
+    message = (
+        "evolve: arguments of some members of the batch failed the value checks (e.g. H not "
+        "finite or not Hermitian at (x0, k0), chi0 outside the manifold)"
+    )
+    if not is_concrete(failed):
+        guards = Guards()
+        guards.add(failed, message)
+        return guards(trajectory)
+    failed = np.asarray(failed)
+    if not failed.any():
+        return trajectory
+    options = {k: v for k, v in arguments.items() if k not in ("saveat", "magnetic_field")}
+    index = int(np.flatnonzero(failed)[0])
+    prefix = f"evolve: bad arguments at {_members_text(failed)} of the batch"
+    prefix += "" if failed.sum() == 1 else f"; member {index}"
+    try:
+        _checked_member(batch, index, arguments["saveat"], options)
+    except ValueError as error:
+        raise ValueError(f"{prefix}: {error}") from None
+    fail(f"{prefix}: {message}")  # pragma: no cover (the same checks, eager)
 
 
 def evolve_batch(
     batch: Batch, chunk_size: int | None, devices: Any, **arguments: Any
 ) -> tuple[Trajectory, Setup]:
-    """(the batch's :class:`Trajectory`, its setup): :func:`prepare_batch` then
-    :func:`solve_batch` on the :func:`batch_plan` of ``chunk_size`` and ``devices``."""
+    """(the batch's :class:`Trajectory`, its setup): :func:`prepare_batch`, then
+    :func:`solve_batch` on the :func:`batch_plan` of ``chunk_size`` and ``devices``; members
+    with bad arguments raise (:func:`_report_arguments`), failed runs are only flagged."""
     plan = batch_plan(batch.size, chunk_size, devices)
     setup, shared, members, count = prepare_batch(batch, **arguments)
-    return solve_batch(shared, members, setup, count, plan), setup
+    trajectory, failed = solve_batch(shared, members, setup, count, plan)
+    return _report_arguments(batch, failed, trajectory, arguments), setup

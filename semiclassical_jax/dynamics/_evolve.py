@@ -196,12 +196,13 @@ def evolve(
     step, about twice the compile time). Each member's result is its own and does not depend on
     the chunk or the devices; a single run takes the same steps and agrees within the tolerance.
     A failed member (max_steps, gap closed, state jump, non-Hermitian H on its path) is flagged
-    in ``success[i]``; the others run to t1. With ``throw=True`` the whole batch still runs, then one error names the
-    failed members and gives the first one's reason. Bad arguments raise before the solve:
-    naming the members for the batched arrays (finite, t1 > t0, |chi0| = 1, saveat in [t0, t1],
-    finite model parameters), and for the whole batch where a check needs the model inside the
-    compiled solve (e.g. H not Hermitian at one member's start). A plain ``jax.vmap`` of a
-    single-run ``evolve`` works too (lock step over the whole batch, one device).
+    in ``success[i]``; the others run to t1. With ``throw=True`` the whole batch still runs,
+    then one error names the failed members and gives the first one's reason. Bad arguments
+    raise ``ValueError`` naming the members: before the solve for the batched arrays (finite,
+    t1 > t0, |chi0| = 1, saveat in [t0, t1], finite model parameters), after it (with the first
+    bad member's single-run message) where a check needs the model (e.g. H not Hermitian at one
+    member's start; such a member is not integrated). A plain ``jax.vmap`` of a single-run
+    ``evolve`` works too (lock step over the whole batch, one device).
 
     Every argument is checked (t0, t1 finite with t1 > t0; saveat times finite, ordered, in
     [t0, t1]; x0, k0, chi0 finite, chi0 normalised and in the manifold; E(x0, t0) finite; model
