@@ -3,13 +3,16 @@
 Landau-Zener: MassiveDirac(v, Delta) swept by a field E along x from kx = -K to K at fixed ky ends
 in the upper band with P = exp(-pi (Delta^2 + v^2 ky^2) / (v E)) (PHYSICS.md section 2; the
 finite sweep |kx| <= K = 10 leaves at most 1.2e-4 here, at E = 1); k_x(t) = -K + E t exactly.
-One compiled batch serves every test below: a batched model (Delta per member), k0 (ky per
-member), field (E per member, hence t1 = 2K / E per member: the members are regrouped by
+One compiled batch serves every test below: a batched model (Delta per member; the massive
+Dirac cone plus gamma |0><1|, gamma = 0 but in the call that checks a non-Hermitian start), k0 (ky
+per member), field (E per member, hence t1 = 2K / E per member: the members are regrouped by
 duration), saveat=3 (each member's own times), 7 members in chunks of 3 (two padded slots), and
 one member whose sweep needs more than max_steps (it must be flagged, the others unaffected).
 """
 
 import diffrax
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -18,6 +21,7 @@ import pytest
 
 import semiclassical_jax as sj
 from semiclassical_jax import models
+from semiclassical_jax.models import AbstractModel
 
 V, K, MAX_STEPS = 1.0, 10.0, 1000
 MASSES = np.array([0.2, 0.3, 0.25, 0.3, 0.35, 0.2, 0.3])
@@ -27,8 +31,21 @@ SLOW = 3
 TOLERANCE = 3e-4  # |P - P_LZ|: finite-sweep residual <= 1.2e-4 at rtol 1e-8 (P spans 0.40-0.88)
 
 
-def _batch(**kwargs):
-    dirac = jax.vmap(lambda mass: models.MassiveDirac(V, mass))(jnp.asarray(MASSES))
+class LeakyDirac(AbstractModel):
+    """MassiveDirac (v = 1) plus gamma |0><1|: Hermitian only at gamma = 0."""
+
+    mass: jax.Array
+    gamma: jax.Array
+    dim: ClassVar[int] = 2
+    n_bands: ClassVar[int] = 2
+
+    def __call__(self, x, k):
+        h = jnp.array([[self.mass, k[0] - 1j * k[1]], [k[0] + 1j * k[1], -self.mass]])
+        return h + self.gamma * jnp.array([[0.0, 1.0], [0.0, 0.0]])
+
+
+def _batch(gammas=np.zeros(len(MASSES)), **kwargs):
+    dirac = jax.vmap(LeakyDirac)(jnp.asarray(MASSES), jnp.asarray(gammas))
     k0 = np.stack([np.full(KYS.shape, -K), KYS], axis=-1)
     field = np.stack([-FIELDS, np.zeros_like(FIELDS)], axis=-1)
     return sj.evolve(
@@ -69,6 +86,10 @@ def test_slow_member_is_flagged_and_throw_names_it(batch):
     assert float(batch.t_stop[SLOW]) < 2 * K / FIELDS[SLOW]
     with pytest.raises(RuntimeError, match=r"1 of 7 members .*\[3\].*max_steps \(now 1000\)"):
         _batch(throw=True)  # the same compiled batch
+    # a bad argument that only the model shows (H not Hermitian at member 5's start): that member
+    # is not integrated, and the batch raises its single-run error afterwards, naming it
+    with pytest.raises(ValueError, match=r"member 5 of the batch: model\(x, k\) is not Hermitian"):
+        _batch(gammas=np.eye(len(MASSES))[5] * 0.1)  # the same compiled batch again
 
 
 def test_batch_arguments_are_checked_per_member():
