@@ -21,12 +21,15 @@ Also exact: the mirror k_x -> -k_x conjugated by sigma_y maps H(Delta) to H(-Del
 J_x and B_z, so J_x(Delta, B) = J_x(-Delta, -B) and J_y(Delta, B) = -J_y(-Delta, -B).
 """
 
+import re
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import semiclassical_jax as sj
 from semiclassical_jax import SweepResult, cli, models
+from semiclassical_jax._config import ConfigError, build_plans, load_config
 from semiclassical_jax._sweep import MAGNETIC, _swept_vector, prepare_sweep
 
 Q = -1.0
@@ -136,6 +139,23 @@ def test_config_b_axis_round_trip(tmp_path, capsys):
     np.testing.assert_allclose(j[0, :, 0], j[1, ::-1, 0], rtol=1e-10)
     np.testing.assert_allclose(j[0, :, 1], -j[1, ::-1, 1], atol=1e-10 * scale)
     assert abs(j[0, 2, 0] - j[0, 0, 0]) > 1e-3 * abs(j[0, 1, 0])  # odd-in-B part present
+
+
+def test_config_magnetic_field_keys_are_checked():
+    """The fixed ``magnetic_field`` of a sweep table reaches the plan (2D: a number B_z); a list in
+    2D, or B with theory msct, is a ConfigError naming the key (validation only, nothing runs)."""
+    base = CONFIG.replace("axes.mass = [0.3, -0.3]\naxes.magnetic_field_z = [-0.02, 0.0, 0.02]", "")
+    plans = build_plans(load_config(base + "magnetic_field = 0.1\naxes.mass = [0.3]\n"))
+    assert plans[0][1].operands["magnetic_field"].tolist() == [0.1]
+    plans = build_plans(load_config(base + "axes.magnetic_field_strength = [0.1]\n"))
+    assert plans[0][1].operands["magnetic_direction"].tolist() == [1.0]
+    for change, message in (
+        ("magnetic_field = [0.1, 0.2]\n", "magnetic_field: must be a number"),
+        ("magnetic_field = 0.1\naxes.mass = [0.3]\ntheory = 'msct'\n", "theory='ssct' only"),
+    ):
+        text = base.replace('theory = "ssct"\n', "") if "msct" in change else base
+        with pytest.raises(ConfigError, match=re.escape(message)):
+            build_plans(load_config(text + change))
 
 
 @pytest.mark.parametrize(
