@@ -19,7 +19,7 @@ that a Brillouin-zone grid of 10^6 points (spacing 0.06 > T) would not. B = lins
 b_max, n_b) along z. Rows (``sj.sweep`` over ``magnetic_field_strength``, one compilation each):
 
 - ``E || B || z``, E = (0, 0, 1e-4): sigma_zz(B) = J_z / E_z (the current at E = 0 vanishes by
-  the mirror k_z -> -k_z of the model and the grid: below 1e-16 of J in a check). Fit (least
+  the mirror k_z -> -k_z of the model and the grid: 1e-13 of J in a check). Fit (least
   squares) sigma = sigma_0 + a B + c B^2 + d B^3 + e B^4: a T-breaking lattice model may have a
   term linear in B (both nodes alike, by the mirror), the continuum has none;
 - ``E perp B`` (E along x, B along z): the ordinary (Lorentz) and Berry-phase magnetoresistance,
