@@ -228,6 +228,11 @@ def check_partition(
     """Manifolds that do not overlap; with ``complete`` they must cover every band exactly once.
 
     ``None`` means every band its own manifold.
+
+    Examples:
+        >>> import semiclassical_jax as sj
+        >>> sj.check_partition([[0, 1], [2]], 3)
+        ((0, 1), (2,))
     """
     if manifolds is None:
         return tuple((n,) for n in range(n_bands))
