@@ -404,6 +404,8 @@ def eigh(
 ) -> tuple[Float[Array, " n"], Complex[Array, "n n"]]:
     """Eigenvalues (ascending) and eigenvectors (columns) of one Hermitian matrix.
 
+    ``h`` (N, N) -> (energies (N,), vectors (N, N)), h v_n = eps_n v_n.
+
     vmap it for batches. ``method="auto"``: closed form for N = 2, the pure-jnp small-N solver for
     3 <= N <= ``JACOBI_MAX_SIZE``, LAPACK above; ``"jacobi"`` / ``"lapack"`` force one of the
     latter two for N > 2. Only the Hermitian part (H + H^dagger)/2 is used. Gradients are finite at

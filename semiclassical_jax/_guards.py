@@ -227,7 +227,8 @@ def check_partition(
 ) -> tuple[tuple[int, ...], ...]:
     """Manifolds that do not overlap; with ``complete`` they must cover every band exactly once.
 
-    ``None`` means every band its own manifold.
+    ``None`` means every band its own manifold. Returns the manifolds as tuples of band indices;
+    raises ValueError naming the offending band otherwise.
 
     Examples:
         >>> import semiclassical_jax as sj

@@ -42,7 +42,7 @@ class AbstractField(eqx.Module):
 
 
 class UniformField(AbstractField):
-    """A uniform, static field E (shape (d,)).
+    """A uniform, static field E (shape (d,)), in energy / length (natural units, e = 1).
 
     Examples:
         >>> import numpy as np
@@ -59,7 +59,7 @@ class UniformField(AbstractField):
 
 
 class FieldFunction(AbstractField):
-    """E(x, t) from any pure function ``fn(x, t) -> (d,)``.
+    """E(x, t) from any pure function ``fn(x, t) -> (d,)`` (x: (d,), t: scalar; energy / length).
 
     Examples:
         >>> import numpy as np

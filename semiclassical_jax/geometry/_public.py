@@ -153,6 +153,9 @@ def eigensystem(
 ) -> tuple[Float[Array, " n"], Complex[Array, "n n"]]:
     """Ascending band energies eps_n (N,) and eigenvectors u_n as columns (N, N) of H(x, k).
 
+    H u_n = eps_n u_n (PHYSICS.md conventions); energies in the model's energy unit.
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
+
     Examples:
         >>> import numpy as np
         >>> import semiclassical_jax as sj
@@ -171,6 +174,9 @@ def band_velocity(
     model: AbstractModel, x: PositionLike | None, k: WavevectorLike
 ) -> Float[Array, "n d"]:
     """Band velocities v_n = d eps_n / dk = <u_n|dH/dk|u_n>, shape (N, d) (PHYSICS.md section 1).
+
+    Units: energy x length (hbar = 1).
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
 
     Examples:
         >>> import numpy as np
@@ -192,6 +198,9 @@ def band_force(
 ) -> Float[Array, "n d"]:
     """Band forces F_n = -d eps_n / dx = -<u_n|dH/dx|u_n>, shape (N, d) (PHYSICS.md section 1).
 
+    Units: energy / length; zero for a model without textures.
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
+
     Examples:
         >>> import numpy as np
         >>> import semiclassical_jax as sj
@@ -210,6 +219,9 @@ def berry_connection(
     model: AbstractModel, x: PositionLike | None, k: WavevectorLike
 ) -> Complex[Array, "2d n n"]:
     """Inter-band Berry connection R_lambda,nm = i dH_nm / (eps_m - eps_n), shape (2d, N, N).
+
+    PHYSICS.md section 1; lambda = (x, k): ``[:d]`` has units 1 / length, ``[d:]`` length.
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
 
     Raises if two bands touch at (x, k) (gap <= GAP_RTOL x the model's energy scale); exactly
     degenerate pairs get R = 0.
@@ -261,6 +273,10 @@ def projector_derivative(
 ) -> Complex[Array, "2d n n"]:
     """dP/dlambda of the manifold's projector P = sum_{n in a} |u_n><u_n|, orbital basis, (2d, N, N).
 
+    dP = sum_{n in a, l in r} (|u_l> (dH)_ln <u_n| + h.c.) / (eps_n - eps_l) (PHYSICS.md section 1);
+    lambda = (x, k). ``manifold``: band indices a.
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
+
     Examples:
         >>> import numpy as np
         >>> import semiclassical_jax as sj
@@ -305,6 +321,10 @@ def manifold_berry_curvature(
     model: AbstractModel, x: PositionLike | None, k: WavevectorLike, manifold: Sequence[int]
 ) -> Float[Array, "2d 2d"]:
     """Tr F^{ab} of a manifold: its gauge-invariant (Abelian) Berry curvature, shape (2d, 2d).
+
+    F^{ab} = i P [dP_a, dP_b] P (paper Eqs. 40-41, PHYSICS.md section 1), lambda = (x, k); the k-k
+    block has units length^2. ``manifold``: band indices a.
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
 
     Examples:
         >>> import numpy as np

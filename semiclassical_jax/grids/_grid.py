@@ -172,6 +172,9 @@ def disk(radius: float, n_radial: int, n_angle: int, *, breaks: Sequence[float] 
 def box(half_width: float, n: int, dim: int = 2) -> KGrid:
     """Gauss-Legendre product grid on [-half_width, half_width]^dim (n nodes per direction).
 
+    Points (n^dim, dim) in 1 / length; weights (n^dim,) carry 1/(2 pi)^dim, so that
+    sum(w f) ~ int d^dk/(2 pi)^d f (PHYSICS.md conventions).
+
     Examples:
         >>> import numpy as np
         >>> import semiclassical_jax as sj

@@ -9,6 +9,9 @@ from .._types import Array, Bool, Float
 def fermi_dirac(energy: Array, mu: Array, temperature: Array) -> Array:
     """f0(eps) = 1 / (exp((eps - mu) / T) + 1) (k_B = 1).
 
+    ``energy``, ``mu``, ``temperature``: arrays that broadcast together, all in the energy unit;
+    the result has their broadcast shape.
+
     T = 0 is the zero-temperature limit, the step theta(mu - eps) with f0(mu) = 1/2; it serves the
     Fermi-sea quantities (intrinsic Hall conductivity, Eq. 53), never the Fermi-surface terms.
 
