@@ -188,7 +188,17 @@ def _current_map(result: SweepResult, figure: Any, figure_axes: list[Any]) -> No
 
 
 def plot_result(result: SweepResult, path: str | os.PathLike | None = None) -> Any:
-    """A matplotlib ``Figure`` of ``result`` (see the module docstring); saved to ``path`` if given."""
+    """A matplotlib ``Figure`` of ``result`` (see the module docstring); saved to ``path`` if given.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax.plotting import plot_result
+        >>> coords = {"mu": np.linspace(0.0, 0.2, 3), "component": np.arange(2)}
+        >>> r = sj.SweepResult("hall_conductivity", np.zeros((3, 2)), ("mu", "component"), coords)
+        >>> type(plot_result(r)).__name__
+        'Figure'
+    """
     swept = _swept(result)
     if result.name == "current_map" and not swept:
         figure, axes = _figure(2)
