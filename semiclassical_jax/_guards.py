@@ -227,7 +227,13 @@ def check_partition(
 ) -> tuple[tuple[int, ...], ...]:
     """Manifolds that do not overlap; with ``complete`` they must cover every band exactly once.
 
-    ``None`` means every band its own manifold.
+    ``None`` means every band its own manifold. Returns the manifolds as tuples of band indices;
+    raises ValueError naming the offending band otherwise.
+
+    Examples:
+        >>> import semiclassical_jax as sj
+        >>> sj.check_partition([[0, 1], [2]], 3)
+        ((0, 1), (2,))
     """
     if manifolds is None:
         return tuple((n,) for n in range(n_bands))

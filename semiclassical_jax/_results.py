@@ -50,6 +50,16 @@ class SweepResult:
     as ``"position_xy"`` (n_x, d) for a current map). ``units``: unit of ``name`` and of each
     coordinate, in the package's natural units. ``attrs``: JSON-serialisable metadata (theory,
     fixed arguments, model, grid, the config that produced the result).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> coords = {"mu": np.linspace(0.0, 0.2, 3), "component": np.arange(2)}
+        >>> r = sj.SweepResult("hall_conductivity", np.zeros((3, 2)), ("mu", "component"), coords)
+        >>> r.shape, r.coord("mu").tolist()
+        ((3, 2), [0.0, 0.1, 0.2])
+        >>> r.isel(mu=1).shape
+        (2,)
     """
 
     name: str

@@ -131,15 +131,24 @@ def _breakdown_diagnostics(model, field, magnetic, setup: Setup, t, y):
     return geometry.manifold_gap(watched), nonadiabaticity(geometry, watched, dlambda), scale
 
 
-def _breakdown_event(model, field, magnetic, setup: Setup) -> diffrax.Event | None:
-    """The event that stops a confined run where its gap closes (gap <= GAP_RTOL max|eps|) or
-    eta >= adiabaticity_limit; None when the monitor is off."""
+def _breakdown_event(model, field, magnetic, setup: Setup, y0: Array) -> diffrax.Event | None:
+    """The event that stops a confined run where its gap closes or eta >= adiabaticity_limit;
+    None when the monitor is off.
+
+    Closed: gap <= GAP_RTOL x max(max|eps| here, |H(x0, k0)|_F). The local energies alone would
+    vanish with the gap at a massless touching (every band at zero energy there), and a run that
+    creeps towards it with shrinking steps would never be stopped.
+    """
     if not setup.monitored:
         return None
+    x0, k0, _ = split_state(unpack_state(y0, int(model.dim)))
+    start = jnp.asarray(model(x0, k0))
+    start_scale = jnp.sqrt(jnp.sum(jnp.real(start) ** 2 + jnp.imag(start) ** 2))
 
     def breakdown(t, y, args, **kwargs):
         gap, eta, scale = _breakdown_diagnostics(model, field, magnetic, setup, t, y)
-        return (gap <= GAP_RTOL * scale) | (eta >= setup.adiabaticity_limit)
+        closed = gap <= GAP_RTOL * jnp.maximum(scale, start_scale)
+        return closed | (eta >= setup.adiabaticity_limit)
 
     return diffrax.Event(breakdown)
 
@@ -210,7 +219,7 @@ def _diffeqsolve(model, field, magnetic, y0: Array, t0, t1, ts, setup: Setup) ->
             stepsize_controller=diffrax.PIDController(rtol=setup.rtol, atol=setup.atol, step_ts=ts),
             max_steps=setup.max_steps,
             adjoint=setup.adjoint,
-            event=_breakdown_event(model, field, magnetic, setup),
+            event=_breakdown_event(model, field, magnetic, setup, y0),
             throw=False,
         )
 
