@@ -303,6 +303,11 @@ class Guards:
         xp = namespace(value)
         self.add(~xp.all(xp.isfinite(xp.asarray(value))), f"{name} must be finite", got=value)
 
+    def failed(self) -> Array:
+        """Whether a recorded (traced) check fails, as a traced boolean (False if none recorded):
+        for a caller that reports the failure itself instead of attaching the error."""
+        return functools.reduce(jnp.logical_or, [b for b, _ in self.checks], jnp.asarray(False))
+
     def __call__(self, value: Any) -> Any:
         if not self.checks:
             return value
