@@ -26,13 +26,13 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator, Mapping
-from importlib.metadata import version
 from typing import Any
 
 import jax
 import numpy as np
 
 from . import units
+from ._version import package_version
 from ._files import current_umask, write_atomically
 from ._guards import fail
 from .distributed import is_main_process
@@ -460,7 +460,7 @@ def _write_run_record(folder: str, record: Mapping[str, Any] | None, started: st
         {
             **_jsonable(dict(record or {})),
             "status": "complete",
-            "semiclassical_jax_version": version("semiclassical_jax"),
+            "semiclassical_jax_version": package_version(),
             "jax_version": jax.__version__,
             "started": started,
             "finished": _now(),

@@ -32,7 +32,6 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from importlib.metadata import version
 from typing import Any, Literal
 
 import equinox as eqx
@@ -55,6 +54,7 @@ from ._guards import (
     one_of,
 )
 from ._pytree import get_path, replace_path
+from ._version import package_version
 from ._results import SweepResult, describe, unit_attrs
 from ._types import Array, ArrayLike, FieldLike, Float, PositionLike, RealScalarLike
 from .distributed import is_main_process
@@ -852,7 +852,7 @@ def _grid_record(points: Array, weights: Array) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     return {
-        "semiclassical_jax": version("semiclassical_jax"),
+        "semiclassical_jax": package_version(),
         "jax": jax.__version__,
         "numpy": np.__version__,
         "equinox": eqx.__version__,
