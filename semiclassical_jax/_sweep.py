@@ -988,6 +988,21 @@ def sweep(
     ``mu`` and ``temperature`` axes are Fermi-level scans: for each point of the other axes all
     their levels are evaluated in one pass over the k-grid (each k-point's geometry computed once),
     so a long ``mu`` axis costs little more than one value.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> disk = grids.disk(2.0, 8, 8, breaks=[0.4])
+        >>> result = sj.sweep(
+        ...     models.MassiveDirac(1.0, 0.3), disk, {"mass": np.array([0.3, 0.6])},
+        ...     field=[0.01, 0.0], mu=0.0, temperature=0.02, tau=10.0, theory="ssct",
+        ... )
+        >>> # mu in the gap: J_y = sigma_yx E_x, sigma_yx = (1 - Delta / sqrt(Delta^2 + v^2 R^2)) / 4 pi
+        >>> #   on the disk of radius R = 2: 0.0678 and 0.0567
+        >>> print(result.dims, np.round(result.values, 6) + 0.0)
+        ('mass', 'component') [[0.       0.000678]
+         [0.       0.000567]]
     """
     plan = prepare_sweep(
         model,

@@ -30,10 +30,7 @@ PUBLIC_MODULES = (
 # Public names whose docstrings are being rewritten elsewhere (issue 20 item 4, left to the lead):
 # their examples come with those rewrites.
 WITHOUT_EXAMPLES = {
-    "semiclassical_jax.evolve",
-    "semiclassical_jax.sweep",
     "semiclassical_jax.current",
-    "semiclassical_jax.Trajectory",
 }
 
 

@@ -55,6 +55,21 @@ class Trajectory(eqx.Module):
     ``non_hermitian`` True if the run stopped at a point where H(x, k) is not Hermitian
     (max|H - H^dagger| / max|H| > 1e-10); ``non_hermiticity`` the largest value over the accepted
     points. The between-step checks are off with BacksolveAdjoint (then False, 1 and 0).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> run = sj.evolve(
+        ...     models.MassiveDirac(1.0, 0.5), jnp.zeros(2), jnp.array([-1.0, 0.0]), t1=40.0,
+        ...     field=[-0.05, 0.0], method="abelian", band=0, saveat=jnp.array([20.0, 40.0]),
+        ... )
+        >>> # saved at t = 20 (kx = 0, the gap minimum) and t = 40; the band stays populated
+        >>> print(run.x.shape, np.round(run.k[:, 0], 6) + 0.0, np.round(run.populations[:, 0], 6))
+        (2, 2) [0. 1.] [1. 1.]
+        >>> print(bool(run.success), bool(run.gap_closed), float(run.gap_at_stop))
+        True False 2.236...
     """
 
     ts: Float[Array, " T"]

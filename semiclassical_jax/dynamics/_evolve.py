@@ -214,6 +214,28 @@ def evolve(
 
     Works under ``jax.jit``, ``jax.vmap`` (over initial conditions, fields, model parameters) and
     ``jax.grad``. Eager calls raise ``ValueError`` / ``RuntimeError`` naming the problem.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> model = models.MassiveDirac(1.0, 0.5)
+        >>> # the lower band swept through the gap, kx: -1 -> 1 (dk/dt = q E = 0.05)
+        >>> run = sj.evolve(
+        ...     model, jnp.zeros(2), jnp.array([-1.0, 0.0]), t1=40.0, field=[-0.05, 0.0],
+        ...     method="abelian", band=0,
+        ... )
+        >>> # anomalous displacement y = int Omega dkx = 1 / (Delta sqrt(Delta^2 + v^2)) = 1.7889
+        >>> print(bool(run.success), np.round(run.k[-1], 6) + 0.0, np.round(run.x[-1], 4) + 0.0)
+        True [1. 0.] [0.     1.7889]
+        >>> # a batch: a leading axis on k0 (two members), the batch axis in front of every field
+        >>> batch = sj.evolve(
+        ...     model, jnp.zeros(2), jnp.array([[-1.0, 0.0], [-1.0, 0.2]]), t1=40.0,
+        ...     field=[-0.05, 0.0], method="abelian", band=0,
+        ... )
+        >>> print(batch.x.shape, np.round(batch.x[0, -1], 4) + 0.0, batch.success)
+        (2, 1, 2) [0.     1.7889] [ True  True]
     """
     options = dict(
         method=method,
