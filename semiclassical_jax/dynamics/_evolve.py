@@ -229,13 +229,6 @@ def evolve(
         >>> # anomalous displacement y = int Omega dkx = 1 / (Delta sqrt(Delta^2 + v^2)) = 1.7889
         >>> print(bool(run.success), np.round(run.k[-1], 6) + 0.0, np.round(run.x[-1], 4) + 0.0)
         True [1. 0.] [0.     1.7889]
-        >>> # a batch: a leading axis on k0 (two members), the batch axis in front of every field
-        >>> batch = sj.evolve(
-        ...     model, jnp.zeros(2), jnp.array([[-1.0, 0.0], [-1.0, 0.2]]), t1=40.0,
-        ...     field=[-0.05, 0.0], method="abelian", band=0,
-        ... )
-        >>> print(batch.x.shape, np.round(batch.x[0, -1], 4) + 0.0, batch.success)
-        (2, 1, 2) [0.     1.7889] [ True  True]
     """
     options = dict(
         method=method,
