@@ -5,9 +5,8 @@ Conventions, equations and limits: PHYSICS.md (natural units hbar = e = k_B = 1,
 phase-space order lambda = (x, k)).
 """
 
-from importlib.metadata import version as _installed_version
-
 from ._precision import _set_default_precision
+from ._version import package_version as _package_version
 
 _set_default_precision()
 
@@ -57,7 +56,7 @@ from .transport import hall_conductivity as hall_conductivity  # noqa: E402
 from .transport import nonlinear_hall_current as nonlinear_hall_current  # noqa: E402
 from .transport import orbital_magnetisation as orbital_magnetisation  # noqa: E402
 
-__version__: str = _installed_version("semiclassical_jax")
+__version__: str = _package_version()
 
 __all__ = [
     "distributed",

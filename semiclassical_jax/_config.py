@@ -14,10 +14,14 @@ Schema (every key is checked; an error names the key and the value):
       manifolds                  list of lists of band indices (a partition); default: one band each
       mu, temperature, tau       numbers (fixed values of what is not swept)
       field, field_direction, x  vectors of length d
+      magnetic_field             uniform B (theory = "ssct" only): a number B_z in 2D, [Bx, By, Bz] in 3D
+      magnetic_field_direction   direction of a magnetic_field_strength axis: [x, y, z] in 3D
+                                 (in 2D optional: B is along z; a number gives its sign)
       xs                         positions for current_map: [[x, y], ...], or {line = {start, stop, num}},
                                  or {cell = {a1, a2, n, origin}} (an n x n grid over a unit cell)
       axes                       table {axis = VALUES}: mu, temperature, tau, field_strength,
-                                 field_x, field_y, or a model parameter path such as "mass.amplitude"
+                                 field_x, field_y, magnetic_field_strength, magnetic_field_x/_y/_z
+                                 (only _z in 2D), or a model parameter path such as "mass.amplitude"
       chunk_size, batch_size     positive integers (memory / batching; optional)
       model, grid                optional tables that replace the top-level ones for this sweep
     VALUES                       a number, a list of numbers, or a table with any of
@@ -52,6 +56,8 @@ SWEEP_KEYS = (
     "tau",
     "field",
     "field_direction",
+    "magnetic_field",
+    "magnetic_field_direction",
     "x",
     "xs",
     "axes",
@@ -302,6 +308,12 @@ def _sweep_arguments(table: Mapping[str, Any], key: str, d: int) -> dict[str, An
     for vector in ("field", "field_direction", "x"):
         if vector in table:
             arguments[vector] = _vector(table[vector], f"{key}.{vector}", d)
+    for axial in ("magnetic_field", "magnetic_field_direction"):
+        if axial in table:  # an axial vector: the number B_z in 2D, 3 components in 3D
+            name = f"{key}.{axial}"
+            arguments[axial] = (
+                _number(table[axial], name) if d == 2 else _vector(table[axial], name, 3)
+            )
     for count in ("chunk_size", "batch_size"):
         if count in table:
             arguments[count] = integer(table[count], f"{key}.{count}", error=ConfigError)

@@ -404,10 +404,19 @@ def eigh(
 ) -> tuple[Float[Array, " n"], Complex[Array, "n n"]]:
     """Eigenvalues (ascending) and eigenvectors (columns) of one Hermitian matrix.
 
+    ``h`` (N, N) -> (energies (N,), vectors (N, N)), h v_n = eps_n v_n.
+
     vmap it for batches. ``method="auto"``: closed form for N = 2, the pure-jnp small-N solver for
     3 <= N <= ``JACOBI_MAX_SIZE``, LAPACK above; ``"jacobi"`` / ``"lapack"`` force one of the
     latter two for N > 2. Only the Hermitian part (H + H^dagger)/2 is used. Gradients are finite at
     degeneracies (see module docstring).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> energies, vectors = sj.eigh(np.array([[0.3, 0.4], [0.4, -0.3]], dtype=complex))
+        >>> print(np.round(energies, 6))
+        [-0.5  0.5]
     """
     h = jnp.asarray(h)
     if h.ndim != 2 or h.shape[0] != h.shape[1]:

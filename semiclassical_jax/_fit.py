@@ -90,6 +90,17 @@ class FitResult(eqx.Module):
     coordinates the optimizer sees). ``residual_variance``: s^2 = RSS / (n - p) for residual
     problems. ``converged``: the gradient test passed. ``steps``: optimizer steps taken.
     ``message``: why it stopped.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> x = np.linspace(0.0, 1.0, 5)
+        >>> def residuals(p, d):
+        ...     return p["a"] * d - 3.0 * d
+        >>> result = sj.fit({"a": jnp.array(1.0)}, residuals=residuals, data=x, progress=False)
+        >>> print(list(result.parameters), round(float(result.model["a"]), 6))
+        ["['a']"] 3.0
     """
 
     model: PyTree
@@ -906,6 +917,22 @@ def fit(
         result = sj.fit(models.MassiveDirac(1.0, 0.13), residuals=residuals, data=(mus, measured),
                         parameters=["mass"], constraints={"mass": "positive"})
         result.parameters["mass"]          # 0.1 (to 1e-12)
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> x = np.linspace(0.0, 1.0, 5)
+        >>> data = (x, 2.5 * x + 0.5)
+        >>> def residuals(p, d):
+        ...     return p["a"] * d[0] + p["b"] - d[1]
+        >>> start = {"a": jnp.array(1.0), "b": jnp.array(0.0)}
+        >>> result = sj.fit(start, residuals=residuals, data=data, progress=False)
+        >>> # a straight line through exact data: a = 2.5, b = 0.5
+        >>> print({name: round(float(p), 6) for name, p in result.parameters.items()})
+        {"['a']": 2.5, "['b']": 0.5}
+        >>> result.converged
+        True
     """
     optimizer = _DEFAULT_OPTIMIZER if optimizer is None else optimizer
     function, kind, steps, errors = _check_arguments(

@@ -227,7 +227,13 @@ def check_partition(
 ) -> tuple[tuple[int, ...], ...]:
     """Manifolds that do not overlap; with ``complete`` they must cover every band exactly once.
 
-    ``None`` means every band its own manifold.
+    ``None`` means every band its own manifold. Returns the manifolds as tuples of band indices;
+    raises ValueError naming the offending band otherwise.
+
+    Examples:
+        >>> import semiclassical_jax as sj
+        >>> sj.check_partition([[0, 1], [2]], 3)
+        ((0, 1), (2,))
     """
     if manifolds is None:
         return tuple((n,) for n in range(n_bands))
@@ -296,6 +302,11 @@ class Guards:
         """``value`` (any shape) must be finite."""
         xp = namespace(value)
         self.add(~xp.all(xp.isfinite(xp.asarray(value))), f"{name} must be finite", got=value)
+
+    def failed(self) -> Array:
+        """Whether a recorded (traced) check fails, as a traced boolean (False if none recorded):
+        for a caller that reports the failure itself instead of attaching the error."""
+        return functools.reduce(jnp.logical_or, [b for b, _ in self.checks], jnp.asarray(False))
 
     def __call__(self, value: Any) -> Any:
         if not self.checks:

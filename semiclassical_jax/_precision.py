@@ -21,7 +21,15 @@ _ENV = "SEMICLASSICAL_JAX_PRECISION"
 
 
 def set_precision(precision: str) -> None:
-    """Switch JAX between ``"float64"`` (the package default) and ``"float32"``."""
+    """Switch JAX between ``"float64"`` (the package default) and ``"float32"``.
+
+    Examples:
+        >>> import jax
+        >>> import semiclassical_jax as sj
+        >>> sj.set_precision("float64")
+        >>> jax.config.jax_enable_x64
+        True
+    """
     if precision not in ("float32", "float64"):
         raise ValueError(f"precision must be 'float32' or 'float64', got {precision!r}")
     jax.config.update("jax_enable_x64", precision == "float64")

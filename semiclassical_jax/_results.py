@@ -26,13 +26,13 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Iterator, Mapping
-from importlib.metadata import version
 from typing import Any
 
 import jax
 import numpy as np
 
 from . import units
+from ._version import package_version
 from ._files import current_umask, write_atomically
 from ._guards import fail
 from .distributed import is_main_process
@@ -50,6 +50,16 @@ class SweepResult:
     as ``"position_xy"`` (n_x, d) for a current map). ``units``: unit of ``name`` and of each
     coordinate, in the package's natural units. ``attrs``: JSON-serialisable metadata (theory,
     fixed arguments, model, grid, the config that produced the result).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> coords = {"mu": np.linspace(0.0, 0.2, 3), "component": np.arange(2)}
+        >>> r = sj.SweepResult("hall_conductivity", np.zeros((3, 2)), ("mu", "component"), coords)
+        >>> r.shape, r.coord("mu").tolist()
+        ((3, 2), [0.0, 0.1, 0.2])
+        >>> r.isel(mu=1).shape
+        (2,)
     """
 
     name: str
@@ -450,7 +460,7 @@ def _write_run_record(folder: str, record: Mapping[str, Any] | None, started: st
         {
             **_jsonable(dict(record or {})),
             "status": "complete",
-            "semiclassical_jax_version": version("semiclassical_jax"),
+            "semiclassical_jax_version": package_version(),
             "jax_version": jax.__version__,
             "started": started,
             "finished": _now(),

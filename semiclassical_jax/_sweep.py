@@ -1,7 +1,8 @@
 """Sweeps: one compiled transport calculation over named axes of values (the package's main job).
 
 ``sweep(model, grid, axes, quantity=...)`` evaluates a current or conductivity on the Cartesian
-product of its ``axes`` (field, mu, temperature, tau and any scalar model or texture parameter).
+product of its ``axes`` (field, mu, temperature, tau, magnetic field and any scalar model or
+texture parameter).
 Everything numeric is traced, so the whole sweep is one XLA compilation: the product is cut into
 batches of sweep points, each batch is vmapped (and its k-integral chunked, PHYSICS.md section 3),
 and batches are sharded over devices with ``jax.shard_map`` along the sweep axis. Python only walks
@@ -31,7 +32,6 @@ import platform
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from importlib.metadata import version
 from typing import Any, Literal
 
 import equinox as eqx
@@ -49,13 +49,16 @@ from ._guards import (
     device_tuple,
     fail,
     integer,
+    magnetic_field,
     model_value_checks,
     one_of,
 )
 from ._pytree import get_path, replace_path
+from ._version import package_version
 from ._results import SweepResult, describe, unit_attrs
 from ._types import Array, ArrayLike, FieldLike, Float, PositionLike, RealScalarLike
 from .distributed import is_main_process
+from .geometry._kernel import depends_on_position
 from .grids import KGrid
 from .grids._grid import check_memory
 from .models import AbstractModel
@@ -80,6 +83,9 @@ ARGUMENT_AXES = ("mu", "temperature", "tau")
 # Axes evaluated together in one pass over the k-grid (the cores take arrays of levels).
 LEVEL_AXES = ("mu", "temperature")
 COMPONENT_NAMES = ("x", "y", "z")
+# Magnetic-field axes (PHYSICS.md section 5): its magnitude along magnetic_field_direction, or
+# its components (B_z alone in 2D, where B is the scalar B_z).
+MAGNETIC = "magnetic_field"
 # Integrand evaluations (sweep points x positions x k-points) in flight at once, by default.
 DEFAULT_POINTS_IN_FLIGHT = 2**15
 # Bytes per integrand evaluation in flight, for N bands in d dimensions: about
@@ -92,14 +98,18 @@ EVALUATION_OFFSET = 32
 # Bytes per further Fermi level of one evaluation: its occupations, pair masks and value
 # (about n_bands^2 + d^3 entries, 8 bytes or less each), an upper estimate like the above.
 LEVEL_BYTES = 8
+# The SSCT integrand in B (transport/_magnetic.py) nests three forward-mode derivatives over k:
+# XLA's memory analysis of compiled B sweeps measured 4.7 kB per evaluation for a 2D two-band
+# model (massive Dirac) and 22 kB for a 3D one (WeylLattice) on CPU, 0.5x and 1.1x of the estimate
+# above; it is multiplied by d + 1 for them (5.8x and 3.7x above the measurements).
 
 
-def evaluation_bytes(n_bands: int, d: int, n_levels: int = 1) -> int:
-    """The bytes one integrand evaluation (at ``n_levels`` Fermi levels) holds (an upper estimate,
-    see EVALUATION_BYTES and LEVEL_BYTES)."""
+def evaluation_bytes(n_bands: int, d: int, n_levels: int = 1, magnetic: bool = False) -> int:
+    """The bytes one integrand evaluation (at ``n_levels`` Fermi levels; ``magnetic``: the SSCT
+    integrand in B) holds (an upper estimate, see EVALUATION_BYTES and LEVEL_BYTES)."""
     per_level = LEVEL_BYTES * (n_bands**2 + 4 * n_bands + d**3)
     base = EVALUATION_BYTES * (2 * d) ** 2 * (n_bands**2 + EVALUATION_OFFSET)
-    return base + (n_levels - 1) * per_level
+    return (base + (n_levels - 1) * per_level) * (d + 1 if magnetic else 1)
 
 
 UNITS = {
@@ -110,6 +120,10 @@ UNITS = {
     "field_x": "energy / (e length)",
     "field_y": "energy / (e length)",
     "field_z": "energy / (e length)",
+    "magnetic_field_strength": "hbar / (e length^2)",
+    "magnetic_field_x": "hbar / (e length^2)",
+    "magnetic_field_y": "hbar / (e length^2)",
+    "magnetic_field_z": "hbar / (e length^2)",
     "current": "e energy / (hbar length^(d-1))",
     "current_map": "e energy / (hbar length^(d-1))",
     "hall_conductivity": "e^2 / hbar (e^2/h = 1/(2 pi))",
@@ -132,8 +146,11 @@ class SweepPlan:
         names: the axis names in sweep order; coords: their values, name -> (n_axis,) float array.
         operands: the traced inputs of every sweep point: ``model``, ``points`` (n_k, d),
             ``weights`` (n_k,), ``positions`` (n_x, d), ``direction`` (d,) (unit vector of a
-            ``field_strength`` axis, else zeros), ``field`` (d,) and the fixed ``mu``,
-            ``temperature``, ``tau`` (0-d; None where that argument is an axis).
+            ``field_strength`` axis, else zeros), ``field`` (d,), the fixed ``mu``,
+            ``temperature``, ``tau`` (0-d; None where that argument is an axis), and
+            ``magnetic_field`` (c,) with ``magnetic_direction`` (c,) (unit vector of a
+            ``magnetic_field_strength`` axis, else zeros), c = 1 (B_z) in 2D, 3 in 3D; both None
+            for a sweep without a magnetic field.
         chunk: k-points per integration chunk; batch: sweep points of the non-level axes per
             device per compiled call (each with all levels of the ``mu`` / ``temperature`` axes).
         devices: the devices the sweep axis is sharded over.
@@ -160,7 +177,14 @@ class SweepPlan:
 
 def _is_parameter(name: str) -> bool:
     """Whether axis ``name`` is a model parameter path (not a transport argument or a field)."""
-    return name not in ARGUMENT_AXES and not name.startswith("field_")
+    return name not in ARGUMENT_AXES and not name.startswith(("field_", MAGNETIC))
+
+
+def magnetic_axis_names(d: int) -> tuple[str, ...]:
+    """The magnetic-field axes of a ``d``-dimensional model: the magnitude along
+    ``magnetic_field_direction`` and the components (only B_z in 2D)."""
+    components = ("z",) if d == 2 else COMPONENT_NAMES if d == 3 else ()
+    return (f"{MAGNETIC}_strength", *(f"{MAGNETIC}_{c}" for c in components))
 
 
 def _axis_values(name: str, values: Any) -> np.ndarray:
@@ -181,7 +205,8 @@ def _check_parameter(model: AbstractModel, name: str) -> None:
     except AttributeError:
         fail(
             f"axes: unknown axis {name!r}: not one of field_strength, field_x/_y/_z, "
-            f"{', '.join(ARGUMENT_AXES)}, nor a parameter of {type(model).__name__}"
+            f"{MAGNETIC}_strength, {MAGNETIC}_x/_y/_z, {', '.join(ARGUMENT_AXES)}, "
+            f"nor a parameter of {type(model).__name__}"
         )
     if not (eqx.is_inexact_array(leaf) and jnp.shape(leaf) == () and not jnp.iscomplexobj(leaf)):
         fail(
@@ -227,9 +252,10 @@ def _check_axes(
     coords = {name: _axis_values(name, axes[name]) for name in names}
     field_axes = [name for name in names if name.startswith("field_")]
     allowed = ("field_strength", *(f"field_{c}" for c in COMPONENT_NAMES[:d]))
-    for name in field_axes:
-        if name not in allowed:
-            fail(f"axes: unknown axis {name!r} for a model of dim = {d}")
+    allowed += magnetic_axis_names(d)
+    for name in names:
+        if name.startswith(("field_", MAGNETIC)) and name not in allowed:
+            fail(f"axes: unknown axis {name!r} for a model of dim = {d} (field axes: {allowed})")
     if field_axes and quantity not in CURRENTS:
         fail(f"axes {field_axes}: quantity {quantity!r} is a linear response and takes no field")
     for name in names:
@@ -321,6 +347,74 @@ def _check_field(
     return base_field, direction
 
 
+def _magnetic_direction(value: Any, d: int) -> np.ndarray:
+    """The unit direction (c,) of a ``magnetic_field_strength`` axis: a finite, non-zero (3,)
+    vector in 3D; in 2D B is B_z, and the direction (default +z) a non-zero number (its sign)."""
+    if d == 2 and value is None:
+        return np.ones(1)
+    if value is None:
+        fail(f"a '{MAGNETIC}_strength' axis needs {MAGNETIC}_direction (a (3,) vector)")
+    direction = np.asarray(value, dtype=float)
+    wanted = ((), (1,)) if d == 2 else ((3,),)
+    if direction.shape not in wanted or not np.all(np.isfinite(direction)) or not np.any(direction):
+        shape = "number (the sign of B_z)" if d == 2 else "(3,) vector"
+        fail(f"{MAGNETIC}_direction must be a finite, non-zero {shape}, got {value!r}")
+    direction = direction.reshape(-1)
+    return direction / np.linalg.norm(direction)
+
+
+def _check_magnetic(
+    coords: Mapping[str, np.ndarray],
+    quantity: str,
+    theory: str,
+    value: Any,
+    direction: Any,
+    d: int,
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(fixed B (c,), unit direction of a magnetic_field_strength axis (c,), zeros if none), or
+    (None, None) when the sweep has no magnetic field. B is (B_z,) in 2D, (3,) in 3D
+    (PHYSICS.md section 5); only the SSCT current takes it (:mod:`.transport._magnetic`)."""
+    axes = [name for name in coords if name.startswith(MAGNETIC)]
+    if not axes and value is None:
+        if direction is not None:
+            fail(f"{MAGNETIC}_direction is for a '{MAGNETIC}_strength' axis; there is none")
+        return None, None
+    given = f"axes {axes}" if axes else MAGNETIC
+    if quantity not in CURRENTS:
+        fail(f"{given}: quantity {quantity!r} takes no magnetic field (only the currents do)")
+    if theory != "ssct":
+        fail(
+            f"{given}: the current in a magnetic field is implemented for theory='ssct' only "
+            f"(MSCT in B is not implemented yet), got theory={theory!r}; pass theory='ssct'"
+        )
+    if d not in (2, 3):
+        fail(f"{given}: a magnetic field needs a 2D or 3D model (got dim = {d})")
+    unit = np.zeros(1 if d == 2 else 3)
+    if f"{MAGNETIC}_strength" in coords:
+        if value is not None:
+            fail(f"give {MAGNETIC}_direction with a '{MAGNETIC}_strength' axis, not {MAGNETIC}")
+        return np.zeros_like(unit), _magnetic_direction(direction, d)
+    if direction is not None:
+        fail(f"{MAGNETIC}_direction is for a '{MAGNETIC}_strength' axis; there is none")
+    if value is None:
+        return unit, unit
+    if callable(value):
+        fail(f"{MAGNETIC} must be numbers in a sweep (a uniform B), got a callable")
+    base = np.asarray(magnetic_field(value, d), dtype=float)
+    if not np.all(np.isfinite(base)):
+        fail(f"{MAGNETIC} must be finite, got {value!r}")
+    return base, unit
+
+
+def _check_uniform(model: AbstractModel, position: np.ndarray, point: Array) -> None:
+    """The SSCT current in B is for uniform models (H independent of x): raise before running."""
+    if depends_on_position(model, jnp.asarray(position), point):
+        fail(
+            f"{MAGNETIC}: the SSCT current in B needs a uniform model (H independent of x); "
+            f"{type(model).__name__} depends on position"
+        )
+
+
 def _check_positions(quantity: str, x: Any, xs: Any, d: int) -> np.ndarray:
     """The positions (n_x, d): ``xs`` for a current map, else ``x`` (default: the origin) as (1, d)."""
     if quantity == "current_map":
@@ -389,17 +483,19 @@ def _check_working_set(
     shapes: tuple[int, int, int, int, int],
     devices,
     split: str = "sweep",
+    magnetic: bool = False,
 ) -> None:
     """Refuse a sweep whose memory exceeds the machine, before anything is allocated.
 
     ``shapes``: (k-points, positions, batch, chunk, Fermi levels per pass). Per device: batch x
-    positions x chunk evaluations in flight, :func:`evaluation_bytes` each, and the grid; on the
-    host: the sweep points (padded to whole calls) and the results, float64.
+    positions x chunk evaluations in flight, :func:`evaluation_bytes` each (``magnetic``: the
+    integrand in B), and the grid; on the host: the sweep points (padded to whole calls) and the
+    results, float64.
     """
     n_points, n_positions, batch, chunk, n_levels = shapes
     n, d = int(model.n_bands), int(model.dim)
     in_flight = batch * n_positions * chunk
-    per_evaluation = evaluation_bytes(n, d, n_levels)
+    per_evaluation = evaluation_bytes(n, d, n_levels, magnetic)
     check_memory(
         in_flight * per_evaluation + 8 * (d + 1) * n_points,
         f"sweep: batch {batch} x {n_positions} position(s) x chunk {chunk} k-points = "
@@ -444,6 +540,8 @@ def prepare_sweep(
     chunk_size: int | None = None,
     batch_size: int | None = None,
     devices: Sequence[Any] | None = None,
+    magnetic_field: FieldLike | None = None,
+    magnetic_field_direction: FieldLike | None = None,
 ) -> SweepPlan:
     """Validate a sweep's arguments without running it (see :func:`sweep`); raises ValueError.
 
@@ -457,14 +555,19 @@ def prepare_sweep(
     _check_parameter_values(model, coords)
     values = _check_arguments(coords, quantity, theory, mu, temperature, tau)
     base_field, direction = _check_field(coords, field_axes, quantity, field, field_direction, d)
+    magnetic = _check_magnetic(
+        coords, quantity, theory, magnetic_field, magnetic_field_direction, d
+    )
     positions = _check_positions(quantity, x, xs, d)
     check_output_shape(model, jnp.asarray(positions[0]), points[0])
     check_concrete_model(model)
+    if magnetic[0] is not None:
+        _check_uniform(model, positions[0], points[0])
     n_total = math.prod(len(v) for v in coords.values())
     n_levels = math.prod(len(coords[name]) for name in names if name in LEVEL_AXES)
-    # the memory of an evaluation grows with the levels it carries: fewer evaluations in flight
-    n, d_model = int(model.n_bands), int(model.dim)
-    ratio = evaluation_bytes(n, d_model, n_levels) / evaluation_bytes(n, d_model)
+    # the memory of an evaluation grows with the levels it carries (and in B): fewer in flight
+    n, in_b = int(model.n_bands), magnetic[0] is not None
+    ratio = evaluation_bytes(n, d, n_levels, in_b) / evaluation_bytes(n, d)
     devices, batch, chunk, split = _check_sizes(
         n_total // n_levels,
         points.shape[0],
@@ -475,7 +578,7 @@ def prepare_sweep(
         max(2, int(DEFAULT_POINTS_IN_FLIGHT / ratio)),
     )
     shapes = (points.shape[0], positions.shape[0], batch, chunk, n_levels)
-    _check_working_set(model, n_total, len(names), shapes, devices, split)
+    _check_working_set(model, n_total, len(names), shapes, devices, split, in_b)
     operands = {
         "model": model,
         "points": points,
@@ -483,6 +586,9 @@ def prepare_sweep(
         "positions": jnp.asarray(positions),
         "direction": jnp.asarray(direction),
         **_fixed_operands(coords, values, base_field),
+        # None (no magnetic field: the plain integrands) or B (c,) and a strength axis' direction
+        "magnetic_field": None if magnetic[0] is None else jnp.asarray(magnetic[0]),
+        "magnetic_direction": None if magnetic[1] is None else jnp.asarray(magnetic[1]),
     }
     return SweepPlan(
         quantity, names, coords, operands, theory, manifolds, chunk, batch, devices, split
@@ -517,6 +623,20 @@ def _levels(plan: SweepPlan) -> tuple[np.ndarray, np.ndarray]:
     return mu, temperature
 
 
+def _swept_vector(base: Array, direction: Array, swept: Mapping[str, Array], prefix: str) -> Array:
+    """A sweep point's field E (d,) or magnetic field B (c,): ``base``, or a ``<prefix>_strength``
+    axis' value times ``direction``, with ``<prefix>_x/_y/_z`` axes setting single components
+    (a (1,) B is B_z)."""
+    vector = base
+    if f"{prefix}_strength" in swept:
+        vector = swept[f"{prefix}_strength"] * direction
+    names = ("z",) if base.shape[0] == 1 else COMPONENT_NAMES[: base.shape[0]]
+    for axis, component in enumerate(names):
+        if f"{prefix}_{component}" in swept:
+            vector = vector.at[axis].set(swept[f"{prefix}_{component}"])
+    return vector
+
+
 def _evaluate(
     plan: SweepPlan, operands: dict[str, Any], values: Float[Array, " n_axes"]
 ) -> tuple[Array, Array]:
@@ -537,12 +657,10 @@ def _evaluate(
     points, weights, positions = operands["points"], operands["weights"], operands["positions"]
     devices = plan.devices if plan.split == "k" else ()
     if plan.quantity in CURRENTS:
-        field = operands["field"]
-        if "field_strength" in swept:
-            field = swept["field_strength"] * operands["direction"]
-        for axis, component in enumerate(COMPONENT_NAMES[: field.shape[0]]):
-            if f"field_{component}" in swept:
-                field = field.at[axis].set(swept[f"field_{component}"])
+        field = _swept_vector(operands["field"], operands["direction"], swept, "field")
+        magnetic = operands["magnetic_field"]
+        if magnetic is not None:
+            magnetic = _swept_vector(magnetic, operands["magnetic_direction"], swept, MAGNETIC)
         result, diagnostics = current_core(
             model,
             positions,
@@ -556,6 +674,7 @@ def _evaluate(
             plan.manifolds,
             plan.chunk,
             devices,
+            magnetic,
         )
         # (n_x, L, d) -> (L, n_x, d) for a map, (L, d) at one position
         return (jnp.moveaxis(result, 0, 1) if plan.quantity == "current_map" else result[0]), (
@@ -733,7 +852,7 @@ def _grid_record(points: Array, weights: Array) -> dict[str, Any]:
 
 def _versions() -> dict[str, str]:
     return {
-        "semiclassical_jax": version("semiclassical_jax"),
+        "semiclassical_jax": package_version(),
         "jax": jax.__version__,
         "numpy": np.__version__,
         "equinox": eqx.__version__,
@@ -752,6 +871,11 @@ def _metadata(plan: SweepPlan, start: float, attrs: Mapping[str, Any] | None) ->
     }
     if "field_strength" in plan.coords:
         fixed["field_direction"] = np.asarray(plan.operands["direction"]).tolist()
+    for key in (MAGNETIC, "magnetic_direction"):
+        value = plan.operands[key]
+        if value is not None and (key == MAGNETIC or f"{MAGNETIC}_strength" in plan.coords):
+            name = key if key == MAGNETIC else f"{MAGNETIC}_direction"
+            fixed[name] = np.asarray(value).tolist()
     return {
         "quantity": plan.quantity,
         "theory": plan.theory if plan.quantity in CURRENTS else None,
@@ -825,6 +949,8 @@ def sweep(
     devices: Sequence[Any] | None = None,
     progress: bool | str = False,
     attrs: Mapping[str, Any] | None = None,
+    magnetic_field: FieldLike | None = None,
+    magnetic_field_direction: FieldLike | None = None,
 ) -> SweepResult:
     """A transport quantity on the Cartesian product of named axes, as one compiled calculation.
 
@@ -832,8 +958,11 @@ def sweep(
         model, grid: as for :func:`~semiclassical_jax.current` (a model, a ``KGrid``).
         axes: ``{name: values}``, swept in this order. Names: ``"mu"``, ``"temperature"``,
             ``"tau"``; ``"field_strength"`` (magnitude along ``field_direction``) or ``"field_x"``,
-            ``"field_y"`` (, ``"field_z"``) (components, the others from ``field``); any real scalar
-            model parameter by attribute path (``"mass"``, ``"velocity"``, or a texture's
+            ``"field_y"`` (, ``"field_z"``) (components, the others from ``field``);
+            ``"magnetic_field_strength"`` (magnitude of B along ``magnetic_field_direction``) or
+            ``"magnetic_field_x"``, ``"_y"``, ``"_z"`` (components, the others from
+            ``magnetic_field``; only ``"magnetic_field_z"`` in 2D); any real scalar model
+            parameter by attribute path (``"mass"``, ``"velocity"``, or a texture's
             ``"mass.amplitude"``).
         quantity: ``"current"`` (d,), ``"current_map"`` (n_x, d) at ``xs``, ``"hall_conductivity"``
             or ``"drude_conductivity"`` (d, d); ``theory`` / ``manifolds`` as for ``current``.
@@ -844,6 +973,12 @@ def sweep(
             of every process after :func:`semiclassical_jax.distributed.initialize`; every
             process gets the whole result).
         progress: print a progress bar with ETA per batch to stderr (a string is used as its label).
+        magnetic_field, magnetic_field_direction: a fixed uniform B (a scalar B_z in 2D, (3,) in
+            3D; units hbar / (e length^2)) and the direction of a ``"magnetic_field_strength"``
+            axis ((3,) in 3D; in 2D optional, +z by default). A sweep with B or a B axis computes
+            the SSCT current in B of :func:`~semiclassical_jax.current` (``theory="ssct"``, a
+            uniform model, a ``"current"`` or ``"current_map"`` quantity; PHYSICS.md section 5):
+            B is traced like the other axes, so a B axis is one compilation.
 
     Returns a :class:`~semiclassical_jax.SweepResult` with dims ``(*axes, ["position"], "component",
     ["field_component"])``, coordinates, units (natural units, PHYSICS.md) and the arguments in
@@ -853,6 +988,21 @@ def sweep(
     ``mu`` and ``temperature`` axes are Fermi-level scans: for each point of the other axes all
     their levels are evaluated in one pass over the k-grid (each k-point's geometry computed once),
     so a long ``mu`` axis costs little more than one value.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> disk = grids.disk(2.0, 8, 8, breaks=[0.4])
+        >>> result = sj.sweep(
+        ...     models.MassiveDirac(1.0, 0.3), disk, {"mass": np.array([0.3, 0.6])},
+        ...     field=[0.01, 0.0], mu=0.0, temperature=0.02, tau=10.0, theory="ssct",
+        ... )
+        >>> # mu in the gap: J_y = sigma_yx E_x, sigma_yx = (1 - Delta / sqrt(Delta^2 + v^2 R^2)) / 4 pi
+        >>> #   on the disk of radius R = 2: 0.0678 and 0.0567
+        >>> print(result.dims, np.round(result.values, 6) + 0.0)
+        ('mass', 'component') [[0.       0.000678]
+         [0.       0.000567]]
     """
     plan = prepare_sweep(
         model,
@@ -871,5 +1021,7 @@ def sweep(
         chunk_size=chunk_size,
         batch_size=batch_size,
         devices=devices,
+        magnetic_field=magnetic_field,
+        magnetic_field_direction=magnetic_field_direction,
     )
     return run_sweep(plan, progress=progress, attrs=attrs)

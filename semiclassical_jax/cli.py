@@ -414,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="run sweeps from a TOML config (default: the embedded moire Dirac job)",
         description="Run the sweeps of a TOML configuration: each is one compiled calculation over its "
-        "axes (field, mu, temperature, tau, model parameters), sharded over all visible devices, with "
+        "axes (field, mu, temperature, tau, magnetic field, model parameters), sharded over all visible devices, with "
         "a progress bar and ETA. Each writes <name>.npz (labelled data and the config) and <name>.png. "
         "Without CONFIG it runs the embedded default: a massive Dirac cone with a sign-changing moire "
         "mass - the non-perturbative valley Hall current against field strength, J(x) across the moire "

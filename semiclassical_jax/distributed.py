@@ -27,7 +27,14 @@ import numpy as np
 
 class ProcessInfo(NamedTuple):
     """Where this process stands: its index (0 writes files), the number of processes, its own
-    devices and all devices (of every process)."""
+    devices and all devices (of every process).
+
+    Examples:
+        >>> from semiclassical_jax import distributed
+        >>> info = distributed.process_info()
+        >>> info.process_index, info.process_count
+        (0, 1)
+    """
 
     process_index: int
     process_count: int
@@ -36,7 +43,13 @@ class ProcessInfo(NamedTuple):
 
 
 def process_info() -> ProcessInfo:
-    """The :class:`ProcessInfo` of this process (one process: index 0 of 1)."""
+    """The :class:`ProcessInfo` of this process (one process: index 0 of 1).
+
+    Examples:
+        >>> from semiclassical_jax import distributed
+        >>> distributed.process_info().process_count
+        1
+    """
     return ProcessInfo(
         jax.process_index(),
         jax.process_count(),
@@ -66,6 +79,16 @@ def initialize(
     On CPU the processes exchange partial sums through gloo (jax's default CPU collectives,
     ``jax_cpu_collectives_implementation``; set here if unset). A second call returns the
     :class:`ProcessInfo` without initialising again.
+
+    Examples:
+        Not run here (it needs a cluster, or one process per ``process_id``):
+
+        >>> from semiclassical_jax import distributed
+        >>> info = distributed.initialize()  # doctest: +SKIP
+        >>> # under `srun -n 4`: detected from SLURM; elsewhere give all three arguments
+        >>> info = distributed.initialize("10.0.0.1:1234", 4, 0)  # doctest: +SKIP
+        >>> info.process_count  # doctest: +SKIP
+        4
     """
     if jax.distributed.is_initialized():
         return process_info()
@@ -91,7 +114,13 @@ def initialize(
 
 def is_main_process() -> bool:
     """True in process 0, the one that writes files (always true in a single process, where it
-    does not start JAX's backend)."""
+    does not start JAX's backend).
+
+    Examples:
+        >>> from semiclassical_jax import distributed
+        >>> distributed.is_main_process()
+        True
+    """
     return not jax.distributed.is_initialized() or jax.process_index() == 0
 
 
@@ -100,7 +129,14 @@ def process_local(tree: Any) -> Any:
     same value on all of them (replicated, as the results of a split k-integral or sweep are),
     replaced by this process's own copy: an ordinary array that NumPy and eager jnp operations
     take without collectives. Everything else (tracers, local arrays, other leaves) is returned
-    as it is."""
+    as it is.
+
+    Examples:
+        >>> import numpy as np
+        >>> from semiclassical_jax import distributed
+        >>> print(distributed.process_local({"a": np.ones(2)}))
+        {'a': array([1., 1.])}
+    """
 
     def local(leaf: Any) -> Any:
         if (
@@ -118,7 +154,13 @@ def process_local(tree: Any) -> Any:
 def broadcast_from_main(flag: bool) -> bool:
     """Process 0's ``flag`` in every process (a collective: every process must call it); in a
     single process the flag itself. The command line uses it so that all processes stop together
-    when process 0 cannot write its output."""
+    when process 0 cannot write its output.
+
+    Examples:
+        >>> from semiclassical_jax import distributed
+        >>> distributed.broadcast_from_main(True)
+        True
+    """
     if not jax.distributed.is_initialized() or jax.process_count() == 1:
         return bool(flag)
     from jax.experimental import multihost_utils

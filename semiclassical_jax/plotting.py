@@ -26,12 +26,17 @@ from ._guards import fail
 from ._results import SweepResult
 
 # Axis labels; {energy}, {length} are the unit names ("energy", "length" when not recorded) and
-# {field}, {temperature}, {time} their SI values (empty when not recorded).
+# {field}, {temperature}, {time}, {magnetic} their SI values (empty when not recorded); B is in
+# hbar / (e L0^2) (PHYSICS.md section 5): 658.2 T for L0 = 1 nm.
 LABELS = {
     "field_strength": "field strength E  [{energy}/(e {length}){field}]",
     "field_x": "E_x  [{energy}/(e {length}){field}]",
     "field_y": "E_y  [{energy}/(e {length}){field}]",
     "field_z": "E_z  [{energy}/(e {length}){field}]",
+    "magnetic_field_strength": "magnetic field B  [hbar/(e {length}^2){magnetic}]",
+    "magnetic_field_x": "B_x  [hbar/(e {length}^2){magnetic}]",
+    "magnetic_field_y": "B_y  [hbar/(e {length}^2){magnetic}]",
+    "magnetic_field_z": "B_z  [hbar/(e {length}^2){magnetic}]",
     "mu": "chemical potential mu  [{energy}]",
     "temperature": "temperature T  [{energy}/k_B{temperature}]",
     "tau": "relaxation time tau  [hbar/{energy}{time}]",
@@ -58,13 +63,17 @@ def _names(result: SweepResult) -> dict[str, str]:
     """The fields of LABELS' templates for ``result``."""
     system = _system(result)
     if system is None:
-        return {"energy": "energy", "length": "length", "field": "", "temperature": "", "time": ""}
+        return dict.fromkeys(("field", "temperature", "time", "magnetic"), "") | {
+            "energy": "energy",
+            "length": "length",
+        }
     return {
         "energy": system.energy_name,
         "length": system.length_name,
         "field": f" = {units.electric_field(1.0, system):.4g} V/m",
         "temperature": f" = {system.temperature_k:.6g} K",
         "time": f" = {system.time_fs:.4g} fs",
+        "magnetic": f" = {units.HBAR_EV_S / (system.length_nm * 1e-9) ** 2:.4g} T",
     }
 
 
@@ -179,7 +188,17 @@ def _current_map(result: SweepResult, figure: Any, figure_axes: list[Any]) -> No
 
 
 def plot_result(result: SweepResult, path: str | os.PathLike | None = None) -> Any:
-    """A matplotlib ``Figure`` of ``result`` (see the module docstring); saved to ``path`` if given."""
+    """A matplotlib ``Figure`` of ``result`` (see the module docstring); saved to ``path`` if given.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax.plotting import plot_result
+        >>> coords = {"mu": np.linspace(0.0, 0.2, 3), "component": np.arange(2)}
+        >>> r = sj.SweepResult("hall_conductivity", np.zeros((3, 2)), ("mu", "component"), coords)
+        >>> type(plot_result(r)).__name__
+        'Figure'
+    """
     swept = _swept(result)
     if result.name == "current_map" and not swept:
         figure, axes = _figure(2)

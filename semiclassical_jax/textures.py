@@ -37,7 +37,16 @@ def _raise_now(texture: eqx.Module) -> None:
 
 
 class CosineModulation(eqx.Module):
-    """f(x) = offset + amplitude cos(G . x + phase): a one-harmonic (stripe) moire modulation."""
+    """f(x) = offset + amplitude cos(G . x + phase): a one-harmonic (stripe) moire modulation.
+
+    Examples:
+        >>> import numpy as np
+        >>> from semiclassical_jax import textures
+        >>> f = textures.CosineModulation(0.2, [np.pi, 0.0], offset=0.3)
+        >>> # offset + amplitude cos(G . x): 0.5 at x = 0, 0.1 at x = (1, 0)
+        >>> round(float(f(np.zeros(2))), 6), round(float(f(np.array([1.0, 0.0]))), 6)
+        (0.5, 0.1)
+    """
 
     amplitude: Float[Array, ""] = eqx.field(converter=_real)
     wavevector: Float[Array, " d"] = eqx.field(converter=_vector)
@@ -52,6 +61,14 @@ class DomainWall(eqx.Module):
     """f(x) = offset + amplitude tanh((n . x - center) / width), n = direction / |direction|.
 
     A sign-changing wall between -amplitude and +amplitude (for offset 0) of width ``width``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from semiclassical_jax import textures
+        >>> wall = textures.DomainWall(0.3, 2.0)
+        >>> # amplitude tanh(x / width): 0 at the centre, 0.3 tanh(1) = 0.228478 at x = width
+        >>> round(float(wall(np.zeros(2))), 6), round(float(wall(np.array([2.0, 0.0]))), 6)
+        (0.0, 0.228478)
     """
 
     amplitude: Float[Array, ""] = eqx.field(converter=_real)
@@ -89,6 +106,17 @@ class HexagonalMoire(eqx.Module):
     |G_j| = 4 pi / (sqrt(3) L), G_j at angles rotation + 2 pi j / 3. With phase = 0 its maximum is
     offset + amplitude (at x = 0) and its minimum offset - amplitude / 2: for offset 0 the sign
     reverses across the cell, as the gap of graphene aligned on hBN does.
+
+    Examples:
+        >>> import numpy as np
+        >>> from semiclassical_jax import textures
+        >>> moire = textures.HexagonalMoire(0.1, 10.0)
+        >>> # maximum offset + amplitude at x = 0; periodic with the lattice vectors (length 10)
+        >>> a1 = moire.lattice[0]
+        >>> round(float(moire(np.zeros(2))), 6), round(float(moire(a1)), 6)
+        (0.1, 0.1)
+        >>> round(float(np.linalg.norm(a1)), 6)
+        10.0
     """
 
     amplitude: Float[Array, ""] = eqx.field(converter=_real)

@@ -56,6 +56,14 @@ class UnitSystem:
     """Natural units with energy unit ``energy_ev`` (in eV) and length unit ``length_nm`` (in nm).
 
     ``UnitSystem.from_names("eV", "Angstrom")`` builds one from unit names.
+
+    Examples:
+        >>> from semiclassical_jax import units
+        >>> u = units.UnitSystem.from_names("eV", "Angstrom")
+        >>> u.length_nm, u.energy_name, u.length_name
+        (0.1, 'eV', 'Angstrom')
+        >>> round(u.time_fs, 4)
+        0.6582
     """
 
     energy_ev: float = 1.0
@@ -141,7 +149,14 @@ def _name(value: float, table: dict[str, float], base: str) -> str:
 def model_units(model: Any, default: UnitSystem = EV_NM) -> UnitSystem:
     """The unit system of ``model``: its ``energy_unit`` and ``length_unit`` attributes (unit
     names, e.g. "eV" and "Angstrom" on a Wannier90 model); where one is absent or None, that of
-    ``default`` (eV, nm), as :func:`units_source` says. An unknown name raises ValueError."""
+    ``default`` (eV, nm), as :func:`units_source` says. An unknown name raises ValueError.
+
+    Examples:
+        >>> from semiclassical_jax import units
+        >>> from semiclassical_jax import models
+        >>> units.model_units(models.QWZ(1.0))
+        UnitSystem(energy_ev=1.0, length_nm=1.0)
+    """
     energy, length = _recorded(model)
     owner = type(model).__name__
     return UnitSystem(
@@ -155,7 +170,14 @@ def model_units(model: Any, default: UnitSystem = EV_NM) -> UnitSystem:
 
 
 def units_source(model: Any, default: UnitSystem = EV_NM) -> str:
-    """Where :func:`model_units` took each unit from, in words (for labels and metadata)."""
+    """Where :func:`model_units` took each unit from, in words (for labels and metadata).
+
+    Examples:
+        >>> from semiclassical_jax import units
+        >>> from semiclassical_jax import models
+        >>> units.units_source(models.QWZ(1.0))
+        'energy eV, length nm assumed (the default: the model records no energy or length unit)'
+    """
     energy, length = _recorded(model)
     if energy is not None and length is not None:
         return "recorded on the model"
@@ -209,7 +231,13 @@ def _check_units(units: Any) -> UnitSystem:
 
 def natural_unit(quantity: str, units: UnitSystem = EV_NM, dim: int = 2) -> str:
     """The natural unit of ``quantity`` in words: "e^2/hbar" (2D conductivity),
-    "e^2/(hbar Angstrom)" (3D, Wannier90 units), "e eV/(hbar nm)" (2D current density), ..."""
+    "e^2/(hbar Angstrom)" (3D, Wannier90 units), "e eV/(hbar nm)" (2D current density), ...
+
+    Examples:
+        >>> from semiclassical_jax import units
+        >>> units.natural_unit("conductivity"), units.natural_unit("current_density")
+        ('e^2/hbar', 'e eV/(hbar nm)')
+    """
     dim, units = _check_dim(dim), _check_units(units)
     energy, length = units.energy_name, units.length_name
     if quantity == "electric_field":
@@ -242,6 +270,14 @@ def si_factor(
     ``to``: the unit wanted; default the first of each list: current density A (1D), A/m (2D),
     A/m^2 or A/cm^2 (3D); conductivity S m (1D), S, e^2/h or e^2/hbar (2D), S/cm or S/m (3D);
     second order A m^2/V^2, A m/V^2, A/V^2 (1D, 2D, 3D); field V/m, V/cm, V/nm, V/Angstrom.
+
+    Examples:
+        >>> from semiclassical_jax import units
+        >>> import numpy as np
+        >>> # 2D conductivity: e^2/hbar in S, and 2 pi per e^2/h
+        >>> factor, name = units.si_factor("conductivity")
+        >>> f"{factor:.4e} {name}", units.si_factor("conductivity", to="e^2/h")
+        ('2.4341e-04 S', (6.283185307179586, 'e^2/h'))
     """
     dim, units = _check_dim(dim), _check_units(units)
     if quantity == "electric_field":
@@ -271,31 +307,64 @@ def to_si(
     value: Any, quantity: str, units: UnitSystem = EV_NM, dim: int = 2, to: str | None = None
 ) -> Any:
     """``value`` (natural units; a number or an array) of ``quantity`` in the unit ``to``
-    (see :func:`si_factor`): value x factor."""
+    (see :func:`si_factor`): value x factor.
+
+    Examples:
+        >>> from semiclassical_jax import units
+        >>> f"{units.to_si(1.0, 'electric_field', to='V/nm'):.3f}"
+        '1.000'
+    """
     return value * si_factor(quantity, units, dim, to)[0]
 
 
 def conductivity(value: Any, units: UnitSystem = EV_NM, dim: int = 2, to: str | None = None):
     """A conductivity J/E (natural unit e^2/(hbar L0^(d-2))) in S (2D, or "e^2/h"), S/cm (3D, or
-    "S/m"), S m (1D). E.g. 1 in eV and Angstrom, 3D: 24341 S/cm; -1/(2 pi), 2D: -3.874e-5 S."""
+    "S/m"), S m (1D). E.g. 1 in eV and Angstrom, 3D: 24341 S/cm; -1/(2 pi), 2D: -3.874e-5 S.
+
+    Examples:
+        >>> from semiclassical_jax import units
+        >>> import numpy as np
+        >>> # sigma_xy = -1/(2 pi) e^2/hbar (a Chern insulator) is -e^2/h
+        >>> sigma = -1 / (2 * np.pi)
+        >>> f"{units.conductivity(sigma):.4e}", round(units.conductivity(sigma, to="e^2/h"), 6)
+        ('-3.8740e-05', -1.0)
+    """
     return to_si(value, "conductivity", units, dim, to)
 
 
 def current_density(value: Any, units: UnitSystem = EV_NM, dim: int = 2, to: str | None = None):
     """A current density (natural unit e E0/(hbar L0^(d-1))) in A/m (2D), A/m^2 (3D, or
-    "A/cm^2"), A (1D)."""
+    "A/cm^2"), A (1D).
+
+    Examples:
+        >>> from semiclassical_jax import units
+        >>> f"{units.current_density(1.0):.4e}"
+        '2.4341e+05'
+    """
     return to_si(value, "current_density", units, dim, to)
 
 
 def second_order_conductivity(
     value: Any, units: UnitSystem = EV_NM, dim: int = 2, to: str | None = None
 ):
-    """chi of J = chi E E (natural unit e^3 L0^(3-d)/(hbar E0)) in A m/V^2 (2D), A/V^2 (3D)."""
+    """chi of J = chi E E (natural unit e^3 L0^(3-d)/(hbar E0)) in A m/V^2 (2D), A/V^2 (3D).
+
+    Examples:
+        >>> from semiclassical_jax import units
+        >>> f"{units.second_order_conductivity(1.0):.4e}"
+        '2.4341e-13'
+    """
     return to_si(value, "second_order_conductivity", units, dim, to)
 
 
 def electric_field(value: Any, units: UnitSystem = EV_NM, to: str = "V/m"):
-    """A field (natural unit E0/(e L0): 1 V/nm for eV and nm) in V/m, V/cm, V/nm or V/Angstrom."""
+    """A field (natural unit E0/(e L0): 1 V/nm for eV and nm) in V/m, V/cm, V/nm or V/Angstrom.
+
+    Examples:
+        >>> from semiclassical_jax import units
+        >>> round(units.electric_field(1.0, to="V/nm"), 6)
+        1.0
+    """
     return to_si(value, "electric_field", units, 2, to)
 
 

@@ -17,7 +17,7 @@ PACKAGE = pathlib.Path(sj.__file__).parent
 # layers before it. Keys are module paths relative to the package (a folder stands for every
 # module inside it).
 LAYERS = [
-    ("_types", "_pytree", "_precision", "_files", "units", "_linalg", "distributed"),
+    ("_types", "_pytree", "_precision", "_files", "_version", "units", "_linalg", "distributed"),
     ("_guards",),
     ("_eigh", "_degenerate"),
     ("models", "textures"),

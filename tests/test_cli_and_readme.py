@@ -150,7 +150,11 @@ def test_readme_example_runs():
     quoted_lz = re.search(r"populations\[-1, 1\]\s+# (\d\.\d+), vs exp", text).group(1)
     assert abs(float(namespace["traj"].populations[-1, 1]) - float(quoted_lz)) < 1e-4
     assert abs(float(quoted_lz) - np.exp(-np.pi * 0.138**2 / 0.05)) < 1e-4
-    assert namespace["ends"].shape == (64 * 64, 2)
+    # the batch call: every member on its Landau-Zener value (issue 19 item 1)
+    kys, batch = np.asarray(namespace["kys"]), namespace["batch"]
+    expected = np.exp(-np.pi * (0.138**2 + kys**2) / 0.05)
+    np.testing.assert_allclose(batch.populations[:, -1, 1], expected, atol=1e-5)
+    assert batch.populations.shape == (8, 1, 2) and bool(np.all(batch.success))
     # transport: the quoted quantised Hall value and the nonlinear valley Hall ratio
     quoted_hall = re.search(r"sigma\[0, 1\] \* 2 \* jnp.pi\s+# (-?\d\.\d+)", text).group(1)
     assert abs(float(namespace["sigma"][0, 1]) * 2 * np.pi - float(quoted_hall)) < 1e-4

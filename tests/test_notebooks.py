@@ -72,6 +72,7 @@ def test_notebooks_exist():
         "04_moire_textures",
         "05_fitting",
         "06_wannier90_materials",
+        "07_magnetic_field",
     }
     assert expected <= names, f"missing notebooks: {sorted(expected - names)}"
 

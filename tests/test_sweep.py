@@ -190,13 +190,25 @@ SHARDED = textwrap.dedent(
     assert len(sharded.attrs["devices"]) == 4 and len(single.attrs["devices"]) == 1
     scale = np.abs(single.values).max()
     print("MAXDIFF", np.abs(sharded.values - single.values).max() / scale)
+    # evolve's batch call over the same 4 devices (5 members, chunks of 1: 3 padded slots)
+    import diffrax
+    kys, es = np.array([0.0, 0.1, -0.2, 0.3, 0.15]), np.array([1.0, 0.5, 1.0, 2.0, 0.5])
+    batch = sj.evolve(models.MassiveDirac(1.0, 0.3), None, np.stack([np.full(5, -10.0), kys], -1),
+                      t1=20.0 / es, field=np.stack([-es, 0 * es], -1), band=0, solver=diffrax.Heun(),
+                      rtol=1e-6, atol=1e-6, chunk_size=1)
+    lz = np.exp(-np.pi * (0.09 + kys**2) / es)
+    print("LZ", np.abs(batch.populations[:, -1, 1] - lz).max())
+    print("KEND", np.abs(batch.k[:, -1] - np.stack([np.full(5, 10.0), kys], -1)).max())
     """
 )
 
 
 @pytest.mark.timeout(600)
 def test_sharded_sweep_equals_single_device():
-    """4 forced CPU devices (XLA_FLAGS), 21 sweep points (padded to 24): equal to 1e-12 relative."""
+    """4 forced CPU devices (XLA_FLAGS), 21 sweep points (padded to 24): equal to 1e-12 relative.
+    The same devices run a batch of ``evolve`` (issue 19): every member back in its place, on its
+    Landau-Zener value exp(-pi (Delta^2 + ky^2) / E) (1e-3; Heun at rtol 1e-6, finite sweep) and
+    at k(t1) = (10, ky) exactly (1e-10)."""
     environment = dict(
         os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
     )
@@ -211,3 +223,5 @@ def test_sharded_sweep_equals_single_device():
     assert completed.returncode == 0, completed.stderr[-3000:]
     difference = float(completed.stdout.split("MAXDIFF")[1].split()[0])
     assert difference < 1e-12
+    assert float(completed.stdout.split("LZ")[1].split()[0]) < 1e-3
+    assert float(completed.stdout.split("KEND")[1].split()[0]) < 1e-10

@@ -28,6 +28,7 @@ from .._guards import (
     fail,
     integer,
     is_concrete,
+    magnetic_field,
     namespace,
     one_of,
     point_value_checks,
@@ -161,6 +162,16 @@ def check_arguments(model, x0, k0, *, field, t0, t1, saveat, chi0, method, band,
     return setup, x0, k0, field, t0, t1, ts
 
 
+def check_magnetic(value, model):
+    """The checked ``magnetic_field`` of ``evolve`` ((c,) components, a callable or None);
+    concrete components must be finite."""
+    magnetic = magnetic_field(value, int(model.dim))
+    if magnetic is not None and not callable(magnetic) and is_concrete(magnetic):
+        if not bool(jnp.all(jnp.isfinite(magnetic))):
+            fail(f"magnetic_field must be finite, got {magnetic}")
+    return magnetic
+
+
 # ---------------------------------------------------------------------------------------------
 # value checks
 
@@ -240,6 +251,24 @@ def _guard_chi0(guards: Guards, chi0, geometry, setup: Setup) -> Complex[Array, 
     return chi0
 
 
+def input_checks(
+    model, field: AbstractField, x0: Array, k0: Array, chi0, t0: Array, t1: Array, ts, setup: Setup
+) -> tuple[Guards, Complex[Array, " n"]]:
+    """(the :class:`Guards` of the value checks of :func:`checked_inputs`, chi0).
+
+    Concrete failures raise ValueError now; the traced checks are recorded in the guards, not yet
+    attached: chi0 is the given one, or the default eigenstate when None.
+    """
+    guards = Guards()
+    _guard_times(guards, t0, t1, ts)
+    guards.finite(x0, "x0")
+    guards.finite(k0, "k0")
+    guards.finite(field.electric_field(x0, t0), "field E(x0, t0)")
+    guards.finite(field.potential(x0), "field potential phi(x0)")
+    geometry = _guard_model(guards, model, x0, k0)
+    return guards, _guard_chi0(guards, chi0, geometry, setup)
+
+
 def checked_inputs(
     model, field: AbstractField, x0: Array, k0: Array, chi0, t0: Array, t1: Array, ts, setup: Setup
 ):
@@ -251,14 +280,6 @@ def checked_inputs(
     failures raise ValueError now; traced ones are attached to the returned inputs (one equinox
     run-time error naming the argument), so the solve cannot start before they are evaluated.
     """
-    guards = Guards()
-    _guard_times(guards, t0, t1, ts)
-    guards.finite(x0, "x0")
-    guards.finite(k0, "k0")
-    guards.finite(field.electric_field(x0, t0), "field E(x0, t0)")
-    guards.finite(field.potential(x0), "field potential phi(x0)")
-    geometry = _guard_model(guards, model, x0, k0)
-    chi0 = _guard_chi0(guards, chi0, geometry, setup)
-    inputs = (x0, k0, chi0, t0, t1)
-    x0, k0, chi0, t0, t1 = guards(inputs)
+    guards, chi0 = input_checks(model, field, x0, k0, chi0, t0, t1, ts, setup)
+    x0, k0, chi0, t0, t1 = guards((x0, k0, chi0, t0, t1))
     return x0, k0, chi0, t0, t1, ts

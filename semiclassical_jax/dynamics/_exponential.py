@@ -94,6 +94,12 @@ class InteractionPictureSolver(diffrax.AbstractAdaptiveSolver):
     saved times).
 
     Example: ``evolve(model, None, k0, t1=..., field=E, band=0, solver=InteractionPictureSolver())``.
+
+    Examples:
+        >>> import semiclassical_jax as sj
+        >>> solver = sj.InteractionPictureSolver()
+        >>> type(solver.base).__name__
+        'Dopri8'
     """
 
     base: diffrax.AbstractERK = diffrax.Dopri8()

@@ -16,7 +16,22 @@ from .._types import Array, FieldLike, Float
 
 
 class AbstractField(eqx.Module):
-    """An electric field E(x, t) in natural units (energy / length, = V/nm in eV-nm units)."""
+    """An electric field E(x, t) in natural units (energy / length, = V/nm in eV-nm units).
+
+    Subclasses implement ``electric_field(x, t) -> (d,)`` (x: (d,), t: scalar) and, for a static
+    potential, ``potential(x)``.
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import numpy as np
+        >>> from semiclassical_jax.dynamics import AbstractField
+        >>> class Pulse(AbstractField):
+        ...     amplitude: float
+        ...     def electric_field(self, x, t):
+        ...         return jnp.array([self.amplitude * jnp.exp(-(t**2)), 0.0])
+        >>> print(np.asarray(Pulse(0.01).electric_field(np.zeros(2), 0.0)))
+        [0.01 0.  ]
+    """
 
     def electric_field(self, x: Float[Array, " d"], t: Float[Array, ""]) -> Float[Array, " d"]:
         raise NotImplementedError
@@ -27,7 +42,15 @@ class AbstractField(eqx.Module):
 
 
 class UniformField(AbstractField):
-    """A uniform, static field E (shape (d,))."""
+    """A uniform, static field E (shape (d,)), in energy / length (natural units, e = 1).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> field = sj.UniformField([0.01, 0.0])
+        >>> print(np.asarray(field.electric_field(np.zeros(2), 0.0)))
+        [0.01 0.  ]
+    """
 
     field: Float[Array, " d"] = eqx.field(converter=lambda e: jnp.asarray(e, dtype=float))
 
@@ -36,7 +59,16 @@ class UniformField(AbstractField):
 
 
 class FieldFunction(AbstractField):
-    """E(x, t) from any pure function ``fn(x, t) -> (d,)``."""
+    """E(x, t) from any pure function ``fn(x, t) -> (d,)`` (x: (d,), t: scalar; energy / length).
+
+    Examples:
+        >>> import numpy as np
+        >>> import jax.numpy as jnp
+        >>> import semiclassical_jax as sj
+        >>> field = sj.FieldFunction(lambda x, t: jnp.array([0.01 * jnp.cos(t), 0.0]))
+        >>> print(np.asarray(field.electric_field(np.zeros(2), np.pi)))
+        [-0.01  0.  ]
+    """
 
     fn: Callable[[Array, Array], Array]
 
@@ -45,7 +77,16 @@ class FieldFunction(AbstractField):
 
 
 class ScalarPotential(AbstractField):
-    """E = -grad phi(x) for a static scalar potential ``phi(x) -> scalar`` (electron energy -phi)."""
+    """E = -grad phi(x) for a static scalar potential ``phi(x) -> scalar`` (electron energy -phi).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> # phi = 0.01 x: E = -grad phi = (-0.01, 0)
+        >>> field = sj.ScalarPotential(lambda x: 0.01 * x[0])
+        >>> print(np.asarray(field.electric_field(np.zeros(2), 0.0)) + 0.0)
+        [-0.01  0.  ]
+    """
 
     phi: Callable[[Array], Array]
 

@@ -80,6 +80,18 @@ class BandGeometry(eqx.Module):
     contractions skip them.
     Position terms (None without): ``position_curvature`` (2d, 2d, N, N) = U^dagger F^W U (k-k
     block only); ``dH`` is then the covariant derivative (module docstring).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> g = sj.band_geometry(m, None, [0.0, 0.0])
+        >>> type(g).__name__, g.n_bands
+        ('BandGeometry', 2)
+        >>> # k-k block of the lower band's curvature: v^2 / (2 Delta^2) = 1 / 0.18
+        >>> round(float(g.berry_curvature()[0, 2, 3]), 4)
+        5.5556
     """
 
     energies: Float[Array, " n"]

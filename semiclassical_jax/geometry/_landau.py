@@ -236,6 +236,16 @@ def landau_levels(
     evaluated at (default the origin). Semiclassical: accurate for levels with small |B| x the
     curvature scale of the band; differentiable (implicit-function derivatives) in B and in the
     model's parameters.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> levels = sj.landau_levels(m, 1, 0.01, 2, n_angles=16, n_radial=8)
+        >>> # the exact massive Dirac levels sqrt(Delta^2 + 2 n v^2 |B|), n = 1, 2, 3, to 1e-3
+        >>> print(np.round(levels, 3), np.round(np.sqrt(0.09 + 0.02 * np.arange(1, 4)), 3))
+        [0.332 0.361 0.387] [0.332 0.361 0.387]
     """
     check_model(model)
     if int(model.dim) != 2:

@@ -133,6 +133,16 @@ def band_geometry(model: AbstractModel, x: PositionLike | None, k: WavevectorLik
     """Energies, states and band-basis dH/dlambda at (x, k); see :class:`BandGeometry`.
 
     ``x``, ``k``: (d,) Cartesian, natural units; ``x = None`` means the origin.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> g = sj.band_geometry(m, None, [0.0, 0.0])
+        >>> # energies -+Delta at k = 0; dH stacks dH/dx (2) and dH/dk (2)
+        >>> print(np.round(g.energies, 6), g.states.shape, g.dH.shape)
+        [-0.3  0.3] (2, 2) (4, 2, 2)
     """
     geometry, _, _, guards = _checked(model, x, k)
     return guards(geometry)
@@ -141,7 +151,21 @@ def band_geometry(model: AbstractModel, x: PositionLike | None, k: WavevectorLik
 def eigensystem(
     model: AbstractModel, x: PositionLike | None, k: WavevectorLike
 ) -> tuple[Float[Array, " n"], Complex[Array, "n n"]]:
-    """Ascending band energies eps_n (N,) and eigenvectors u_n as columns (N, N) of H(x, k)."""
+    """Ascending band energies eps_n (N,) and eigenvectors u_n as columns (N, N) of H(x, k).
+
+    H u_n = eps_n u_n (PHYSICS.md conventions); energies in the model's energy unit.
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> energies, states = sj.eigensystem(m, None, [0.4, 0.0])
+        >>> # eps = -+sqrt(v^2 k^2 + Delta^2) = -+0.5
+        >>> print(np.round(energies, 6), states.shape)
+        [-0.5  0.5] (2, 2)
+    """
     geometry, _, _, guards = _checked(model, x, k)
     return guards((geometry.energies, geometry.states))
 
@@ -149,7 +173,22 @@ def eigensystem(
 def band_velocity(
     model: AbstractModel, x: PositionLike | None, k: WavevectorLike
 ) -> Float[Array, "n d"]:
-    """Band velocities v_n = d eps_n / dk = <u_n|dH/dk|u_n>, shape (N, d) (PHYSICS.md section 1)."""
+    """Band velocities v_n = d eps_n / dk = <u_n|dH/dk|u_n>, shape (N, d) (PHYSICS.md section 1).
+
+    Units: energy x length (hbar = 1).
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> v = sj.band_velocity(m, None, [0.4, 0.0])
+        >>> # v_x = -+v^2 kx / sqrt(v^2 k^2 + Delta^2) = -+0.4 / 0.5
+        >>> print(np.round(v, 6))
+        [[-0.8  0. ]
+         [ 0.8  0. ]]
+    """
     geometry, _, _, guards = _checked(model, x, k)
     return guards(geometry.velocity())
 
@@ -157,7 +196,21 @@ def band_velocity(
 def band_force(
     model: AbstractModel, x: PositionLike | None, k: WavevectorLike
 ) -> Float[Array, "n d"]:
-    """Band forces F_n = -d eps_n / dx = -<u_n|dH/dx|u_n>, shape (N, d) (PHYSICS.md section 1)."""
+    """Band forces F_n = -d eps_n / dx = -<u_n|dH/dx|u_n>, shape (N, d) (PHYSICS.md section 1).
+
+    Units: energy / length; zero for a model without textures.
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models, textures
+        >>> wall = models.MassiveDirac(1.0, textures.DomainWall(0.3, 2.0, offset=0.5))
+        >>> # at k = 0, eps = -+Delta(x): F = -d eps/dx = +-dDelta/dx = +-0.3 / 2.0 at x = 0
+        >>> print(np.round(sj.band_force(wall, [0.0, 0.0], [0.0, 0.0]), 6) + 0.0)
+        [[ 0.15  0.  ]
+         [-0.15  0.  ]]
+    """
     geometry, _, _, guards = _checked(model, x, k)
     return guards(geometry.force())
 
@@ -167,8 +220,23 @@ def berry_connection(
 ) -> Complex[Array, "2d n n"]:
     """Inter-band Berry connection R_lambda,nm = i dH_nm / (eps_m - eps_n), shape (2d, N, N).
 
+    PHYSICS.md section 1; lambda = (x, k): ``[:d]`` has units 1 / length, ``[d:]`` length.
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
+
     Raises if two bands touch at (x, k) (gap <= GAP_RTOL x the model's energy scale); exactly
     degenerate pairs get R = 0.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> r = sj.berry_connection(m, None, [0.4, 0.0])
+        >>> r.shape
+        (4, 2, 2)
+        >>> # Hermitian in the band indices, zero on the diagonal
+        >>> bool(np.allclose(r, np.conj(np.swapaxes(r, 1, 2)))), float(np.abs(r[:, 0, 0]).max())
+        (True, 0.0)
     """
     geometry, guards = _checked_bands(model, x, k, "berry_connection")
     return guards(geometry.berry_connection())
@@ -185,6 +253,16 @@ def berry_curvature(
     Raises if two bands touch at (x, k) (gap <= GAP_RTOL x the model's energy scale, the largest
     norm of H over the point and fixed probe points); between exactly degenerate bands (e.g. the
     Kramers pairs of Kane-Mele) the pair terms are dropped, see BandGeometry.berry_curvature.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> omega = sj.berry_curvature(m, None, [0.0, 0.0])
+        >>> # k-k block, lower and upper band: +-valley v^2 / (2 Delta^2) = +-1 / 0.18 at k = 0
+        >>> print(np.round(omega[:, 2, 3], 4))
+        [ 5.5556 -5.5556]
     """
     geometry, guards = _checked_bands(model, x, k, "berry_curvature")
     return guards(geometry.berry_curvature())
@@ -193,7 +271,24 @@ def berry_curvature(
 def projector_derivative(
     model: AbstractModel, x: PositionLike | None, k: WavevectorLike, manifold: Sequence[int]
 ) -> Complex[Array, "2d n n"]:
-    """dP/dlambda of the manifold's projector P = sum_{n in a} |u_n><u_n|, orbital basis, (2d, N, N)."""
+    """dP/dlambda of the manifold's projector P = sum_{n in a} |u_n><u_n|, orbital basis, (2d, N, N).
+
+    dP = sum_{n in a, l in r} (|u_l> (dH)_ln <u_n| + h.c.) / (eps_n - eps_l) (PHYSICS.md section 1);
+    lambda = (x, k). ``manifold``: band indices a.
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> dp = sj.projector_derivative(m, None, [0.0, 0.0], [0])
+        >>> # lower band P = (1 - d.sigma / |d|) / 2 with d = (v kx, v ky, Delta):
+        >>> # dP/dkx = -v sx / (2 Delta) at k = 0
+        >>> print(dp.shape, np.round(dp[2].real, 4) + 0.0)
+        (4, 2, 2) [[ 0.     -1.6667]
+         [-1.6667  0.    ]]
+    """
     geometry, manifold, guards = _checked_manifold(model, x, k, manifold)
     return guards(geometry.projector_derivative(manifold))
 
@@ -207,6 +302,16 @@ def nonabelian_curvature(
     order; Hermitian in (n, m), antisymmetric in (a, b); its trace over (n, m) is gauge invariant
     and for a one-band manifold F equals :func:`berry_curvature` of that band. Raises if the gap to
     the remote bands closes at (x, k).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> f = sj.nonabelian_curvature(m, None, [0.0, 0.0], [0])
+        >>> # a one-band manifold: F^{kx ky} is the Abelian curvature, 1 / 0.18
+        >>> f.shape, round(float(f[2, 3, 0, 0].real), 4)
+        ((4, 4, 1, 1), 5.5556)
     """
     geometry, manifold, guards = _checked_manifold(model, x, k, manifold)
     return guards(geometry.nonabelian_curvature(manifold))
@@ -215,7 +320,25 @@ def nonabelian_curvature(
 def manifold_berry_curvature(
     model: AbstractModel, x: PositionLike | None, k: WavevectorLike, manifold: Sequence[int]
 ) -> Float[Array, "2d 2d"]:
-    """Tr F^{ab} of a manifold: its gauge-invariant (Abelian) Berry curvature, shape (2d, 2d)."""
+    """Tr F^{ab} of a manifold: its gauge-invariant (Abelian) Berry curvature, shape (2d, 2d).
+
+    F^{ab} = i P [dP_a, dP_b] P (paper Eqs. 40-41, PHYSICS.md section 1), lambda = (x, k); the k-k
+    block has units length^2. ``manifold``: band indices a.
+    ``x``, ``k``: (d,) Cartesian, natural units (``x = None``: the origin).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> omega = sj.manifold_berry_curvature(m, None, [0.0, 0.0], [0])
+        >>> # lambda = (x, y, kx, ky): only the k-k block, v^2 / (2 Delta^2) = 1 / 0.18
+        >>> print(np.round(omega, 4))
+        [[ 0.      0.      0.      0.    ]
+         [ 0.      0.      0.      0.    ]
+         [ 0.      0.      0.      5.5556]
+         [ 0.      0.     -5.5556  0.    ]]
+    """
     curvature = nonabelian_curvature(model, x, k, manifold)
     return jnp.real(jnp.trace(curvature, axis1=-2, axis2=-1))
 
@@ -230,6 +353,15 @@ def orbital_moment(
     length^2 (natural units), so eps - m . B is an energy for B in inverse length^2. For the massive
     Dirac model both bands carry m_z = -valley Delta v^2 / (2 (Delta^2 + v^2 k^2)). Raises if two
     bands touch at (x, k), and for a model with intra-cell positions (Wannier90 r(R)).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> # at k = 0 both bands carry m = -valley v^2 / (2 Delta) = -1 / 0.6 (charge -1)
+        >>> print(np.round(sj.orbital_moment(m, None, [0.0, 0.0]), 4))
+        [-1.6667 -1.6667]
     """
     geometry, guards = _checked_bands(model, x, k, "orbital_moment")
     moment = geometry.orbital_moment()
@@ -245,6 +377,15 @@ def manifold_orbital_moment(
     M^c_nm = -(i/2) eps_abc sum_{l remote} G_a,nl conj(G_b,ml) (eps_l - (eps_n + eps_m) / 2),
     G_a,nl = (dH_k_a)_nl / (eps_n - eps_l). Its trace is gauge invariant. Raises if the gap to the
     remote bands closes at (x, k).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> # one-band manifold: the Abelian moment of the lower band, -v^2 / (2 Delta) = -1 / 0.6
+        >>> print(np.round(sj.manifold_orbital_moment(m, None, [0.0, 0.0], [0]).real, 4))
+        [[-1.6667]]
     """
     geometry, manifold, guards = _checked_manifold(model, x, k, manifold)
     moment = geometry.manifold_orbital_moment(manifold)

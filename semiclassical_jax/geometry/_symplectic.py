@@ -25,6 +25,20 @@ def symplectic_solve(
     Pf(K)^2 = det(1 + S Omega) is the phase-space density factor, so the formula holds wherever the
     equations of motion are regular. d = 3: pivoted elimination with the implicit-function
     derivative (``_linalg.implicit_solve``).
+
+    Examples:
+        >>> import numpy as np
+        >>> from semiclassical_jax.geometry import symplectic_solve
+        >>> gradient = np.array([0.0, 0.0, 0.8, 0.0])  # <dH/dx> = 0, <dH/dk> = (0.8, 0)
+        >>> field = np.array([0.01, 0.0])
+        >>> # no curvature: dx/dt = <dH/dk>, dk/dt = -E
+        >>> print(np.round(symplectic_solve(np.zeros((4, 4)), gradient, field), 6) + 0.0)
+        [ 0.8   0.   -0.01  0.  ]
+        >>> # Omega^{kx ky} = 5.5556 adds the anomalous velocity dy/dt = -Omega E_x = -0.055556
+        >>> omega = np.zeros((4, 4))
+        >>> omega[2, 3], omega[3, 2] = 5.5556, -5.5556
+        >>> print(np.round(symplectic_solve(omega, gradient, field), 6) + 0.0)
+        [ 0.8      -0.055556 -0.01      0.      ]
     """
     d = electric_field.shape[0]
     s_matrix = np.block([[np.zeros((d, d)), np.eye(d)], [-np.eye(d), np.zeros((d, d))]])

@@ -464,6 +464,13 @@ def chern_number(
     exceeds MAX_PLAQUETTE_FLUX (0.6 pi): the grid does not resolve a small-gap node, whose integer
     is then unreliable; increase n_k. Runs eagerly and under jit/vmap of the model's parameters and
     ``k_perp`` (n_k, manifold, method and plane static).
+
+    Examples:
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> # QWZ lower band: C = -1 for 0 < m < 2, +1 for -2 < m < 0 (integer already at n_k = 6)
+        >>> round(float(sj.chern_number(models.QWZ(1.0), [0], 6)))
+        -1
     """
     lattice = _check_lattice_model(model)
     dim = int(model.dim)

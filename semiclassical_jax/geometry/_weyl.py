@@ -80,6 +80,15 @@ def weyl_chirality(
     sphere's surface): the sphere passes through a node, make it smaller or move it; and when a
     plaquette's flux exceeds 0.6 pi: the grid does not resolve the curvature on the sphere (a
     nearby node, e.g. another Weyl point just outside it); increase n_theta or shrink the radius.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> # the node at (0, 0, -k0) has chirality +1 (lower band)
+        >>> node = [0.0, 0.0, -np.pi / 2]
+        >>> round(float(sj.weyl_chirality(models.WeylLattice(np.pi / 2), [0], node, 0.3)))
+        1
     """
     sphere = _check_sphere(model, k0, radius)
     n_theta = integer(n_theta, "n_theta", minimum=2)

@@ -363,6 +363,15 @@ def adaptive(
     The grid is fixed once built: call this outside jit/grad on concrete parameters. Integrals
     ``grid.integrate(values)`` over it are then ordinary weighted sums, differentiable with respect
     to model parameters; the grid itself (the refinement decisions) is not differentiated.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> grid = grids.adaptive(models.QWZ(1.0), tolerance=1e-2, n_start=2, order=2, max_level=2)
+        >>> round(float(grid.weights.sum()), 6), grid.evaluations >= grid.points.shape[0]
+        (1.0, True)
     """
     tolerance, n_start, order, max_level, max_points = _check_adaptive_arguments(
         model, tolerance, n_start, order, max_level, max_points, x, indicator

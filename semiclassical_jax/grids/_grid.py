@@ -65,6 +65,15 @@ class KGrid(eqx.Module):
     0 for the fixed rules (:func:`brillouin_zone`, :func:`disk`, :func:`box`), whose only cost is
     the n points themselves; :func:`adaptive` sets it to the total number of indicator evaluations
     during refinement (starting cells plus every set of children), which exceeds n.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> grid = grids.KGrid(np.zeros((1, 2)), np.ones(1))
+        >>> grid.points.shape, grid.weights.shape, grid.evaluations
+        ((1, 2), (1,), 0)
     """
 
     points: Float[Array, "n d"]
@@ -86,6 +95,16 @@ def brillouin_zone(model: AbstractModel, n: int) -> KGrid:
     Points sit at the cell centres k = sum_i (m_i + 1/2) / n b_i; each weight is
     |det B| / (n^d (2 pi)^d) = 1 / (n^d A_cell), so a constant integrates to 1 / A_cell.
     Exponentially accurate for smooth periodic integrands.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> grid = grids.brillouin_zone(models.QWZ(1.0), 6)
+        >>> # QWZ: square lattice a = 1, weights sum to 1 / area of the unit cell
+        >>> grid.points.shape, round(float(grid.weights.sum()), 6)
+        ((36, 2), 1.0)
     """
     lattice = getattr(model, "lattice", None)
     if lattice is None:
@@ -118,6 +137,16 @@ def disk(radius: float, n_radial: int, n_angle: int, *, breaks: Sequence[float] 
     by repeating it at larger radius. For the massive Dirac Hall conductivity the cutoff error is
     |Delta| / sqrt(v^2 R^2 + Delta^2) (a closed form, tested), so 1e-3 needs R ~ 10^3 |Delta| / v:
     cheap with geometric panels, expensive with one panel.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> disk = grids.disk(2.0, 8, 8, breaks=[0.4])
+        >>> # weights sum to pi R^2 / (2 pi)^2 = 1 / pi
+        >>> disk.points.shape, round(float(disk.weights.sum()), 6), round(1 / np.pi, 6)
+        ((128, 2), 0.31831, 0.31831)
     """
     radius = positive(radius, "radius")
     n_radial = integer(n_radial, "n_radial")
@@ -141,7 +170,21 @@ def disk(radius: float, n_radial: int, n_angle: int, *, breaks: Sequence[float] 
 
 
 def box(half_width: float, n: int, dim: int = 2) -> KGrid:
-    """Gauss-Legendre product grid on [-half_width, half_width]^dim (n nodes per direction)."""
+    """Gauss-Legendre product grid on [-half_width, half_width]^dim (n nodes per direction).
+
+    Points (n^dim, dim) in 1 / length; weights (n^dim,) carry 1/(2 pi)^dim, so that
+    sum(w f) ~ int d^dk/(2 pi)^d f (PHYSICS.md conventions).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> grid = grids.box(1.0, 4)
+        >>> # weights sum to the area / (2 pi)^2 = 4 / (4 pi^2)
+        >>> grid.points.shape, round(float(grid.weights.sum()), 6), round(4 / (4 * np.pi**2), 6)
+        ((16, 2), 0.101321, 0.101321)
+    """
     half_width = positive(half_width, "half_width")
     n = integer(n, "n")
     dim = integer(dim, "dim")

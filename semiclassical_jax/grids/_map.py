@@ -33,6 +33,15 @@ def map_points(
     faster than one vmap over a large grid (benchmarks/RESULTS.md). Default chunk:
     :data:`DEFAULT_MAP_CHUNK`. Differentiable in forward and reverse mode; usable under jit
     (``chunk_size`` is static).
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> out = grids.map_points(lambda k: k @ k, np.arange(10.0).reshape(5, 2), chunk_size=2)
+        >>> print(np.asarray(out))
+        [  1.  13.  41.  85. 145.]
     """
     leaves = jax.tree_util.tree_leaves(points)
     if not leaves:

@@ -44,6 +44,21 @@ class AbstractModel(eqx.Module):
     Subclasses set the class variables / static fields ``dim`` (spatial dimension d) and
     ``n_bands`` (N) and implement ``__call__(x, k) -> (N, N)`` complex Hermitian, with x and k
     Cartesian arrays of shape (d,) in natural units (hbar = e = 1).
+
+    Examples:
+        >>> import jax.numpy as jnp
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import models
+        >>> class TwoLevel(models.AbstractModel):
+        ...     gap: float
+        ...     dim = 1
+        ...     n_bands = 2
+        ...     def __call__(self, x, k):
+        ...         return jnp.array([[self.gap / 2, k[0]], [k[0], -self.gap / 2]], dtype=complex)
+        >>> # eps = -+sqrt(k^2 + (gap / 2)^2) = -+0.5 at k = 0.4, gap = 0.6
+        >>> print(np.round(sj.eigensystem(TwoLevel(0.6), None, [0.4])[0], 6))
+        [-0.5  0.5]
     """
 
     dim: eqx.AbstractVar[int]
@@ -74,6 +89,15 @@ class AbstractLatticeModel(AbstractModel):
     ``orbital_positions``: (N, d), orbital centres tau_j in reduced coordinates (units of a_i).
     H_ij(k) = sum_R t_ij(R) exp(i k.(R + tau_j - tau_i)), so that H(k + G) = V^dagger H(k) V with
     V = diag(exp(i G.tau)); :func:`semiclassical_jax.chern_number` uses this to close the torus.
+
+    Examples:
+        >>> import numpy as np
+        >>> from semiclassical_jax import models
+        >>> model = models.QWZ(1.0)
+        >>> isinstance(model, models.AbstractLatticeModel)
+        True
+        >>> np.asarray(model.lattice).tolist(), np.asarray(model.orbital_positions).shape
+        ([[1.0, 0.0], [0.0, 1.0]], (2, 2))
     """
 
     lattice: eqx.AbstractVar[Array]

@@ -28,6 +28,16 @@ class MassiveDirac(AbstractModel):
     Lower-band Berry curvature (PHYSICS.md sign convention):
         Omega^{kx ky} = valley Delta v^2 / (2 (v^2 k^2 + Delta^2)^{3/2}),
     so the lower band carries half a Chern number, valley sign(Delta) / 2.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> # H(k = 0) = Delta sz
+        >>> print(np.round(np.asarray(m(np.zeros(2), np.zeros(2))).real, 6))
+        [[ 0.3  0. ]
+         [ 0.  -0.3]]
     """
 
     velocity: ParameterLike = eqx.field(converter=as_parameter)
@@ -61,6 +71,17 @@ class DiracWithRemoteBand(AbstractModel):
     ``remote_energy`` E_r puts the remote band far above the Dirac pair; ``coupling`` g mixes it in.
     For g != 0 the non-Abelian curvature of the active manifold {0, 1} is non-zero and scales as
     g^2 / E_r^2 for large E_r; g = 0 decouples the remote band exactly. Parameters may be textures.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> model = models.DiracWithRemoteBand(1.0, 0.3, 2.0, 0.2)
+        >>> model.n_bands, model.dim
+        (3, 2)
+        >>> print(np.round(sj.eigensystem(model, None, [0.0, 0.0])[0], 6))
+        [-0.3  0.3  2. ]
     """
 
     velocity: ParameterLike = eqx.field(converter=as_parameter)

@@ -27,6 +27,17 @@ class FunctionModel(AbstractModel):
             return jnp.array([[dz, off], [jnp.conj(off), -dz]])
 
         model = FunctionModel(qwz, {"m": 1.0}, dim=2, n_bands=2, lattice=jnp.eye(2))
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> import jax.numpy as jnp
+        >>> fn = lambda p, x, k: jnp.array([[p, k[0]], [k[0], -p]])
+        >>> model = models.FunctionModel(fn, 0.3, dim=1, n_bands=2)
+        >>> print(np.round(sj.eigensystem(model, None, [0.4])[0], 6))
+        [-0.5  0.5]
     """
 
     fn: Callable[[Any, Array, Array], Array] = eqx.field(static=True)

@@ -67,6 +67,16 @@ class QWZ(AbstractLatticeModel):
     H(k) = sin kx sx + sin ky sy + (m + cos kx + cos ky) sz.
     Chern number of the lower band: 0 for |m| > 2, +-1 for 0 < |m| < 2 (opposite signs).
     ``m`` may be a texture.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> model = models.QWZ(1.0)
+        >>> # at k = 0: H = (m + 2) sz, energies -+3
+        >>> print(np.round(sj.eigensystem(model, None, [0.0, 0.0])[0], 6))
+        [-3.  3.]
     """
 
     m: ParameterLike = eqx.field(converter=as_parameter)
@@ -128,6 +138,15 @@ class Haldane(_HoneycombModel):
     On-site +mass on A, -mass on B; nearest-neighbour hopping t1; next-nearest t2 exp(+-i phi).
     Topological (|C| = 1) for |mass| < 3 sqrt(3) |t2 sin phi|, trivial beyond.
     Every parameter may be a texture.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> model = models.Haldane(1.0, 0.1, np.pi / 2, 0.0)
+        >>> model.n_bands, model.lattice.shape
+        (2, (2, 2))
     """
 
     t1: ParameterLike = eqx.field(converter=as_parameter)
@@ -160,6 +179,15 @@ class KaneMele(_HoneycombModel):
     With mass = 0 inversion and time reversal make every band doubly degenerate at every k: the
     lower two bands form the non-Abelian manifold {0, 1} with total Chern number 0. Parameters may
     be textures.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> model = models.KaneMele(1.0, 0.06)
+        >>> model.n_bands, model.dim
+        (4, 2)
     """
 
     t: ParameterLike = eqx.field(converter=as_parameter)

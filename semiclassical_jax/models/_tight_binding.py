@@ -108,6 +108,18 @@ class TightBinding(AbstractLatticeModel):
     approximation: only the orbital positions enter, through the phases of H).
     ``energy_unit``, ``length_unit``: the units of ``hoppings`` and of ``lattice`` when known from
     the source file (Wannier90: "eV", "Angstrom"), else None.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> # lattice (1, 1), one orbital at 0, hoppings t = -1 to R = +-1
+        >>> hoppings = np.full((2, 1, 1), -1.0)
+        >>> chain = models.TightBinding(np.eye(1), np.zeros((1, 1)), [[1], [-1]], hoppings)
+        >>> # one-band chain, eps(k) = -2 t cos(k a) = -2 at k = 0
+        >>> print(np.round(sj.eigensystem(chain, None, [0.0])[0], 6))
+        [-2.]
     """
 
     lattice: Float[Array, "d d"]

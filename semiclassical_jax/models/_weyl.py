@@ -22,6 +22,16 @@ class WeylLattice(AbstractLatticeModel):
     1 for |kz| < k0 and 0 for |kz| > k0, so with the Fermi level at the nodes the intrinsic
     anomalous Hall conductivity is sigma_xy = -(1 / 2 pi) (2 k0 / 2 pi) (e^2/h per lattice
     constant, natural units; PHYSICS.md Eq. 53 sign). ``k0`` may be a texture.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> model = models.WeylLattice(np.pi / 2)
+        >>> # the nodes k = (0, 0, -+k0) are at zero energy
+        >>> print(np.round(sj.eigensystem(model, None, [0.0, 0.0, np.pi / 2])[0], 6) + 0.0)
+        [0. 0.]
     """
 
     k0: ParameterLike = eqx.field(converter=as_parameter)

@@ -9,8 +9,18 @@ from .._types import Array, Bool, Float
 def fermi_dirac(energy: Array, mu: Array, temperature: Array) -> Array:
     """f0(eps) = 1 / (exp((eps - mu) / T) + 1) (k_B = 1).
 
+    ``energy``, ``mu``, ``temperature``: arrays that broadcast together, all in the energy unit;
+    the result has their broadcast shape.
+
     T = 0 is the zero-temperature limit, the step theta(mu - eps) with f0(mu) = 1/2; it serves the
     Fermi-sea quantities (intrinsic Hall conductivity, Eq. 53), never the Fermi-surface terms.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> # f(mu) = 1/2; f(mu + T ln 3) = 1/4
+        >>> print(np.round(sj.fermi_dirac(np.array([0.0, 0.1 * np.log(3.0)]), 0.0, 0.1), 6))
+        [0.5  0.25]
     """
     positive = temperature > 0
     scaled = (mu - energy) / jnp.where(positive, temperature, 1.0)
