@@ -14,7 +14,7 @@ Schema (every key is checked; an error names the key and the value):
       manifolds                  list of lists of band indices (a partition); default: one band each
       mu, temperature, tau       numbers (fixed values of what is not swept)
       field, field_direction, x  vectors of length d
-      magnetic_field             uniform B (theory = "ssct" only): a number B_z in 2D, [Bx, By, Bz] in 3D
+      magnetic_field             uniform B (theory "ssct" or "msct"): a number B_z in 2D, [Bx, By, Bz] in 3D
       magnetic_field_direction   direction of a magnetic_field_strength axis: [x, y, z] in 3D
                                  (in 2D optional: B is along z; a number gives its sign)
       xs                         positions for current_map: [[x, y], ...], or {line = {start, stop, num}},
@@ -343,7 +343,7 @@ def _sweep_plan(table: Any, index: int, model: Any, grid_table: Any) -> tuple[st
     axes = _sweep_axes(table, key)
     try:
         plan = prepare_sweep(model, grid, axes, **arguments)
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, NotImplementedError) as error:
         fail(f"{key}: {error}", ConfigError)
     return name, plan, dict(table)
 

@@ -373,7 +373,8 @@ def _check_magnetic(
 ) -> tuple[np.ndarray | None, np.ndarray | None]:
     """(fixed B (c,), unit direction of a magnetic_field_strength axis (c,), zeros if none), or
     (None, None) when the sweep has no magnetic field. B is (B_z,) in 2D, (3,) in 3D
-    (PHYSICS.md section 5); only the SSCT current takes it (:mod:`.transport._magnetic`)."""
+    (PHYSICS.md section 5); the SSCT and MSCT currents take it (:mod:`.transport._magnetic`,
+    :mod:`.transport._magnetic_msct`)."""
     axes = [name for name in coords if name.startswith(MAGNETIC)]
     if not axes and value is None:
         if direction is not None:
@@ -382,10 +383,10 @@ def _check_magnetic(
     given = f"axes {axes}" if axes else MAGNETIC
     if quantity not in CURRENTS:
         fail(f"{given}: quantity {quantity!r} takes no magnetic field (only the currents do)")
-    if theory != "ssct":
-        fail(
-            f"{given}: the current in a magnetic field is implemented for theory='ssct' only "
-            f"(MSCT in B is not implemented yet), got theory={theory!r}; pass theory='ssct'"
+    if theory not in ("ssct", "msct"):
+        raise NotImplementedError(
+            f"{given}: the current in a magnetic field is implemented for theory='ssct' and "
+            f"'msct', got theory={theory!r} (Eq. 53 in B needs the non-Abelian wavepacket)"
         )
     if d not in (2, 3):
         fail(f"{given}: a magnetic field needs a 2D or 3D model (got dim = {d})")
@@ -407,11 +408,11 @@ def _check_magnetic(
 
 
 def _check_uniform(model: AbstractModel, position: np.ndarray, point: Array) -> None:
-    """The SSCT current in B is for uniform models (H independent of x): raise before running."""
+    """The current in B is for uniform models (H independent of x): raise before running."""
     if depends_on_position(model, jnp.asarray(position), point):
         fail(
-            f"{MAGNETIC}: the SSCT current in B needs a uniform model (H independent of x); "
-            f"{type(model).__name__} depends on position"
+            f"{MAGNETIC}: the SSCT current in B needs a uniform model (H independent of x), and so "
+            f"does the MSCT current in B; {type(model).__name__} depends on position"
         )
 
 
@@ -801,7 +802,7 @@ def _check_finite(plan: SweepPlan, flat: np.ndarray, diagnostics: Any) -> None:
     first = int(np.argmax(bad))
     point = jax.tree_util.tree_map(lambda a: a[first], diagnostics)
     named = {name: flat[first, i] for i, name in enumerate(_outer_names(plan))}
-    if gap_closed(point):
+    if gap_closed(point) and int(point.level) >= 0:  # -1: hybridised bands (MSCT in B) touch
         level = dict(zip(LEVEL_AXES, (a[int(point.level)] for a in _levels(plan))))
         named.update({name: level[name] for name in _level_names(plan)})
     where = (
@@ -976,9 +977,10 @@ def sweep(
         magnetic_field, magnetic_field_direction: a fixed uniform B (a scalar B_z in 2D, (3,) in
             3D; units hbar / (e length^2)) and the direction of a ``"magnetic_field_strength"``
             axis ((3,) in 3D; in 2D optional, +z by default). A sweep with B or a B axis computes
-            the SSCT current in B of :func:`~semiclassical_jax.current` (``theory="ssct"``, a
-            uniform model, a ``"current"`` or ``"current_map"`` quantity; PHYSICS.md section 5):
-            B is traced like the other axes, so a B axis is one compilation.
+            the current in B of :func:`~semiclassical_jax.current` (``theory="ssct"`` or
+            ``"msct"``, a uniform model, a ``"current"`` or ``"current_map"`` quantity;
+            PHYSICS.md section 5): B is traced like the other axes, so a B axis is one
+            compilation.
 
     Returns a :class:`~semiclassical_jax.SweepResult` with dims ``(*axes, ["position"], "component",
     ["field_component"])``, coordinates, units (natural units, PHYSICS.md) and the arguments in

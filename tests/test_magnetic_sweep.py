@@ -142,18 +142,24 @@ def test_config_b_axis_round_trip(tmp_path, capsys):
 
 
 def test_config_magnetic_field_keys_are_checked():
-    """The fixed ``magnetic_field`` of a sweep table reaches the plan (2D: a number B_z); a list in
-    2D, or B with theory msct, is a ConfigError naming the key (validation only, nothing runs)."""
+    """The fixed ``magnetic_field`` of a sweep table reaches the plan (2D: a number B_z), also
+    with theory msct; a list in 2D, or B with theory nonabelian_hall, is a ConfigError naming the
+    key (validation only, nothing runs)."""
     base = CONFIG.replace("axes.mass = [0.3, -0.3]\naxes.magnetic_field_z = [-0.02, 0.0, 0.02]", "")
     plans = build_plans(load_config(base + "magnetic_field = 0.1\naxes.mass = [0.3]\n"))
     assert plans[0][1].operands["magnetic_field"].tolist() == [0.1]
     plans = build_plans(load_config(base + "axes.magnetic_field_strength = [0.1]\n"))
     assert plans[0][1].operands["magnetic_direction"].tolist() == [1.0]
+    msct = base.replace('theory = "ssct"\n', "") + "magnetic_field = 0.1\naxes.mass = [0.3]\n"
+    assert build_plans(load_config(msct + "theory = 'msct'\n"))[0][1].theory == "msct"
     for change, message in (
         ("magnetic_field = [0.1, 0.2]\n", "magnetic_field: must be a number"),
-        ("magnetic_field = 0.1\naxes.mass = [0.3]\ntheory = 'msct'\n", "theory='ssct' only"),
+        (
+            "magnetic_field = 0.1\naxes.mass = [0.3]\ntheory = 'nonabelian_hall'\n",
+            "implemented for theory='ssct' and 'msct'",
+        ),
     ):
-        text = base.replace('theory = "ssct"\n', "") if "msct" in change else base
+        text = base.replace('theory = "ssct"\n', "") if "hall" in change else base
         with pytest.raises(ConfigError, match=re.escape(message)):
             build_plans(load_config(text + change))
 
@@ -161,7 +167,7 @@ def test_config_magnetic_field_keys_are_checked():
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [
-        ({"theory": "msct"}, "implemented for theory='ssct' only (MSCT in B is not implemented"),
+        ({"theory": "nonabelian_hall"}, "implemented for theory='ssct' and 'msct'"),
         ({"magnetic_field": [0.1, 0.2]}, "magnetic_field must be a scalar B_z"),
         ({"magnetic_field": np.inf}, "magnetic_field must be finite"),
         ({"axes": {"magnetic_field_x": [0.1]}}, "unknown axis 'magnetic_field_x'"),
@@ -187,7 +193,7 @@ def test_bad_magnetic_sweeps_name_the_argument(arguments, message):
         base["quantity"], base["field"] = "drude_conductivity", None
     axes = base.pop("axes")
     base = {key: value for key, value in base.items() if value is not None}
-    with pytest.raises(ValueError) as error:
+    with pytest.raises((ValueError, NotImplementedError)) as error:
         sj.sweep(model, grid, axes, tau=1.0, temperature=0.05, **base)
     assert message in str(error.value)
 

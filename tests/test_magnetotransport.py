@@ -210,11 +210,11 @@ def test_zero_field_equals_plain_ssct_with_berry_curvature():
 # argument errors
 
 
-def test_magnetic_field_needs_ssct_and_the_right_shape(parabolic):
+def test_magnetic_field_needs_ssct_or_msct_and_the_right_shape(parabolic):
     model = models.FunctionModel(_parabolic, M_STAR, dim=2, n_bands=1)
     grid = grids.disk(1.0, 4, 4)
     common = dict(field=[1e-3, 0.0], mu=MU, temperature=T_PAR, tau=TAU_PAR)
-    with pytest.raises(ValueError, match="magnetic_field.*ssct"):
-        sj.current(model, grid, magnetic_field=0.1, **common)
+    with pytest.raises(NotImplementedError, match="magnetic_field.*nonabelian_hall"):
+        sj.current(model, grid, magnetic_field=0.1, theory="nonabelian_hall", **common)
     with pytest.raises(ValueError, match="magnetic_field must be a scalar B_z"):
         sj.current(model, grid, theory="ssct", magnetic_field=[0.1, 0.2], **common)

@@ -268,13 +268,15 @@ def _current(
 
 
 def _check_magnetic_field(value: Any, dim: int, theory: str) -> Any:
-    """``magnetic_field`` checked (:func:`~semiclassical_jax._guards.magnetic_field`); only
-    ``theory='ssct'`` takes one (PHYSICS.md section 5, :mod:`._magnetic`)."""
+    """``magnetic_field`` checked (:func:`~semiclassical_jax._guards.magnetic_field`); ``theory``
+    ``'ssct'`` (:mod:`._magnetic`) and ``'msct'`` (:mod:`._magnetic_msct`) take one (PHYSICS.md
+    section 5); ``'nonabelian_hall'`` (Eq. 53, a Fermi-sea trace) has no theory in B here."""
     magnetic = magnetic_field(value, dim)
-    if magnetic is not None and theory != "ssct":
-        fail(
-            f"magnetic_field is implemented for theory='ssct' only, got theory={theory!r}; "
-            "pass theory='ssct'"
+    if magnetic is not None and theory not in ("ssct", "msct"):
+        raise NotImplementedError(
+            f"magnetic_field is implemented for theory='ssct' and 'msct', got theory={theory!r}: "
+            "Eq. 53 (the degenerate, fully occupied manifold) in B needs the non-Abelian "
+            "wavepacket in a magnetic field; pass theory='msct'"
         )
     return magnetic
 
@@ -409,9 +411,14 @@ def current(
             process gets the whole result). Default: the default device. The result equals one
             device's up to the order of the additions. Every function here takes it.
         magnetic_field: uniform B (a scalar B_z in 2D, shape (3,) in 3D; or a callable B(x));
-            ``theory="ssct"`` and a uniform model only: orbital moment (eps - m . B), phase-space
-            factor D = 1 + B . Omega, the chiral-anomaly term and the Lorentz force to second
-            order in B (Jones-Zener), PHYSICS.md section 5 (:mod:`._magnetic`). Default: none.
+            ``theory="ssct"`` or ``"msct"`` and a uniform model only: orbital moment
+            (eps - m . B), phase-space factor D = 1 + B . Omega, the chiral-anomaly term and the
+            Lorentz force to second order in B (Jones-Zener), PHYSICS.md section 5
+            (:mod:`._magnetic`). For ``"msct"`` each hybridised band of a manifold is an Abelian
+            band with the curvature and moment of its state (:mod:`._magnetic_msct`): the
+            hybridised bands must not touch on the grid (NotImplementedError), and the grid must
+            cover the whole Fermi sea of a multi-band manifold. ``"nonabelian_hall"`` raises
+            NotImplementedError. Default: none.
 
     Returns J, shape (d,) (a scan: (*S, d), J[i] at level (mu[i], temperature[i])), carrier charge
     -1, so the intrinsic Hall current of a Chern insulator is J_x = -(C / 2 pi) E_y. ``temperature`` must be > 0 for ``"ssct"`` and ``"msct"``; T = 0 (step

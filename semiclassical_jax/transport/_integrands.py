@@ -27,7 +27,7 @@ import jax.numpy as jnp
 from .._degenerate import divide_by_gaps, weighted_trace
 from .._eigh import degeneracy_tolerance, eigh
 from .._linalg import matmul_small, unrolled_sum
-from .._types import Array, Bool, Float
+from .._types import Array, Bool, Complex, Float
 from ..geometry._kernel import BandGeometry, depends_on_position, geometry_with_diagnostics
 from ..models import AbstractModel
 from ._distribution import (
@@ -86,6 +86,27 @@ def ssct_current(
     return -occupation @ rates[:, :d], ~per_level
 
 
+def hybridisation(
+    geometry: BandGeometry, manifold: tuple[int, ...], field: Array
+) -> tuple[Float[Array, " na"], Complex[Array, "na na"]]:
+    """Steps 1-2 of MSCT (paper Eq. 55) for one manifold: the hybridised energies E_i (Na,),
+    ascending, and the mixing matrix (Na, Na) whose column i is eta^(i), the eigenvectors of
+    Hbar_nm = eps_n delta_nm + E . R_k,nm, R_k,nm = i (dH_k)_nm / (eps_m - eps_n) on the manifold
+    (zero between degenerate bands of the manifold, see :func:`_hybridised_manifold`)."""
+    index = jnp.array(manifold)
+    eps = geometry.energies[index]
+    dh_k = geometry.dH[geometry.dim :, index][:, :, index]  # (d, Na, Na)
+    if len(manifold) == 1:
+        return eps, jnp.ones((1, 1), dh_k.dtype)
+    splitting = geometry.splitting_block(index)
+    tolerance = degeneracy_tolerance(geometry.energies)
+    connection = -1j * divide_by_gaps(dh_k, eps, eps, splitting, splitting, tolerance)
+    matrix = jnp.diag(eps).astype(dh_k.dtype) + jnp.tensordot(field, connection, axes=1)
+    if splitting is not None:  # zero here; its derivative is P dH P on degenerate pairs
+        matrix = matrix + splitting
+    return eigh(matrix)  # column i: eta^(i)
+
+
 def _hybridised_manifold(
     geometry: BandGeometry, manifold: tuple[int, ...], field: Array, dropped: Pairs
 ) -> tuple[Array, Array, Array]:
@@ -101,19 +122,8 @@ def _hybridised_manifold(
     d = geometry.dim
     n_bands = geometry.n_bands
     index = jnp.array(manifold)
-    eps = geometry.energies[index]
     dh = geometry.dH[:, index][:, :, index]  # (2d, Na, Na)
-    if len(manifold) == 1:
-        energies, mixing = eps, jnp.ones((1, 1), dh.dtype)
-    else:
-        splitting = geometry.splitting_block(index)
-        tolerance = degeneracy_tolerance(geometry.energies)
-        # R_k,nm = i (dH_k)_nm / (eps_m - eps_n), (d, Na, Na)
-        connection = -1j * divide_by_gaps(dh[d:], eps, eps, splitting, splitting, tolerance)
-        hybridisation = jnp.diag(eps).astype(dh.dtype) + jnp.tensordot(field, connection, axes=1)
-        if splitting is not None:  # zero here; its derivative is P dH P on degenerate pairs
-            hybridisation = hybridisation + splitting
-        energies, mixing = eigh(hybridisation)  # column i: eta^(i)
+    energies, mixing = hybridisation(geometry, manifold, field)
     expectation = _diagonal_in(mixing, dh).T  # (Na, 2d)
     velocity, force = expectation[:, d:], -expectation[:, :d]
     if len(manifold) < n_bands or geometry.position_curvature is not None:

@@ -28,7 +28,8 @@ from .._types import Array, Float
 class PointCheck(NamedTuple):
     """What an integrand reports about its point: max_n |eps_n|, the relative non-Hermiticity of
     H, the smallest gap of a pair the integrand divides by at some level (inf if none), that pair
-    (n, m) and the first level (an index into the L levels) at which it is relevant."""
+    (n, m) and the first level (an index into the L levels) at which it is relevant (-1: the gap
+    is between two hybridised bands of a manifold, MSCT in a magnetic field)."""
 
     scale: Float[Array, ""]
     non_hermiticity: Float[Array, ""]
