@@ -36,6 +36,8 @@ Closed-form limits pinned here:
    the expected numbers below are that 1D integral of the closed forms (numpy, fine trapezoid).
 """
 
+import functools
+
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -145,27 +147,52 @@ def _thermal(function):
     return np.trapezoid(slope * function(e), e)
 
 
+@functools.cache
+def _weyl_grid(rotation=0.0):
+    """The shell grid of every Weyl test, rotated by ``rotation`` about the y axis (the same
+    shape, so the same compiled program)."""
+    grid = _shell(MU_W / V, 20 * T_W / V, 64, 12, 4)
+    c, s = np.cos(rotation), np.sin(rotation)
+    turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    return KGrid(jnp.asarray(np.asarray(grid.points) @ turn.T), grid.weights)
+
+
+def _weyl_model(chi):
+    return models.FunctionModel(_weyl, {"chi": chi, "v": V}, dim=3, n_bands=2)
+
+
+@functools.cache
+def _weyl_current(chi, magnetic, field, tau=TAU_W, rotation=0.0):
+    """J (3,) of one node of chirality ``chi`` on the shell grid in B = ``magnetic`` and E =
+    ``field`` (tuples): every call here shares one compiled program (and repeats are cached)."""
+    j = sj.current(
+        _weyl_model(chi),
+        _weyl_grid(rotation),
+        field=list(field),
+        mu=MU_W,
+        temperature=T_W,
+        tau=tau,
+        theory="ssct",
+        magnetic_field=list(magnetic),
+    )
+    return np.asarray(j)
+
+
+def _weyl_sigma(chi, magnetic, direction, tau=TAU_W, rotation=0.0):
+    """dJ/dE along the unit vector ``direction`` (3,) by central differences in E (step 1e-4;
+    J is linear in E up to the E x Omega term times g1, which is O(E^2))."""
+    e = 1e-4
+    plus, minus = (tuple(float(x) for x in sign * e * np.asarray(direction)) for sign in (1, -1))
+    return (
+        _weyl_current(chi, magnetic, plus, tau, rotation)
+        - _weyl_current(chi, magnetic, minus, tau, rotation)
+    ) / (2 * e)
+
+
 @pytest.fixture(scope="module")
 def weyl_sigma_zz():
-    grid = _shell(MU_W / V, 20 * T_W / V, 64, 12, 4)
-
     def sigma_zz(chi, b):
-        model = models.FunctionModel(_weyl, {"chi": chi, "v": V}, dim=3, n_bands=2)
-        e = 1e-4
-        currents = [
-            sj.current(
-                model,
-                grid,
-                field=[0.0, 0.0, field],
-                mu=MU_W,
-                temperature=T_W,
-                tau=TAU_W,
-                theory="ssct",
-                magnetic_field=[0.0, 0.0, b],
-            )
-            for field in (e, -e)
-        ]
-        j = (np.asarray(currents[0]) - np.asarray(currents[1])) / (2 * e)
+        j = _weyl_sigma(chi, (0.0, 0.0, b), (0.0, 0.0, 1.0))
         return j[2], j[:2]
 
     return sigma_zz
@@ -188,6 +215,15 @@ def test_weyl_chiral_anomaly_longitudinal_magnetoconductivity(weyl_sigma_zz):
         np.testing.assert_allclose(extrapolated, coefficient, rtol=2e-3)
     # no term linear in B for either chirality (would show as a difference between them)
     np.testing.assert_allclose(values[1.0, b], values[-1.0, b], rtol=1e-6)
+
+
+def test_weyl_field_too_strong_for_the_grid_is_refused():
+    """|B| = 1 on the shell grid (inner radius 0.4): D = 1 + B . Omega = 1 - 1 / (2 k^2) < 0
+    near the poles of the inner shell (B . Omega <= -1: the magnetic length is shorter than the
+    curvature's scale). The current would divide by D <= 0 and weigh states by a negative
+    phase-space density: ValueError naming magnetic_field and D, not a number."""
+    with pytest.raises(ValueError, match=r"magnetic_field is too strong.*D = 1 \+ B \. Omega"):
+        _weyl_current(1.0, (0.0, 0.0, 1.0), (1e-4, 0.0, 0.0))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -218,3 +254,8 @@ def test_magnetic_field_needs_ssct_and_the_right_shape(parabolic):
         sj.current(model, grid, magnetic_field=0.1, **common)
     with pytest.raises(ValueError, match="magnetic_field must be a scalar B_z"):
         sj.current(model, grid, theory="ssct", magnetic_field=[0.1, 0.2], **common)
+    # T = 0: f0' is a delta function, which no k-grid sum resolves (the Jones-Zener terms act
+    # on g1 ~ f0'(eps~)); the message says to use a small T and why
+    zero_t = dict(common, temperature=0.0)
+    with pytest.raises(ValueError, match=r"temperature must be > 0.*delta function.*small T"):
+        sj.current(model, grid, theory="ssct", magnetic_field=0.1, **zero_t)
