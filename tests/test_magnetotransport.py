@@ -34,6 +34,11 @@ Closed-form limits pinned here:
    flipped: D -> 1 - B . Omega: 11/60; m -> -m: 11/60; anomaly term -> +: 11/30. At T > 0 the
    theory is linear in f0'(eps~ - mu), so sigma(T) = int de (-f0'(e - mu)) sigma_{T=0}(mu = e):
    the expected numbers below are that 1D integral of the closed forms (numpy, fine trapezoid).
+
+3. The same node with E perpendicular to B (derivation in the test's docstring): the anomaly
+   terms drop out, Delta sigma_xx = -tau v^3 B^2 / (60 pi^2 mu^2) - tau^3 v^3 B^2 / (6 pi^2)
+   (negative, not zero), sigma_yx = tau^2 B mu v / (6 pi^2) + B v / (24 pi^2 mu); with B at an
+   angle the uniaxial (planar Hall) form; D = 1 + B . Omega <= 0 on the grid is refused.
 """
 
 import functools
@@ -215,6 +220,95 @@ def test_weyl_chiral_anomaly_longitudinal_magnetoconductivity(weyl_sigma_zz):
         np.testing.assert_allclose(extrapolated, coefficient, rtol=2e-3)
     # no term linear in B for either chirality (would show as a difference between them)
     np.testing.assert_allclose(values[1.0, b], values[-1.0, b], rtol=1e-6)
+
+
+TAUS_PERP = (TAU_W, 0.25)  # Lorentz-dominated (tau^3) and Berry-dominated (tau)
+
+
+def _sigma_perp(tau, b):
+    """(sigma_xx, sigma_yx) of the chi = +1 node in B = b z from E = 1e-4 x: one call (with B
+    along z the shell's equilibrium current is along z and J_x, J_y are linear in E_x)."""
+    e = 1e-4
+    j = _weyl_current(1.0, (0.0, 0.0, b), (e, 0.0, 0.0), tau)
+    return j[0] / e, j[1] / e
+
+
+def test_weyl_transverse_magnetoconductivity_has_no_anomaly_part():
+    """E perpendicular to B (E || x, B || z) on one Weyl node: the (E . B) Omega term vanishes
+    and -q (v~ . Omega) B is along B, so the chiral-anomaly terms drop out of J . E, and
+    Delta sigma_xx is NOT zero (PHYSICS.md s. 5 / issue 18 say "zero"): it is the closed form
+    below, built without them, negative, and the same for both chiralities.
+
+    Derivation (the module docstring's node; q = -1, beta = s B, c = cos theta, rho = k sin theta).
+    eps~ and D are axially symmetric about B, so (v~ x B) . d_k = -B (v~_rho / rho) d_phi and
+    tau L = tau w d_phi with w = q B v~_rho / (D rho); g1_0 = A cos phi, A = -tau q f0'(eps~) E
+    v~_rho / D. To second order g1 = A [(1 - (tau w)^2) cos phi - tau w sin phi], hence
+        sigma_xx = tau int d^3k/(2 pi)^3 (-f0') v~_rho^2 cos^2 phi (1 - tau^2 w^2) / D,
+        sigma_yx = tau^2 B int (-f0') v~_rho^3 sin^2 phi / (D^2 rho) + int f0(eps~) Omega_z
+    (the last from -q E x Omega, the only E x Omega part along y). With v~_rho = v sin theta
+    (1 + beta c / k^2) and, at T = 0, delta(eps~ - mu) = delta(k - k*) / (v D), k* = (mu +
+    sqrt(mu^2 + 2 beta c v^2)) / (2 v):
+        Berry part: tau v / (8 pi^2) int dc k*^2 (1 - c^2) (1 + beta c / k*^2)^2 / D(k*)^2
+                    = tau mu^2 / (6 pi^2 v) - tau v^3 B^2 / (60 pi^2 mu^2) + O(B^4)   (sympy),
+        Lorentz part: -tau^3 B^2 int delta v^4 sin^2 cos^2 phi / k^2 = -tau^3 v^3 B^2 / (6 pi^2)
+                    (= -sigma_0 (omega_c tau)^2 with omega_c = v^2 B / mu),
+        sigma_yx = tau^2 B mu v / (6 pi^2) + B v / (24 pi^2 mu) + O(B^3)
+    (the last term: int f0(eps~) Omega_z = s / (8 pi^2) int dc c k*(c), the moment tilting the
+    Fermi sea). The first-order Lorentz term (sin phi) drops out of J_x and the Berry
+    corrections to the Lorentz terms are O(B^3). Each integrand depends on (c, beta) only through
+    beta c and even powers of c, so only even powers of beta = chi-independent terms survive.
+    T > 0: L never differentiates f0' ((v~ x B) . d_k eps~ = 0), so every term is linear in
+    f0'(eps~ - mu) and sigma(T) = int de (-f0'(e - mu)) sigma_{T=0}(mu = e) (numpy, _thermal).
+    Richardson in B (b, b/2) removes the B^4 (sigma_yx / B: B^2) terms; tolerances 2e-3 and 1e-4
+    (the E || B test's grid). Two tau values pin the tau (Berry: 60 % of the total at tau =
+    0.25) and tau^3 (Lorentz: 99 % at tau = 3) parts separately.
+    """
+    b = 0.1
+    for tau in TAUS_PERP:
+        zero = _sigma_perp(tau, 0.0)
+        np.testing.assert_allclose(
+            zero[0], _thermal(lambda e: tau * e**2 / (6 * np.pi**2 * V)), rtol=1e-4
+        )
+        xx, yx = {}, {}
+        for field in (b, b / 2):
+            sigma = _sigma_perp(tau, field)
+            xx[field] = (sigma[0] - zero[0]) / field**2
+            yx[field] = sigma[1] / field
+        berry = _thermal(lambda e: -tau * V**3 / (60 * np.pi**2 * e**2))
+        lorentz = -(tau**3) * V**3 / (6 * np.pi**2) * _thermal(np.ones_like)
+        np.testing.assert_allclose((4 * xx[b / 2] - xx[b]) / 3, berry + lorentz, rtol=2e-3)
+        assert berry + lorentz < 0  # negative transverse magnetoconductance: not zero
+        hall = _thermal(lambda e: tau**2 * e * V / (6 * np.pi**2) + V / (24 * np.pi**2 * e))
+        np.testing.assert_allclose((4 * yx[b / 2] - yx[b]) / 3, hall, rtol=1e-4)
+    other = _weyl_current(-1.0, (0.0, 0.0, b), (1e-4, 0.0, 0.0), TAUS_PERP[1])
+    np.testing.assert_allclose(other[:2] / 1e-4, _sigma_perp(TAUS_PERP[1], b), rtol=1e-8)
+
+
+def test_weyl_planar_hall_angle_dependence():
+    """B = b (cos theta, 0, sin theta) at angle theta to E || x: for an isotropic node the
+    conductivity in B's frame is uniaxial plus Hall, so J = sigma_xx sin(theta) R x +
+    sigma_yx sin(theta) y + sigma_zz cos(theta) R z (R: the rotation taking z to B), i.e.
+        J_x = sigma_perp + (sigma_par - sigma_perp) cos^2 theta  (the anomaly part only in
+              sigma_par, so only with cos^2 theta: nothing of it at theta = 90 degrees),
+        J_z = (sigma_par - sigma_perp) sin theta cos theta  (planar Hall),  J_y = sigma_yx sin theta,
+    per unit E, with sigma_par, sigma_perp, sigma_yx those of B || z (pinned above against
+    closed forms). The shell grid is rotated with B (a 4-point phi rule aliases the B-tilted
+    integrand's 4th harmonics), so this holds to rounding (1e-9 of the anisotropy): it pins the
+    package's vector algebra (E . B, v~ x B, E x Omega, (v~ . Omega) B) for B off the z axis."""
+    b, theta = 0.1, 0.6
+    par = _weyl_sigma(1.0, (0.0, 0.0, b), (0.0, 0.0, 1.0))[2]
+    perp, hall = _sigma_perp(TAU_W, b)
+    rotation = np.pi / 2 - theta  # about y: z -> (cos theta, 0, sin theta)
+    tilted = tuple(float(x) for x in b * np.array([np.cos(theta), 0.0, np.sin(theta)]))
+    j = _weyl_sigma(1.0, tilted, (1.0, 0.0, 0.0), rotation=rotation)
+    anisotropy = par - perp
+    assert anisotropy > 1e-3  # the B^2 anisotropy (sigma_0 = 0.05 at B = 0) is resolved
+    expected = [
+        perp + anisotropy * np.cos(theta) ** 2,
+        hall * np.sin(theta),
+        anisotropy * np.sin(theta) * np.cos(theta),
+    ]
+    np.testing.assert_allclose(j, expected, rtol=0, atol=1e-9 * abs(anisotropy) + 1e-13)
 
 
 def test_weyl_field_too_strong_for_the_grid_is_refused():
