@@ -38,11 +38,14 @@ Closed-form limits pinned here:
 3. The same node with E perpendicular to B (derivation in the test's docstring): the anomaly
    terms drop out, Delta sigma_xx = -tau v^3 B^2 / (60 pi^2 mu^2) - tau^3 v^3 B^2 / (6 pi^2)
    (negative, not zero), sigma_yx = tau^2 B mu v / (6 pi^2) + B v / (24 pi^2 mu); with B at an
-   angle the uniaxial (planar Hall) form; D = 1 + B . Omega <= 0 on the grid is refused.
+   angle the uniaxial (planar Hall) form; d sigma_zz / dB by forward mode through a callable
+   B(x); D = 1 + B . Omega <= 0 on the grid is refused.
 """
 
 import functools
 
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -309,6 +312,60 @@ def test_weyl_planar_hall_angle_dependence():
         anisotropy * np.sin(theta) * np.cos(theta),
     ]
     np.testing.assert_allclose(j, expected, rtol=0, atol=1e-9 * abs(anisotropy) + 1e-13)
+
+
+class _FieldAlongZ(eqx.Module):
+    """B(x) = (0, 0, b + slope . x): a callable field whose value is a traced leaf."""
+
+    b: jax.Array
+    slope: jax.Array
+
+    def __call__(self, x):
+        return jnp.array([0.0, 0.0, 1.0]) * (self.b + self.slope @ x)
+
+
+def test_weyl_callable_field_and_its_gradient():
+    """A callable B(x) (evaluated at the current's position x) and d sigma_zz / dB by jax.jacfwd
+    through sj.current (E || B, the module docstring's node): at x0 with B(x0) = 0.02 z the
+    forward-mode derivative equals central differences of the array-B current (step 1e-3, the
+    O(h^2) error ~1e-10 relative; tolerance 1e-6) and the closed form's derivative
+    d/dB [tau v^3 B^2 / (30 pi^2 mu^2)] = 2 tau v^3 B / (30 pi^2 mu^2), thermally averaged
+    (the B^3 term is 5e-4 of it at this B; tolerance 2e-3); a B(x) evaluated at the wrong point
+    (B = 0.01) would halve it. The value equals the array-B current at B(x0) (1e-9; the mean
+    of sigma(B0 +- h) less its h^2 term, from the closed form: B(x0 = 0) would differ by 6e-5)."""
+    x0, b_eff, h, e = np.array([0.5, 0.0, 0.0]), 0.02, 1e-3, 1e-4
+    slope = jnp.array([0.02, 0.0, 0.0])
+    b0 = b_eff - float(slope @ x0)
+
+    def sigma_zz(b):
+        field = _FieldAlongZ(b, slope)
+        j = [
+            sj.current(
+                _weyl_model(1.0),
+                _weyl_grid(),
+                field=[0.0, 0.0, f],
+                mu=MU_W,
+                temperature=T_W,
+                tau=TAU_W,
+                theory="ssct",
+                magnetic_field=field,
+                x=x0,
+            )[2]
+            for f in (e, -e)
+        ]
+        value = (j[0] - j[1]) / (2 * e)
+        return value, value
+
+    derivative, value = jax.jacfwd(sigma_zz, has_aux=True)(jnp.asarray(b0))
+    array = {b: _weyl_sigma(1.0, (0.0, 0.0, b), (0.0, 0.0, 1.0))[2] for b in (b_eff - h, b_eff + h)}
+    np.testing.assert_allclose(
+        derivative, (array[b_eff + h] - array[b_eff - h]) / (2 * h), rtol=1e-6
+    )
+    closed = _thermal(lambda en: 2 * TAU_W * V**3 * b_eff / (30 * np.pi**2 * en**2))
+    np.testing.assert_allclose(derivative, closed, rtol=2e-3)
+    coefficient = _thermal(lambda en: TAU_W * V**3 / (30 * np.pi**2 * en**2))
+    mean = (array[b_eff + h] + array[b_eff - h]) / 2 - coefficient * h**2  # its O(h^2) removed
+    np.testing.assert_allclose(value, mean, rtol=1e-9)
 
 
 def test_weyl_field_too_strong_for_the_grid_is_refused():
