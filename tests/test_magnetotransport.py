@@ -452,6 +452,10 @@ def test_magnetic_field_needs_ssct_and_the_right_shape(parabolic):
         sj.current(model, grid, magnetic_field=0.1, **common)
     with pytest.raises(ValueError, match="magnetic_field must be a scalar B_z"):
         sj.current(model, grid, theory="ssct", magnetic_field=[0.1, 0.2], **common)
+    # a textured model (the theory here is for uniform models): refused by name, while tracing
+    textured = models.MassiveDirac(1.0, lambda x: 0.3 + 0.1 * jnp.cos(x[0]))
+    with pytest.raises(ValueError, match="magnetic_field: the SSCT current in B needs a uniform"):
+        sj.current(textured, grid, theory="ssct", magnetic_field=0.1, **common)
     # T = 0: f0' is a delta function, which no k-grid sum resolves (the Jones-Zener terms act
     # on g1 ~ f0'(eps~)); the message says to use a small T and why
     zero_t = dict(common, temperature=0.0)
