@@ -34,8 +34,18 @@ Closed-form limits pinned here:
    flipped: D -> 1 - B . Omega: 11/60; m -> -m: 11/60; anomaly term -> +: 11/30. At T > 0 the
    theory is linear in f0'(eps~ - mu), so sigma(T) = int de (-f0'(e - mu)) sigma_{T=0}(mu = e):
    the expected numbers below are that 1D integral of the closed forms (numpy, fine trapezoid).
+
+3. The same node with E perpendicular to B (derivation in the test's docstring): the anomaly
+   terms drop out, Delta sigma_xx = -tau v^3 B^2 / (60 pi^2 mu^2) - tau^3 v^3 B^2 / (6 pi^2)
+   (negative, not zero), sigma_yx = tau^2 B mu v / (6 pi^2) + B v / (24 pi^2 mu); with B at an
+   angle the uniaxial (planar Hall) form; d sigma_zz / dB by forward mode through a callable
+   B(x); D = 1 + B . Omega <= 0 on the grid is refused.
 """
 
+import functools
+
+import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -145,27 +155,52 @@ def _thermal(function):
     return np.trapezoid(slope * function(e), e)
 
 
+@functools.cache
+def _weyl_grid(rotation=0.0):
+    """The shell grid of every Weyl test, rotated by ``rotation`` about the y axis (the same
+    shape, so the same compiled program)."""
+    grid = _shell(MU_W / V, 20 * T_W / V, 64, 12, 4)
+    c, s = np.cos(rotation), np.sin(rotation)
+    turn = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+    return KGrid(jnp.asarray(np.asarray(grid.points) @ turn.T), grid.weights)
+
+
+def _weyl_model(chi):
+    return models.FunctionModel(_weyl, {"chi": chi, "v": V}, dim=3, n_bands=2)
+
+
+@functools.cache
+def _weyl_current(chi, magnetic, field, tau=TAU_W, rotation=0.0):
+    """J (3,) of one node of chirality ``chi`` on the shell grid in B = ``magnetic`` and E =
+    ``field`` (tuples): every call here shares one compiled program (and repeats are cached)."""
+    j = sj.current(
+        _weyl_model(chi),
+        _weyl_grid(rotation),
+        field=list(field),
+        mu=MU_W,
+        temperature=T_W,
+        tau=tau,
+        theory="ssct",
+        magnetic_field=list(magnetic),
+    )
+    return np.asarray(j)
+
+
+def _weyl_sigma(chi, magnetic, direction, tau=TAU_W, rotation=0.0):
+    """dJ/dE along the unit vector ``direction`` (3,) by central differences in E (step 1e-4;
+    J is linear in E up to the E x Omega term times g1, which is O(E^2))."""
+    e = 1e-4
+    plus, minus = (tuple(float(x) for x in sign * e * np.asarray(direction)) for sign in (1, -1))
+    return (
+        _weyl_current(chi, magnetic, plus, tau, rotation)
+        - _weyl_current(chi, magnetic, minus, tau, rotation)
+    ) / (2 * e)
+
+
 @pytest.fixture(scope="module")
 def weyl_sigma_zz():
-    grid = _shell(MU_W / V, 20 * T_W / V, 64, 12, 4)
-
     def sigma_zz(chi, b):
-        model = models.FunctionModel(_weyl, {"chi": chi, "v": V}, dim=3, n_bands=2)
-        e = 1e-4
-        currents = [
-            sj.current(
-                model,
-                grid,
-                field=[0.0, 0.0, field],
-                mu=MU_W,
-                temperature=T_W,
-                tau=TAU_W,
-                theory="ssct",
-                magnetic_field=[0.0, 0.0, b],
-            )
-            for field in (e, -e)
-        ]
-        j = (np.asarray(currents[0]) - np.asarray(currents[1])) / (2 * e)
+        j = _weyl_sigma(chi, (0.0, 0.0, b), (0.0, 0.0, 1.0))
         return j[2], j[:2]
 
     return sigma_zz
@@ -190,6 +225,158 @@ def test_weyl_chiral_anomaly_longitudinal_magnetoconductivity(weyl_sigma_zz):
     np.testing.assert_allclose(values[1.0, b], values[-1.0, b], rtol=1e-6)
 
 
+TAUS_PERP = (TAU_W, 0.25)  # Lorentz-dominated (tau^3) and Berry-dominated (tau)
+
+
+def _sigma_perp(tau, b):
+    """(sigma_xx, sigma_yx) of the chi = +1 node in B = b z from E = 1e-4 x: one call (with B
+    along z the shell's equilibrium current is along z and J_x, J_y are linear in E_x)."""
+    e = 1e-4
+    j = _weyl_current(1.0, (0.0, 0.0, b), (e, 0.0, 0.0), tau)
+    return j[0] / e, j[1] / e
+
+
+def test_weyl_transverse_magnetoconductivity_has_no_anomaly_part():
+    """E perpendicular to B (E || x, B || z) on one Weyl node: the (E . B) Omega term vanishes
+    and -q (v~ . Omega) B is along B, so the chiral-anomaly terms drop out of J . E, and
+    Delta sigma_xx is NOT zero (PHYSICS.md s. 5 / issue 18 say "zero"): it is the closed form
+    below, built without them, negative, and the same for both chiralities.
+
+    Derivation (the module docstring's node; q = -1, beta = s B, c = cos theta, rho = k sin theta).
+    eps~ and D are axially symmetric about B, so (v~ x B) . d_k = -B (v~_rho / rho) d_phi and
+    tau L = tau w d_phi with w = q B v~_rho / (D rho); g1_0 = A cos phi, A = -tau q f0'(eps~) E
+    v~_rho / D. To second order g1 = A [(1 - (tau w)^2) cos phi - tau w sin phi], hence
+        sigma_xx = tau int d^3k/(2 pi)^3 (-f0') v~_rho^2 cos^2 phi (1 - tau^2 w^2) / D,
+        sigma_yx = tau^2 B int (-f0') v~_rho^3 sin^2 phi / (D^2 rho) + int f0(eps~) Omega_z
+    (the last from -q E x Omega, the only E x Omega part along y). With v~_rho = v sin theta
+    (1 + beta c / k^2) and, at T = 0, delta(eps~ - mu) = delta(k - k*) / (v D), k* = (mu +
+    sqrt(mu^2 + 2 beta c v^2)) / (2 v):
+        Berry part: tau v / (8 pi^2) int dc k*^2 (1 - c^2) (1 + beta c / k*^2)^2 / D(k*)^2
+                    = tau mu^2 / (6 pi^2 v) - tau v^3 B^2 / (60 pi^2 mu^2) + O(B^4)   (sympy),
+        Lorentz part: -tau^3 B^2 int delta v^4 sin^2 cos^2 phi / k^2 = -tau^3 v^3 B^2 / (6 pi^2)
+                    (= -sigma_0 (omega_c tau)^2 with omega_c = v^2 B / mu),
+        sigma_yx = tau^2 B mu v / (6 pi^2) + B v / (24 pi^2 mu) + O(B^3)
+    (the last term: int f0(eps~) Omega_z = s / (8 pi^2) int dc c k*(c), the moment tilting the
+    Fermi sea). The first-order Lorentz term (sin phi) drops out of J_x and the Berry
+    corrections to the Lorentz terms are O(B^3). Each integrand depends on (c, beta) only through
+    beta c and even powers of c, so only even powers of beta = chi-independent terms survive.
+    T > 0: L never differentiates f0' ((v~ x B) . d_k eps~ = 0), so every term is linear in
+    f0'(eps~ - mu) and sigma(T) = int de (-f0'(e - mu)) sigma_{T=0}(mu = e) (numpy, _thermal).
+    Richardson in B (b, b/2) removes the B^4 (sigma_yx / B: B^2) terms; tolerances 2e-3 and 1e-4
+    (the E || B test's grid). Two tau values pin the tau (Berry: 60 % of the total at tau =
+    0.25) and tau^3 (Lorentz: 99 % at tau = 3) parts separately.
+    """
+    b = 0.1
+    for tau in TAUS_PERP:
+        zero = _sigma_perp(tau, 0.0)
+        np.testing.assert_allclose(
+            zero[0], _thermal(lambda e: tau * e**2 / (6 * np.pi**2 * V)), rtol=1e-4
+        )
+        xx, yx = {}, {}
+        for field in (b, b / 2):
+            sigma = _sigma_perp(tau, field)
+            xx[field] = (sigma[0] - zero[0]) / field**2
+            yx[field] = sigma[1] / field
+        berry = _thermal(lambda e: -tau * V**3 / (60 * np.pi**2 * e**2))
+        lorentz = -(tau**3) * V**3 / (6 * np.pi**2) * _thermal(np.ones_like)
+        np.testing.assert_allclose((4 * xx[b / 2] - xx[b]) / 3, berry + lorentz, rtol=2e-3)
+        assert berry + lorentz < 0  # negative transverse magnetoconductance: not zero
+        hall = _thermal(lambda e: tau**2 * e * V / (6 * np.pi**2) + V / (24 * np.pi**2 * e))
+        np.testing.assert_allclose((4 * yx[b / 2] - yx[b]) / 3, hall, rtol=1e-4)
+    other = _weyl_current(-1.0, (0.0, 0.0, b), (1e-4, 0.0, 0.0), TAUS_PERP[1])
+    np.testing.assert_allclose(other[:2] / 1e-4, _sigma_perp(TAUS_PERP[1], b), rtol=1e-8)
+
+
+def test_weyl_planar_hall_angle_dependence():
+    """B = b (cos theta, 0, sin theta) at angle theta to E || x: for an isotropic node the
+    conductivity in B's frame is uniaxial plus Hall, so J = sigma_xx sin(theta) R x +
+    sigma_yx sin(theta) y + sigma_zz cos(theta) R z (R: the rotation taking z to B), i.e.
+        J_x = sigma_perp + (sigma_par - sigma_perp) cos^2 theta  (the anomaly part only in
+              sigma_par, so only with cos^2 theta: nothing of it at theta = 90 degrees),
+        J_z = (sigma_par - sigma_perp) sin theta cos theta  (planar Hall),  J_y = sigma_yx sin theta,
+    per unit E, with sigma_par, sigma_perp, sigma_yx those of B || z (pinned above against
+    closed forms). The shell grid is rotated with B (a 4-point phi rule aliases the B-tilted
+    integrand's 4th harmonics), so this holds to rounding (1e-9 of the anisotropy): it pins the
+    package's vector algebra (E . B, v~ x B, E x Omega, (v~ . Omega) B) for B off the z axis."""
+    b, theta = 0.1, 0.6
+    par = _weyl_sigma(1.0, (0.0, 0.0, b), (0.0, 0.0, 1.0))[2]
+    perp, hall = _sigma_perp(TAU_W, b)
+    rotation = np.pi / 2 - theta  # about y: z -> (cos theta, 0, sin theta)
+    tilted = tuple(float(x) for x in b * np.array([np.cos(theta), 0.0, np.sin(theta)]))
+    j = _weyl_sigma(1.0, tilted, (1.0, 0.0, 0.0), rotation=rotation)
+    anisotropy = par - perp
+    assert anisotropy > 1e-3  # the B^2 anisotropy (sigma_0 = 0.05 at B = 0) is resolved
+    expected = [
+        perp + anisotropy * np.cos(theta) ** 2,
+        hall * np.sin(theta),
+        anisotropy * np.sin(theta) * np.cos(theta),
+    ]
+    np.testing.assert_allclose(j, expected, rtol=0, atol=1e-9 * abs(anisotropy) + 1e-13)
+
+
+class _FieldAlongZ(eqx.Module):
+    """B(x) = (0, 0, b + slope . x): a callable field whose value is a traced leaf."""
+
+    b: jax.Array
+    slope: jax.Array
+
+    def __call__(self, x):
+        return jnp.array([0.0, 0.0, 1.0]) * (self.b + self.slope @ x)
+
+
+def test_weyl_callable_field_and_its_gradient():
+    """A callable B(x) (evaluated at the current's position x) and d sigma_zz / dB by jax.jacfwd
+    through sj.current (E || B, the module docstring's node): at x0 with B(x0) = 0.02 z the
+    forward-mode derivative equals central differences of the array-B current (step 1e-3, the
+    O(h^2) error ~1e-10 relative; tolerance 1e-6) and the closed form's derivative
+    d/dB [tau v^3 B^2 / (30 pi^2 mu^2)] = 2 tau v^3 B / (30 pi^2 mu^2), thermally averaged
+    (the B^3 term is 5e-4 of it at this B; tolerance 2e-3); a B(x) evaluated at the wrong point
+    (B = 0.01) would halve it. The value equals the array-B current at B(x0) (1e-9; the mean
+    of sigma(B0 +- h) less its h^2 term, from the closed form: B(x0 = 0) would differ by 6e-5)."""
+    x0, b_eff, h, e = np.array([0.5, 0.0, 0.0]), 0.02, 1e-3, 1e-4
+    slope = jnp.array([0.02, 0.0, 0.0])
+    b0 = b_eff - float(slope @ x0)
+
+    def sigma_zz(b):
+        field = _FieldAlongZ(b, slope)
+        j = [
+            sj.current(
+                _weyl_model(1.0),
+                _weyl_grid(),
+                field=[0.0, 0.0, f],
+                mu=MU_W,
+                temperature=T_W,
+                tau=TAU_W,
+                theory="ssct",
+                magnetic_field=field,
+                x=x0,
+            )[2]
+            for f in (e, -e)
+        ]
+        value = (j[0] - j[1]) / (2 * e)
+        return value, value
+
+    derivative, value = jax.jacfwd(sigma_zz, has_aux=True)(jnp.asarray(b0))
+    array = {b: _weyl_sigma(1.0, (0.0, 0.0, b), (0.0, 0.0, 1.0))[2] for b in (b_eff - h, b_eff + h)}
+    np.testing.assert_allclose(
+        derivative, (array[b_eff + h] - array[b_eff - h]) / (2 * h), rtol=1e-6
+    )
+    closed = _thermal(lambda en: 2 * TAU_W * V**3 * b_eff / (30 * np.pi**2 * en**2))
+    np.testing.assert_allclose(derivative, closed, rtol=2e-3)
+    coefficient = _thermal(lambda en: TAU_W * V**3 / (30 * np.pi**2 * en**2))
+    mean = (array[b_eff + h] + array[b_eff - h]) / 2 - coefficient * h**2  # its O(h^2) removed
+    np.testing.assert_allclose(value, mean, rtol=1e-9)
+
+
+def test_weyl_field_too_strong_for_the_grid_is_refused():
+    """|B| = 1 on the shell grid (inner radius 0.4): D = 1 + B . Omega = 1 - 1 / (2 k^2) < 0
+    near the poles of the inner shell (B . Omega <= -1: the magnetic length is shorter than the
+    curvature's scale). The current would divide by D <= 0 and weigh states by a negative
+    phase-space density: ValueError naming magnetic_field and D, not a number."""
+    with pytest.raises(ValueError, match=r"magnetic_field is too strong.*D = 1 \+ B \. Omega"):
+        _weyl_current(1.0, (0.0, 0.0, 1.0), (1e-4, 0.0, 0.0))
+
+
 # ----------------------------------------------------------------------------------------------
 # B = 0: the plain SSCT current (anomalous velocity, Drude), an independently tested code path
 
@@ -206,6 +393,53 @@ def test_zero_field_equals_plain_ssct_with_berry_curvature():
     np.testing.assert_allclose(magnetic, plain, rtol=1e-10, atol=1e-16)
 
 
+def _dirac_in_field(points, b, field, mu, temperature, tau, delta):
+    """The per-point integrand of the module docstring's equations for the massive Dirac valley
+    (v = 1, valley +1) in B_z = b, from its closed-form band quantities (numpy), summed with the
+    grid weights by the caller: both bands share m_z = -Delta / (2 r^2), Omega_z = -+Delta /
+    (2 r^3) (upper, lower), r = sqrt(Delta^2 + k^2). Everything is isotropic, so with v~ =
+    eps~'(k) k^ the Lorentz operator is tau L = tau w d_phi, w = q b eps~' / (D k), and the
+    second-order Jones-Zener series of g1_0 = a cos phi + c sin phi is exactly
+    (1 - (tau w)^2) (a cos + c sin) + tau w (c cos - a sin)."""
+    kx, ky = points[:, 0], points[:, 1]
+    k, phi = np.hypot(kx, ky), np.arctan2(ky, kx)
+    r = np.sqrt(delta**2 + k**2)
+    total = np.zeros((points.shape[0], 2))
+    for sign in (1.0, -1.0):  # upper, lower band
+        moment, omega = -delta / (2 * r**2), -sign * delta / (2 * r**3)
+        eps = sign * r - moment * b
+        slope = sign * k / r - delta * b * k / r**4  # d eps~ / dk
+        factor = 1 + b * omega
+        f0 = 1 / (1 + np.exp((eps - mu) / temperature))
+        df0 = -f0 * (1 - f0) / temperature
+        a, c = (-tau * df0 * Q * slope * e / factor for e in field)
+        w = tau * Q * b * slope / (factor * k)
+        cos, sin = np.cos(phi), np.sin(phi)
+        g1 = (1 - w**2) * (a * cos + c * sin) + w * (c * cos - a * sin)
+        rate = np.stack([slope * cos, slope * sin], axis=1)
+        rate = rate - Q * omega[:, None] * np.array([field[1], -field[0]])[None, :]
+        total += Q * (f0 + g1)[:, None] * rate
+    return total
+
+
+def test_massive_dirac_in_b_is_the_closed_form_integrand_on_the_grid():
+    """A massive Dirac valley (2D: moment, curvature and D all nonzero and isotropic) in B_z:
+    sj.current equals the grid sum of the closed-form integrand (:func:`_dirac_in_field`) to
+    1e-10, at two fields of either sign (B Omega up to 0.44). The same quadrature on both sides,
+    so this pins the whole per-point assembly (eps~ by the sum-over-states moment, v~ by
+    autodiff, 1 / D in g1_0 and in L, both Jones-Zener orders, f0(eps~) and -q E x Omega) at
+    every order in B, not only its O(B^2) part (1 / D in L enters the Weyl tests at O(B^3))."""
+    model = models.MassiveDirac(1.0, 0.3)
+    grid = grids.disk(4.0, 24, 16, breaks=[0.6])
+    points, weights = np.asarray(grid.points), np.asarray(grid.weights)
+    common = dict(field=[1e-3, 2e-3], mu=0.6, temperature=0.05, tau=2.0)
+    for b in (0.05, -0.08):
+        package = np.asarray(sj.current(model, grid, theory="ssct", magnetic_field=b, **common))
+        closed = weights @ _dirac_in_field(points, b, delta=0.3, **common)
+        np.testing.assert_allclose(package, closed, rtol=1e-10)
+        assert abs(package[1]) > 0.1 * abs(package[0])  # a Hall part is present
+
+
 # ----------------------------------------------------------------------------------------------
 # argument errors
 
@@ -218,3 +452,12 @@ def test_magnetic_field_needs_ssct_or_msct_and_the_right_shape(parabolic):
         sj.current(model, grid, magnetic_field=0.1, theory="nonabelian_hall", **common)
     with pytest.raises(ValueError, match="magnetic_field must be a scalar B_z"):
         sj.current(model, grid, theory="ssct", magnetic_field=[0.1, 0.2], **common)
+    # a textured model (the theory here is for uniform models): refused by name, while tracing
+    textured = models.MassiveDirac(1.0, lambda x: 0.3 + 0.1 * jnp.cos(x[0]))
+    with pytest.raises(ValueError, match="magnetic_field: the SSCT current in B needs a uniform"):
+        sj.current(textured, grid, theory="ssct", magnetic_field=0.1, **common)
+    # T = 0: f0' is a delta function, which no k-grid sum resolves (the Jones-Zener terms act
+    # on g1 ~ f0'(eps~)); the message says to use a small T and why
+    zero_t = dict(common, temperature=0.0)
+    with pytest.raises(ValueError, match=r"temperature must be > 0.*delta function.*small T"):
+        sj.current(model, grid, theory="ssct", magnetic_field=0.1, **zero_t)

@@ -228,7 +228,8 @@ def test_weyl_manifold_in_b(weyl_current):
     2. the tau-dependent (Lorentz-force) part of sigma_xx, sigma_yx: per-band SSCT (1e-7 of its
        change between tau and 2 tau);
     3. a grid point on the node: the hybridised bands touch (the bare pair is exactly degenerate
-       and both bands are occupied, so only the hybridised-gap check sees it)."""
+       and both bands are occupied, so only the hybridised-gap check sees it);
+    4. |B| = 1: D_i <= 0 on the inner shell is refused, naming magnetic_field, as for SSCT."""
     current, grid = weyl_current
     b, e = 0.05, 1e-7
     equilibrium = current("msct", 0.0, b)
@@ -249,6 +250,9 @@ def test_weyl_manifold_in_b(weyl_current):
     node = KGrid(grid.points.at[0].set(0.0), grid.weights)
     with pytest.raises(NotImplementedError, match="hybridised bands of bands 0 and 1"):
         current("msct", 1e-4, b, grid=node)
+    # |B| = 1: D_i = 1 + B . Omega_i = 1 - 1 / (2 k^2) < 0 near the poles of the inner shell
+    with pytest.raises(ValueError, match=r"magnetic_field is too strong.*D = 1 \+ B \. Omega"):
+        current("msct", 1e-4, 1.0)
 
 
 # ----------------------------------------------------------------------------------------------

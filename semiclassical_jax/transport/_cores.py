@@ -6,14 +6,15 @@ same arguments. The cores check nothing: their callers validate the arguments fi
 (:func:`check_grid`, :func:`check_grid_values`, ``semiclassical_jax._guards``) and turn the
 returned :class:`~._integrate.Diagnostics` into errors (:func:`check_diagnostics`: H Hermitian at
 every point, no gap the integrand divides by closed on a grid point relative to the model's energy
-scale, every value finite). Physical numbers are traced; ``theory``, ``manifolds``, ``quantity`` and ``chunk`` are static.
+scale, in a magnetic field D = 1 + B . Omega > 0, every value finite). Physical numbers are
+traced; ``theory``, ``manifolds``, ``quantity`` and ``chunk`` are static.
 
 Fermi-level scans: the cores take ``mu`` and ``temperature`` as (L,) arrays of L levels and
 evaluate the geometry of each k-point once for all of them; every value has a level axis after
 the position axis, (n_x, L, ...).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import equinox as eqx
@@ -97,9 +98,10 @@ def check_diagnostics(
 ) -> None:
     """Add the value checks of one k-integral to ``guards``: H Hermitian at every point, no gap the
     integrand divides by closed on a grid point (|eps_n - eps_m| <= GAP_RTOL x the model's energy
-    scale, the largest |eps| on the grid), every value finite. Eager calls name the (x, k) point,
-    the bands and the gap; ``levels`` = (mu, temperature), each (L,), of a scan: then also the
-    level at which that pair is relevant."""
+    scale, the largest |eps| on the grid), in a magnetic field D = 1 + B . Omega > 0 at every
+    point and band (the error names ``magnetic_field``), every value finite. Eager calls name the
+    (x, k) point, the bands and the gap (or D and its band); ``levels`` = (mu, temperature), each
+    (L,), of a scan: then also the level at which that pair is relevant."""
     if is_concrete(diagnostics):  # compared in numpy: no XLA program per eager call
         diagnostics = jax.tree_util.tree_map(np.asarray, diagnostics)
     n = diagnostics.non_hermiticity
@@ -155,10 +157,31 @@ def check_diagnostics(
         detail=touching,
         error=NotImplementedError,
     )
+    _check_phase_space_factor(guards, diagnostics, what, at)
     guards.add(
         ~diagnostics.finite,
         f"{what} is not finite: the model is not finite somewhere on the grid, or a gap between "
         "manifolds (between bands, for one-band manifolds) closes on a grid point",
+    )
+
+
+def _check_phase_space_factor(
+    guards: Guards, diagnostics: Diagnostics, what: str, at: Callable[[Array], str]
+) -> None:
+    """D = 1 + B . Omega_n > 0 at every grid point and band (PHYSICS.md section 5): where B . Omega
+    <= -1 the phase-space density D / (2 pi)^d is not positive and the expansion in B (the
+    magnetic length long against the curvature's length scale) does not hold, so the current
+    would be meaningless (1 / D diverges at D = 0 and changes sign beyond)."""
+    factor = diagnostics.factor
+    guards.add(
+        factor <= 0,
+        f"{what}: magnetic_field is too strong for the semiclassical theory on this grid: the "
+        "phase-space factor D = 1 + B . Omega is <= 0 (B . Omega <= -1, near a band touching)",
+        detail=lambda: (
+            f": D = {float(factor):.3e} in band {int(diagnostics.factor_band)} at "
+            f"{at(diagnostics.factor_at)}; reduce |magnetic_field| or keep the grid away from the "
+            "curvature's hot spots (|B . Omega| << 1 wherever the grid samples)"
+        ),
     )
 
 
@@ -172,6 +195,7 @@ def diagnostics_failed(diagnostics: Diagnostics) -> Array:
     return (
         (diagnostics.non_hermiticity > HERMITICITY_RTOL)
         | gap_closed(diagnostics)
+        | (diagnostics.factor <= 0)
         | ~diagnostics.finite
     )
 
@@ -182,9 +206,11 @@ def _point_check(
     relevant: LevelPairs,
     mu: Float[Array, " L"],
     temperature: Float[Array, " L"],
+    factor: Float[Array, " n"] | None = None,
 ) -> PointCheck:
     """The point's :class:`PointCheck` over L levels (``relevant``: (L, N, N), or (1, N, N) for
-    every level): the smallest gap of a pair relevant at some level, and the first such level.
+    every level): the smallest gap of a pair relevant at some level, and the first such level;
+    ``factor``: the phase-space factor D_n (N,) of every band in a magnetic field (None: none).
 
     A relevant pair counts even when exactly degenerate if its occupations differ by 1/2 or more
     at that level (a touching at a T = 0 Fermi level: dropping it would hide the divergence; an
@@ -202,7 +228,12 @@ def _point_check(
     at_pair = (bands[:, None] == pair[0]) & (bands[None, :] == pair[1])
     counts = relevant & ((gap > degeneracy_tolerance(e)) | straddling) & at_pair
     level = jnp.argmax(jnp.any(counts, axis=(1, 2)))
-    return PointCheck(energy_scale(e), non_hermiticity, gap, pair, level)
+    if factor is None:
+        factor_min, band = jnp.asarray(jnp.inf, e.dtype), jnp.zeros((), int)
+    else:
+        band = jnp.argmin(factor)
+        factor_min = factor[band]
+    return PointCheck(energy_scale(e), non_hermiticity, gap, pair, level, factor_min, band)
 
 
 def _with_hybridised_gap(check: PointCheck, gap: Array, pair: Array) -> PointCheck:
@@ -274,10 +305,10 @@ def current_core(
 
     def integrand(x: Array, k: Array) -> tuple[Array, PointCheck]:
         if theory == "msct" and magnetic_field is not None:
-            value, geometry, non_hermiticity, relevant, hybridised = magnetic_msct_current(
+            value, geometry, non_hermiticity, relevant, hybridised, factor = magnetic_msct_current(
                 model, x, k, field, magnetic_field, mu, temperature, tau, manifolds
             )
-            check = _point_check(geometry, non_hermiticity, relevant, mu, temperature)
+            check = _point_check(geometry, non_hermiticity, relevant, mu, temperature, factor)
             return value, _with_hybridised_gap(check, *hybridised)
         if theory == "msct":
             value, geometry, non_hermiticity, relevant = msct_current(
@@ -286,10 +317,12 @@ def current_core(
             return value, _point_check(geometry, non_hermiticity, relevant, mu, temperature)
         geometry, non_hermiticity, _ = geometry_with_diagnostics(model, x, k)
         if magnetic_field is not None:
-            value, relevant = magnetic_current(
+            value, relevant, factor = magnetic_current(
                 model, geometry, x, k, field, magnetic_field, mu, temperature, tau
             )
-        elif theory == "ssct":
+            check = _point_check(geometry, non_hermiticity, relevant, mu, temperature, factor)
+            return value, check
+        if theory == "ssct":
             value, relevant = ssct_current(geometry, field, mu, temperature, tau)
         else:
             value, relevant = nonabelian_hall_current(geometry, field, mu, temperature, manifolds)

@@ -431,7 +431,10 @@ def current(
     empty pairs; a multi-band MSCT manifold keeps every pair to its remote bands). In a scan this
     holds per level: the error names the first level at which the touching pair's occupations
     differ. ValueError naming ``mu`` / ``temperature`` for levels that are not finite (T < 0 or
-    T = 0 where not allowed) or that do not broadcast against each other.
+    T = 0 where not allowed) or that do not broadcast against each other. In a magnetic field,
+    ValueError naming ``magnetic_field`` if the phase-space factor D = 1 + B . Omega_n of some
+    band is <= 0 at a grid point (B too strong near a band touching: the theory's expansion in
+    B fails there), naming the point, the band and D.
     """
     position = None if x is None else vector(x, "x", int(model.dim))[None, :]
     return _current(

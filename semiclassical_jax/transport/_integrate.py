@@ -10,7 +10,8 @@ Alongside the sum, the scan reduces each point's :class:`PointCheck` into :class
 the model's energy scale (max over all points of max_n |eps_n|), the largest non-Hermiticity and
 the smallest relevant gap, each with the (x, k) indices where it occurs (and, for a scan of L
 Fermi levels, the first level at which that gap is relevant), so that the callers test the gap
-against the scale of the whole integral, not of one point.
+against the scale of the whole integral, not of one point; in a magnetic field also the smallest
+phase-space factor D = 1 + B . Omega (PHYSICS.md section 5), where and in which band.
 """
 
 import functools
@@ -28,14 +29,18 @@ from .._types import Array, Float
 class PointCheck(NamedTuple):
     """What an integrand reports about its point: max_n |eps_n|, the relative non-Hermiticity of
     H, the smallest gap of a pair the integrand divides by at some level (inf if none), that pair
-    (n, m) and the first level (an index into the L levels) at which it is relevant (-1: the gap
-    is between two hybridised bands of a manifold, MSCT in a magnetic field)."""
+    (n, m), the first level (an index into the L levels) at which it is relevant (-1: the gap is
+    between two hybridised bands of a manifold, MSCT in a magnetic field), and the smallest
+    phase-space factor min_n D_n = 1 + B . Omega_n in a magnetic field (inf without one) with
+    its band n."""
 
     scale: Float[Array, ""]
     non_hermiticity: Float[Array, ""]
     gap: Float[Array, ""]
     pair: Array
     level: Array
+    factor: Float[Array, ""]
+    factor_band: Array
 
 
 class Diagnostics(NamedTuple):
@@ -44,7 +49,9 @@ class Diagnostics(NamedTuple):
     ``finite``: every integrand value finite. ``scale``: max over points of max_n |eps_n|.
     ``non_hermiticity`` / ``gap``: max / min over points, at ``non_hermitian_at`` / ``gap_at`` =
     (x index, k index) of the grid; ``pair``: the bands (n, m) of the smallest gap; ``level``: the
-    first level (index into the L levels) at which that pair is relevant.
+    first level (index into the L levels) at which that pair is relevant. ``factor``: min over
+    points of the phase-space factor D (inf without a magnetic field), at ``factor_at`` in band
+    ``factor_band``.
     """
 
     finite: Array
@@ -55,6 +62,9 @@ class Diagnostics(NamedTuple):
     gap_at: Array
     pair: Array
     level: Array
+    factor: Float[Array, ""]
+    factor_at: Array
+    factor_band: Array
 
 
 def _chunk_diagnostics(values: Array, check: PointCheck, offset: Array) -> Diagnostics:
@@ -66,6 +76,7 @@ def _chunk_diagnostics(values: Array, check: PointCheck, offset: Array) -> Diagn
 
     worst = jnp.argmax(check.non_hermiticity.reshape(-1))
     closest = jnp.argmin(check.gap.reshape(-1))
+    weakest = jnp.argmin(check.factor.reshape(-1))
     return Diagnostics(
         jnp.all(jnp.isfinite(values)),
         jnp.max(check.scale),
@@ -75,6 +86,9 @@ def _chunk_diagnostics(values: Array, check: PointCheck, offset: Array) -> Diagn
         where(closest),
         check.pair.reshape(-1, 2)[closest],
         check.level.reshape(-1)[closest],
+        check.factor.reshape(-1)[weakest],
+        where(weakest),
+        check.factor_band.reshape(-1)[weakest],
     )
 
 
@@ -82,6 +96,7 @@ def _merge(old: Diagnostics, new: Diagnostics) -> Diagnostics:
     """Both chunks' reduction; on ties the earlier point wins."""
     worse = new.non_hermiticity > old.non_hermiticity
     closer = new.gap < old.gap
+    weaker = new.factor < old.factor
     return Diagnostics(
         old.finite & new.finite,
         jnp.maximum(old.scale, new.scale),
@@ -91,6 +106,9 @@ def _merge(old: Diagnostics, new: Diagnostics) -> Diagnostics:
         jnp.where(closer, new.gap_at, old.gap_at),
         jnp.where(closer, new.pair, old.pair),
         jnp.where(closer, new.level, old.level),
+        jnp.where(weaker, new.factor, old.factor),
+        jnp.where(weaker, new.factor_at, old.factor_at),
+        jnp.where(weaker, new.factor_band, old.factor_band),
     )
 
 
@@ -116,6 +134,9 @@ def _no_diagnostics() -> Diagnostics:
         origin,
         jnp.array(jnp.inf),
         origin,
+        origin,
+        jnp.zeros((), int),
+        jnp.array(jnp.inf),
         origin,
         jnp.zeros((), int),
     )

@@ -15,6 +15,13 @@ f0(eps~) is annihilated by the Lorentz term ((v~ x B) . v~ = 0), so only g1 carr
 applied by nested forward-mode derivatives (``jax.jacfwd``) of the per-point function, band by
 band (each band has its own direction v~_n x B). In 2D, B = B_z z and Omega = Omega^{kx ky} z, so
 E . B = 0, v~ . Omega = 0, v x B = B_z (v_y, -v_x) and E x Omega = Omega (E_y, -E_x).
+
+Validity: the expansion needs D > 0 (|B . Omega| < 1, a magnetic length longer than the
+curvature's length scale); each point reports its smallest D and the transport callers raise,
+naming ``magnetic_field``, where it is <= 0 on the grid (``_cores.check_diagnostics``). T = 0 is
+refused by the callers: g1 ~ f0'(eps~) is then a delta function on the Fermi surface, which a
+k-grid sum does not resolve (a small T that the grid resolves gives the T -> 0 limit; L is
+tangent to the constant-eps~ surfaces, so no f0'' appears).
 """
 
 from collections.abc import Callable
@@ -66,10 +73,11 @@ def ssct_magnetic_current(
     mu: Float[Array, " L"],
     temperature: Float[Array, " L"],
     tau: Float[Array, ""],
-) -> Float[Array, "L d"]:
+) -> tuple[Float[Array, "L d"], Float[Array, " n"]]:
     """The SSCT current integrand q sum_n (D dx/dt)_n g_n at one k-point in E and B (equations in
-    the module docstring), at each of the L levels; ``magnetic_field`` (c,): B_z in 2D, (3,) in 3D.
-    Units: natural (hbar = e = 1), as :func:`._integrands.ssct_current`."""
+    the module docstring), at each of the L levels, and the phase-space factor D_n of each band
+    (n,) at the point; ``magnetic_field`` (c,): B_z in 2D, (3,) in 3D. Units: natural (hbar = e =
+    1), as :func:`._integrands.ssct_current`."""
     q, b = CHARGE, magnetic_field
     band = _moment_band(model, x, b)
 
@@ -97,14 +105,14 @@ def ssct_magnetic_current(
     # one nested forward pass: d_k (tau L g1_0) with g1_0, tau L g1_0 and the band at k as aux
     gradient, (g, h, local) = jax.jacfwd(first, has_aux=True)(k)
     g1 = g + h + lorentz(gradient, local)
-    eps, velocity, _, omega = local
+    eps, velocity, factor, omega = local
     f0, _, _ = level_occupations(eps, mu, temperature)
     if k.shape[0] == 2:  # E x (Omega z) = Omega (E_y, -E_x); v~ . Omega = 0
         rate = velocity - q * omega * jnp.stack([field[1], -field[0]])[None, :]  # (N, d)
     else:
         rate = velocity - q * jnp.cross(field[None, :], omega)
         rate = rate - q * jnp.sum(velocity * omega, axis=-1)[:, None] * b[None, :]
-    return q * (f0 + g1) @ rate
+    return q * (f0 + g1) @ rate, factor
 
 
 def magnetic_current(
@@ -117,10 +125,11 @@ def magnetic_current(
     mu: Float[Array, " L"],
     temperature: Float[Array, " L"],
     tau: Float[Array, ""],
-) -> tuple[Float[Array, "L d"], Bool[Array, "L n n"]]:
+) -> tuple[Float[Array, "L d"], Bool[Array, "L n n"], Float[Array, " n"]]:
     """:func:`ssct_magnetic_current` at (x, k) for a checked ``magnetic_field`` ((c,) or B(x)),
-    with the pairs it divides by (the moment and the curvature divide by every gap): (J of each
-    level, relevant pairs of each level). ``geometry``: the point's (checked) geometry; a model
+    with the pairs it divides by (the moment and the curvature divide by every gap) and the
+    phase-space factor it divides by: (J of each level, relevant pairs of each level, D of each
+    band; the caller raises where D <= 0). ``geometry``: the point's (checked) geometry; a model
     that depends on x raises ValueError (the magnetic theory here is for uniform models)."""
     if not geometry.uniform:
         raise ValueError(
@@ -128,7 +137,7 @@ def magnetic_current(
             "this model depends on position"
         )
     b = magnetic_field_at(magnetic_field, x, k.shape[0])
-    value = ssct_magnetic_current(model, x, k, field, b, mu, temperature, tau)
+    value, factor = ssct_magnetic_current(model, x, k, field, b, mu, temperature, tau)
     n = geometry.n_bands
     relevant = jnp.broadcast_to(~jnp.eye(n, dtype=bool), (mu.shape[0], n, n))
-    return value, relevant
+    return value, relevant, factor

@@ -275,7 +275,7 @@ def msct_magnetic_current(
 ) -> tuple[Float[Array, "L d"], tuple]:
     """The MSCT current integrand q sum_i g_i (D_i dx/dt) at one k-point in E and B (equations
     in the module docstring) at each of the L levels, and (geometry, relative non-Hermiticity,
-    (smallest hybridised gap, its bands)) of the point. ``magnetic_field`` (c,): B_z in 2D, (3,)
+    (smallest hybridised gap, its bands), D_i (N,)) of the point. ``magnetic_field`` (c,): B_z in 2D, (3,)
     in 3D. Units: natural (hbar = e = 1), as :func:`._integrands.msct_current`."""
     q, b = CHARGE, magnetic_field
     band = _bands(model, x, b, field, manifolds)
@@ -297,7 +297,7 @@ def msct_magnetic_current(
     lorentz_rate = tau * q * jnp.einsum("nc,nac->na", direction, d_scaled)  # tau L' R
     relaxation = drive[:, None] * (rate + lorentz_rate) + lorentz_drive[:, None] * lorentz_rate
     f0, slope, _ = level_occupations(shifted, mu, temperature)  # (L, N)
-    return q * f0 @ rate - tau * q**2 * slope @ relaxation, extra
+    return q * f0 @ rate - tau * q**2 * slope @ relaxation, (*extra, factor)
 
 
 def magnetic_msct_current(
@@ -310,15 +310,16 @@ def magnetic_msct_current(
     temperature: Float[Array, " L"],
     tau: Float[Array, ""],
     manifolds: Manifolds,
-) -> tuple[Float[Array, "L d"], BandGeometry, Array, Array, tuple[Array, Array]]:
+) -> tuple[Float[Array, "L d"], BandGeometry, Array, Array, tuple[Array, Array], Array]:
     """:func:`msct_magnetic_current` at (x, k) for a checked ``magnetic_field`` ((c,) or B(x)):
     (J of each level, the point's geometry, its relative non-Hermiticity, the relevant pairs of
-    each level (L, N, N): every pair, as the moment and the curvature divide by every gap, and
-    (the smallest gap between hybridised bands of one manifold, their bands))."""
+    each level (L, N, N): every pair, as the moment and the curvature divide by every gap,
+    (the smallest gap between hybridised bands of one manifold, their bands), and the hybridised
+    bands' phase-space factors D_i = 1 + B . Omega_i (N,))."""
     b = magnetic_field_at(magnetic_field, x, k.shape[0])
-    value, (geometry, non_hermiticity, hybridised) = msct_magnetic_current(
+    value, (geometry, non_hermiticity, hybridised, factor) = msct_magnetic_current(
         model, x, k, field, b, mu, temperature, tau, manifolds
     )
     n = geometry.n_bands
     relevant = jnp.broadcast_to(~jnp.eye(n, dtype=bool), (mu.shape[0], n, n))
-    return value, geometry, non_hermiticity, relevant, hybridised
+    return value, geometry, non_hermiticity, relevant, hybridised, factor
