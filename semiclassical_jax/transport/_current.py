@@ -435,6 +435,18 @@ def current(
     ValueError naming ``magnetic_field`` if the phase-space factor D = 1 + B . Omega_n of some
     band is <= 0 at a grid point (B too strong near a band touching: the theory's expansion in
     B fails there), naming the point, the band and D.
+
+    Examples:
+        >>> import numpy as np
+        >>> import semiclassical_jax as sj
+        >>> from semiclassical_jax import grids, models
+        >>> m = models.MassiveDirac(1.0, 0.3)
+        >>> disk = grids.disk(2.0, 8, 8, breaks=[0.4])
+        >>> j = sj.current(m, disk, field=[0.01, 0.0], mu=0.0, temperature=0.02, tau=10.0)
+        >>> # MSCT, mu in the gap: the Hall current J_y = sigma_yx E_x, sigma_yx on the disk of
+        >>> # radius R = 2: (1 - Delta / sqrt(Delta^2 + v^2 R^2)) / 4 pi = 0.0678
+        >>> print(np.round(j, 6) + 0.0)
+        [0.       0.000678]
     """
     position = None if x is None else vector(x, "x", int(model.dim))[None, :]
     return _current(
