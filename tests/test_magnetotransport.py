@@ -323,46 +323,46 @@ class _FieldAlongZ(eqx.Module):
 
 def test_weyl_callable_field_and_its_gradient():
     """A callable B(x) (evaluated at the current's position x) and d sigma_zz / dB by jax.jacfwd
-    through sj.current (E || B, the module docstring's node): at x0 with B(x0) = 0.02 z the
-    forward-mode derivative equals central differences of the array-B current (step 1e-3, the
-    O(h^2) error ~1e-10 relative; tolerance 1e-6) and the closed form's derivative
-    d/dB [tau v^3 B^2 / (30 pi^2 mu^2)] = 2 tau v^3 B / (30 pi^2 mu^2), thermally averaged
-    (the B^3 term is 5e-4 of it at this B; tolerance 2e-3); a B(x) evaluated at the wrong point
-    (B = 0.01) would halve it. The value equals the array-B current at B(x0) (1e-9; the mean
-    of sigma(B0 +- h) less its h^2 term, from the closed form: B(x0 = 0) would differ by 6e-5)."""
+    through sj.current (E || B, the module docstring's node), at x0 with B(x0) = 0.02 z:
+    - d sigma_zz / dB = the closed form's derivative d/dB [tau v^3 B^2 / (30 pi^2 mu^2)] =
+      2 tau v^3 B / (30 pi^2 mu^2), thermally averaged (the B^3 term is 5e-4 of it at this B;
+      tolerance 2e-3); B(x) evaluated at the wrong point (B = 0.01) would halve it;
+    - the forward-mode derivative of J_z(E = +1e-4 z) equals central differences of the array-B
+      current (step 1e-3, O(h^2) ~ 1e-10 relative; tolerance 1e-6), and its value equals theirs
+      at B(x0) (O(h^2); tolerance 1e-7: B(x = 0) would differ by 50 %, through the shell's
+      equilibrium current along B)."""
     x0, b_eff, h, e = np.array([0.5, 0.0, 0.0]), 0.02, 1e-3, 1e-4
     slope = jnp.array([0.02, 0.0, 0.0])
     b0 = b_eff - float(slope @ x0)
 
-    def sigma_zz(b):
+    def currents(b):
         field = _FieldAlongZ(b, slope)
-        j = [
-            sj.current(
-                _weyl_model(1.0),
-                _weyl_grid(),
-                field=[0.0, 0.0, f],
-                mu=MU_W,
-                temperature=T_W,
-                tau=TAU_W,
-                theory="ssct",
-                magnetic_field=field,
-                x=x0,
-            )[2]
-            for f in (e, -e)
-        ]
-        value = (j[0] - j[1]) / (2 * e)
-        return value, value
+        j = jnp.stack(
+            [
+                sj.current(
+                    _weyl_model(1.0),
+                    _weyl_grid(),
+                    field=[0.0, 0.0, f],
+                    mu=MU_W,
+                    temperature=T_W,
+                    tau=TAU_W,
+                    theory="ssct",
+                    magnetic_field=field,
+                    x=x0,
+                )[2]
+                for f in (e, -e)
+            ]
+        )
+        return j, j
 
-    derivative, value = jax.jacfwd(sigma_zz, has_aux=True)(jnp.asarray(b0))
-    array = {b: _weyl_sigma(1.0, (0.0, 0.0, b), (0.0, 0.0, 1.0))[2] for b in (b_eff - h, b_eff + h)}
-    np.testing.assert_allclose(
-        derivative, (array[b_eff + h] - array[b_eff - h]) / (2 * h), rtol=1e-6
-    )
+    slopes, values = jax.jacfwd(currents, has_aux=True)(jnp.asarray(b0))  # J_z(+-E), d/dB
     closed = _thermal(lambda en: 2 * TAU_W * V**3 * b_eff / (30 * np.pi**2 * en**2))
-    np.testing.assert_allclose(derivative, closed, rtol=2e-3)
-    coefficient = _thermal(lambda en: TAU_W * V**3 / (30 * np.pi**2 * en**2))
-    mean = (array[b_eff + h] + array[b_eff - h]) / 2 - coefficient * h**2  # its O(h^2) removed
-    np.testing.assert_allclose(value, mean, rtol=1e-9)
+    np.testing.assert_allclose((slopes[0] - slopes[1]) / (2 * e), closed, rtol=2e-3)
+    array = {b: _weyl_current(1.0, (0.0, 0.0, b), (0.0, 0.0, e))[2] for b in (b_eff - h, b_eff + h)}
+    np.testing.assert_allclose(
+        slopes[0], (array[b_eff + h] - array[b_eff - h]) / (2 * h), rtol=1e-6
+    )
+    np.testing.assert_allclose(values[0], (array[b_eff + h] + array[b_eff - h]) / 2, rtol=1e-7)
 
 
 def test_field_too_strong_for_the_grid_is_refused():
