@@ -225,7 +225,7 @@ def test_weyl_chiral_anomaly_longitudinal_magnetoconductivity(weyl_sigma_zz):
     np.testing.assert_allclose(values[1.0, b], values[-1.0, b], rtol=1e-6)
 
 
-TAUS_PERP = (TAU_W, 0.25)  # Lorentz-dominated (tau^3) and Berry-dominated (tau)
+TAU_PERP = 0.4  # the Berry (tau) and Lorentz (tau^3) parts of Delta sigma_xx are 40 / 60 %
 
 
 def _sigma_perp(tau, b):
@@ -258,33 +258,30 @@ def test_weyl_transverse_magnetoconductivity_has_no_anomaly_part():
         sigma_yx = tau^2 B mu v / (6 pi^2) + B v / (24 pi^2 mu) + O(B^3)
     (the last term: int f0(eps~) Omega_z = s / (8 pi^2) int dc c k*(c), the moment tilting the
     Fermi sea). The first-order Lorentz term (sin phi) drops out of J_x and the Berry
-    corrections to the Lorentz terms are O(B^3). Each integrand depends on (c, beta) only through
-    beta c and even powers of c, so only even powers of beta = chi-independent terms survive.
+    corrections to the Lorentz terms are O(B^3). Each integrand is invariant under (c, beta) ->
+    (-c, -beta), so only even powers of beta survive: the same for both chiralities (the E || B
+    test checks the chirality independence on this grid).
     T > 0: L never differentiates f0' ((v~ x B) . d_k eps~ = 0), so every term is linear in
     f0'(eps~ - mu) and sigma(T) = int de (-f0'(e - mu)) sigma_{T=0}(mu = e) (numpy, _thermal).
     Richardson in B (b, b/2) removes the B^4 (sigma_yx / B: B^2) terms; tolerances 2e-3 and 1e-4
-    (the E || B test's grid). Two tau values pin the tau (Berry: 60 % of the total at tau =
-    0.25) and tau^3 (Lorentz: 99 % at tau = 3) parts separately.
+    (the E || B test's grid; measured 3e-4 and 7e-6). At tau = 0.4 the Berry and Lorentz parts of
+    Delta sigma_xx are 40 / 60 % and the Hall and moment parts of sigma_yx 39 / 61 %, so each
+    part is pinned. B = 0: sigma_xx = sigma_zz of the E || B test times tau / tau_W (on this
+    grid the angular rule is exact for the B = 0 integrand: 3e-11).
     """
-    b = 0.1
-    for tau in TAUS_PERP:
-        zero = _sigma_perp(tau, 0.0)
-        np.testing.assert_allclose(
-            zero[0], _thermal(lambda e: tau * e**2 / (6 * np.pi**2 * V)), rtol=1e-4
-        )
-        xx, yx = {}, {}
-        for field in (b, b / 2):
-            sigma = _sigma_perp(tau, field)
-            xx[field] = (sigma[0] - zero[0]) / field**2
-            yx[field] = sigma[1] / field
-        berry = _thermal(lambda e: -tau * V**3 / (60 * np.pi**2 * e**2))
-        lorentz = -(tau**3) * V**3 / (6 * np.pi**2) * _thermal(np.ones_like)
-        np.testing.assert_allclose((4 * xx[b / 2] - xx[b]) / 3, berry + lorentz, rtol=2e-3)
-        assert berry + lorentz < 0  # negative transverse magnetoconductance: not zero
-        hall = _thermal(lambda e: tau**2 * e * V / (6 * np.pi**2) + V / (24 * np.pi**2 * e))
-        np.testing.assert_allclose((4 * yx[b / 2] - yx[b]) / 3, hall, rtol=1e-4)
-    other = _weyl_current(-1.0, (0.0, 0.0, b), (1e-4, 0.0, 0.0), TAUS_PERP[1])
-    np.testing.assert_allclose(other[:2] / 1e-4, _sigma_perp(TAUS_PERP[1], b), rtol=1e-8)
+    b, tau = 0.1, TAU_PERP
+    zero = _weyl_sigma(1.0, (0.0, 0.0, 0.0), (0.0, 0.0, 1.0))[2] * tau / TAU_W
+    xx, yx = {}, {}
+    for field in (b, b / 2):
+        sigma = _sigma_perp(tau, field)
+        xx[field] = (sigma[0] - zero) / field**2
+        yx[field] = sigma[1] / field
+    berry = _thermal(lambda e: -tau * V**3 / (60 * np.pi**2 * e**2))
+    lorentz = -(tau**3) * V**3 / (6 * np.pi**2) * _thermal(np.ones_like)
+    np.testing.assert_allclose((4 * xx[b / 2] - xx[b]) / 3, berry + lorentz, rtol=2e-3)
+    assert berry + lorentz < 0  # negative transverse magnetoconductance: not zero
+    hall = _thermal(lambda e: tau**2 * e * V / (6 * np.pi**2) + V / (24 * np.pi**2 * e))
+    np.testing.assert_allclose((4 * yx[b / 2] - yx[b]) / 3, hall, rtol=1e-4)
 
 
 def test_weyl_planar_hall_angle_dependence():
@@ -326,55 +323,62 @@ class _FieldAlongZ(eqx.Module):
 
 def test_weyl_callable_field_and_its_gradient():
     """A callable B(x) (evaluated at the current's position x) and d sigma_zz / dB by jax.jacfwd
-    through sj.current (E || B, the module docstring's node): at x0 with B(x0) = 0.02 z the
-    forward-mode derivative equals central differences of the array-B current (step 1e-3, the
-    O(h^2) error ~1e-10 relative; tolerance 1e-6) and the closed form's derivative
-    d/dB [tau v^3 B^2 / (30 pi^2 mu^2)] = 2 tau v^3 B / (30 pi^2 mu^2), thermally averaged
-    (the B^3 term is 5e-4 of it at this B; tolerance 2e-3); a B(x) evaluated at the wrong point
-    (B = 0.01) would halve it. The value equals the array-B current at B(x0) (1e-9; the mean
-    of sigma(B0 +- h) less its h^2 term, from the closed form: B(x0 = 0) would differ by 6e-5)."""
+    through sj.current (E || B, the module docstring's node), at x0 with B(x0) = 0.02 z:
+    - d sigma_zz / dB = the closed form's derivative d/dB [tau v^3 B^2 / (30 pi^2 mu^2)] =
+      2 tau v^3 B / (30 pi^2 mu^2), thermally averaged (the B^3 term is 5e-4 of it at this B;
+      tolerance 2e-3); B(x) evaluated at the wrong point (B = 0.01) would halve it;
+    - the forward-mode derivative of J_z(E = +1e-4 z) equals central differences of the array-B
+      current (step 1e-3, O(h^2) ~ 1e-10 relative; tolerance 1e-6), and its value equals theirs
+      at B(x0) (O(h^2); tolerance 1e-7: B(x = 0) would differ by 50 %, through the shell's
+      equilibrium current along B)."""
     x0, b_eff, h, e = np.array([0.5, 0.0, 0.0]), 0.02, 1e-3, 1e-4
     slope = jnp.array([0.02, 0.0, 0.0])
     b0 = b_eff - float(slope @ x0)
 
-    def sigma_zz(b):
+    def currents(b):
         field = _FieldAlongZ(b, slope)
-        j = [
-            sj.current(
-                _weyl_model(1.0),
-                _weyl_grid(),
-                field=[0.0, 0.0, f],
-                mu=MU_W,
-                temperature=T_W,
-                tau=TAU_W,
-                theory="ssct",
-                magnetic_field=field,
-                x=x0,
-            )[2]
-            for f in (e, -e)
-        ]
-        value = (j[0] - j[1]) / (2 * e)
-        return value, value
+        j = jnp.stack(
+            [
+                sj.current(
+                    _weyl_model(1.0),
+                    _weyl_grid(),
+                    field=[0.0, 0.0, f],
+                    mu=MU_W,
+                    temperature=T_W,
+                    tau=TAU_W,
+                    theory="ssct",
+                    magnetic_field=field,
+                    x=x0,
+                )[2]
+                for f in (e, -e)
+            ]
+        )
+        return j, j
 
-    derivative, value = jax.jacfwd(sigma_zz, has_aux=True)(jnp.asarray(b0))
-    array = {b: _weyl_sigma(1.0, (0.0, 0.0, b), (0.0, 0.0, 1.0))[2] for b in (b_eff - h, b_eff + h)}
-    np.testing.assert_allclose(
-        derivative, (array[b_eff + h] - array[b_eff - h]) / (2 * h), rtol=1e-6
-    )
+    slopes, values = jax.jacfwd(currents, has_aux=True)(jnp.asarray(b0))  # J_z(+-E), d/dB
     closed = _thermal(lambda en: 2 * TAU_W * V**3 * b_eff / (30 * np.pi**2 * en**2))
-    np.testing.assert_allclose(derivative, closed, rtol=2e-3)
-    coefficient = _thermal(lambda en: TAU_W * V**3 / (30 * np.pi**2 * en**2))
-    mean = (array[b_eff + h] + array[b_eff - h]) / 2 - coefficient * h**2  # its O(h^2) removed
-    np.testing.assert_allclose(value, mean, rtol=1e-9)
+    np.testing.assert_allclose((slopes[0] - slopes[1]) / (2 * e), closed, rtol=2e-3)
+    array = {b: _weyl_current(1.0, (0.0, 0.0, b), (0.0, 0.0, e))[2] for b in (b_eff - h, b_eff + h)}
+    np.testing.assert_allclose(
+        slopes[0], (array[b_eff + h] - array[b_eff - h]) / (2 * h), rtol=1e-6
+    )
+    np.testing.assert_allclose(values[0], (array[b_eff + h] + array[b_eff - h]) / 2, rtol=1e-7)
 
 
-def test_weyl_field_too_strong_for_the_grid_is_refused():
-    """|B| = 1 on the shell grid (inner radius 0.4): D = 1 + B . Omega = 1 - 1 / (2 k^2) < 0
-    near the poles of the inner shell (B . Omega <= -1: the magnetic length is shorter than the
-    curvature's scale). The current would divide by D <= 0 and weigh states by a negative
-    phase-space density: ValueError naming magnetic_field and D, not a number."""
-    with pytest.raises(ValueError, match=r"magnetic_field is too strong.*D = 1 \+ B \. Omega"):
-        _weyl_current(1.0, (0.0, 0.0, 1.0), (1e-4, 0.0, 0.0))
+def test_field_too_strong_for_the_grid_is_refused():
+    """The massive Dirac valley of the tests below (Delta = 0.3, Omega_z = -+Delta / (2 r^3) in
+    the upper / lower band, -5.6 / +5.6 at k = 0) in |B_z| = 0.5: D = 1 + B Omega < 0 near k = 0
+    in the upper band for B_z > 0, in the lower band for B_z < 0 (B . Omega <= -1: the magnetic
+    length is shorter than the curvature's scale). The current would divide by D <= 0 and weigh
+    states by a negative phase-space density: ValueError naming magnetic_field, D and the band."""
+    model = models.MassiveDirac(1.0, 0.3)
+    grid = grids.disk(4.0, 24, 16, breaks=[0.6])
+    common = dict(field=[1e-3, 2e-3], mu=0.6, temperature=0.05, tau=2.0, theory="ssct")
+    for b, band in ((0.5, 1), (-0.5, 0)):
+        with pytest.raises(
+            ValueError, match=rf"magnetic_field is too strong.*D = 1 \+ B \. Omega.*band {band}"
+        ):
+            sj.current(model, grid, magnetic_field=b, **common)
 
 
 # ----------------------------------------------------------------------------------------------
