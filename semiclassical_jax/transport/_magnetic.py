@@ -39,8 +39,8 @@ from ._distribution import level_occupations
 CHARGE = -1.0
 
 
-def _cross(vector: Float[Array, "n d"], axial: Float[Array, " c"]) -> Float[Array, "n d"]:
-    """vector x axial: in 2D the axial vector is (c,) = (its z component,)."""
+def cross_axial(vector: Float[Array, "n d"], axial: Float[Array, " c"]) -> Float[Array, "n d"]:
+    """vector x axial for each row: in 2D the axial vector is (c,) = (its z component,)."""
     if vector.shape[-1] == 2:
         return axial[0] * jnp.stack([vector[:, 1], -vector[:, 0]], axis=-1)
     return jnp.cross(vector, axial)
@@ -94,7 +94,7 @@ def ssct_magnetic_current(
     def lorentz(gradient: Array, local: tuple) -> Array:
         """tau L g from d_k g (L, N, d): L = -(q / D) (v~ x B) . d_k, band by band."""
         _, velocity, factor, _ = local
-        direction = _cross(velocity, b)  # (N, d)
+        direction = cross_axial(velocity, b)  # (N, d)
         return -tau * q * jnp.sum(gradient * direction[None], axis=-1) / factor
 
     def first(kk: Array) -> tuple[Array, tuple[Array, Array, tuple]]:  # tau L g1_0 (L, N)

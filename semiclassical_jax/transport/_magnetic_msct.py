@@ -95,17 +95,10 @@ from ..geometry._kernel import BandGeometry, geometry_with_diagnostics
 from ..models import AbstractModel
 from ._distribution import level_occupations
 from ._integrands import Manifolds, hybridisation
-from ._magnetic import CHARGE
+from ._magnetic import CHARGE, cross_axial
 
 # The (a, b) of each axial component c with (a, b, c) cyclic: m_c and Omega_c = Omega^{ab}.
 _AXIAL = {2: ((0, 1),), 3: ((1, 2), (2, 0), (0, 1))}
-
-
-def _cross(vector: Float[Array, "n d"], axial: Float[Array, " c"]) -> Float[Array, "n d"]:
-    """vector x axial: in 2D the axial vector is (c,) = (its z component,), as in :mod:`._magnetic`."""
-    if vector.shape[-1] == 2:
-        return axial[0] * jnp.stack([vector[:, 1], -vector[:, 0]], axis=-1)
-    return jnp.cross(vector, axial)
 
 
 def _in_basis(basis: Complex[Array, "n i"], matrices: Complex[Array, "... n n"]) -> Array:
@@ -284,7 +277,7 @@ def msct_magnetic_current(
         """(X (N,), R / D (N, d)) at kk, with X, R and the bands as aux."""
         local = band(kk)
         _, velocity, anomalous, factor, omega, _ = local
-        drive = velocity @ field + jnp.sum(_cross(anomalous, b) * velocity, axis=-1) / factor
+        drive = velocity @ field + jnp.sum(cross_axial(anomalous, b) * velocity, axis=-1) / factor
         rate = velocity + anomalous  # V; D dx/dt = V - q (V . Omega) B
         if kk.shape[0] == 3:
             rate = rate - q * jnp.sum(rate * omega, axis=-1)[:, None] * b[None, :]
@@ -292,7 +285,7 @@ def msct_magnetic_current(
 
     (d_drive, d_scaled), (drive, rate, local) = jax.jacfwd(drive_and_rate, has_aux=True)(k)
     shifted, velocity, _, factor, _, extra = local
-    direction = _cross(velocity, b)  # v~ x B (N, d)
+    direction = cross_axial(velocity, b)  # v~ x B (N, d)
     lorentz_drive = -tau * q * jnp.sum(d_drive * direction, axis=-1) / factor  # tau L X
     lorentz_rate = tau * q * jnp.einsum("nc,nac->na", direction, d_scaled)  # tau L' R
     relaxation = drive[:, None] * (rate + lorentz_rate) + lorentz_drive[:, None] * lorentz_rate
