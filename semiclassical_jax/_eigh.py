@@ -402,7 +402,8 @@ _eigh_jacobi.defjvp(_perturbation_jvp(_eigh_jacobi))
 def eigh(
     h: Complex[Array, "n n"], *, method: Literal["auto", "jacobi", "lapack"] = "auto"
 ) -> tuple[Float[Array, " n"], Complex[Array, "n n"]]:
-    """Eigenvalues (ascending) and eigenvectors (columns) of one Hermitian matrix.
+    """Eigenvalues (ascending) and eigenvectors (columns) of one Hermitian matrix (the band
+    convention of PHYSICS.md: H u_n = eps_n u_n, bands sorted ascending).
 
     ``h`` (N, N) -> (energies (N,), vectors (N, N)), h v_n = eps_n v_n.
 

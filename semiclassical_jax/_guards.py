@@ -227,6 +227,9 @@ def check_partition(
 ) -> tuple[tuple[int, ...], ...]:
     """Manifolds that do not overlap; with ``complete`` they must cover every band exactly once.
 
+    A manifold is a set of band indices treated together (PHYSICS.md conventions, paper Fig. 1);
+    the MSCT hybridises the bands inside each one (PHYSICS.md section 3, paper Eqs. 54-62).
+
     ``None`` means every band its own manifold. Returns the manifolds as tuples of band indices;
     raises ValueError naming the offending band otherwise.
 

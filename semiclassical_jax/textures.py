@@ -37,7 +37,8 @@ def _raise_now(texture: eqx.Module) -> None:
 
 
 class CosineModulation(eqx.Module):
-    """f(x) = offset + amplitude cos(G . x + phase): a one-harmonic (stripe) moire modulation.
+    """f(x) = offset + amplitude cos(G . x + phase): a one-harmonic (stripe) moire modulation,
+    the Delta(x) = Delta0 cos(G . x) texture of PHYSICS.md section 4 (x and 1/G in length units).
 
     Examples:
         >>> import numpy as np
@@ -60,7 +61,8 @@ class CosineModulation(eqx.Module):
 class DomainWall(eqx.Module):
     """f(x) = offset + amplitude tanh((n . x - center) / width), n = direction / |direction|.
 
-    A sign-changing wall between -amplitude and +amplitude (for offset 0) of width ``width``.
+    A sign-changing wall between -amplitude and +amplitude (for offset 0) of width ``width``
+    (length units): a texture of PHYSICS.md section 4 entering only through H(x, k).
 
     Examples:
         >>> import numpy as np
@@ -105,7 +107,7 @@ class HexagonalMoire(eqx.Module):
     f(x) = offset + (amplitude / 3) sum_{j=1..3} cos(G_j . x + phase),
     |G_j| = 4 pi / (sqrt(3) L), G_j at angles rotation + 2 pi j / 3. With phase = 0 its maximum is
     offset + amplitude (at x = 0) and its minimum offset - amplitude / 2: for offset 0 the sign
-    reverses across the cell, as the gap of graphene aligned on hBN does.
+    reverses across the cell, as the gap of graphene aligned on hBN does (PHYSICS.md section 4).
 
     Examples:
         >>> import numpy as np

@@ -55,6 +55,8 @@ LENGTH_UNITS |= {"a0": BOHR_NM, "m": 1e9}
 class UnitSystem:
     """Natural units with energy unit ``energy_ev`` (in eV) and length unit ``length_nm`` (in nm).
 
+    In the natural units of PHYSICS.md (conventions): hbar = e = k_B = 1, carrier charge -e.
+
     ``UnitSystem.from_names("eV", "Angstrom")`` builds one from unit names.
 
     Examples:
@@ -151,6 +153,8 @@ def model_units(model: Any, default: UnitSystem = EV_NM) -> UnitSystem:
     names, e.g. "eV" and "Angstrom" on a Wannier90 model); where one is absent or None, that of
     ``default`` (eV, nm), as :func:`units_source` says. An unknown name raises ValueError.
 
+    In the natural units of PHYSICS.md (conventions): hbar = e = k_B = 1, carrier charge -e.
+
     Examples:
         >>> from semiclassical_jax import units
         >>> from semiclassical_jax import models
@@ -171,6 +175,8 @@ def model_units(model: Any, default: UnitSystem = EV_NM) -> UnitSystem:
 
 def units_source(model: Any, default: UnitSystem = EV_NM) -> str:
     """Where :func:`model_units` took each unit from, in words (for labels and metadata).
+
+    In the natural units of PHYSICS.md (conventions): hbar = e = k_B = 1, carrier charge -e.
 
     Examples:
         >>> from semiclassical_jax import units
@@ -233,6 +239,8 @@ def natural_unit(quantity: str, units: UnitSystem = EV_NM, dim: int = 2) -> str:
     """The natural unit of ``quantity`` in words: "e^2/hbar" (2D conductivity),
     "e^2/(hbar Angstrom)" (3D, Wannier90 units), "e eV/(hbar nm)" (2D current density), ...
 
+    In the natural units of PHYSICS.md (conventions): hbar = e = k_B = 1, carrier charge -e.
+
     Examples:
         >>> from semiclassical_jax import units
         >>> units.natural_unit("conductivity"), units.natural_unit("current_density")
@@ -262,6 +270,8 @@ def si_factor(
     quantity: str, units: UnitSystem = EV_NM, dim: int = 2, to: str | None = None
 ) -> tuple[float, str]:
     """(factor, unit name): a natural-unit value of ``quantity`` times ``factor`` is in ``unit``.
+
+    In the natural units of PHYSICS.md (conventions): hbar = e = k_B = 1, carrier charge -e.
 
     ``quantity``: "current_density" (J, A m^(1-d)), "conductivity" (J/E), "second_order_conductivity"
     (J = chi E E: chi in A V^-2 m^(3-d)) or "electric_field". The natural unit of an order-n
@@ -309,6 +319,8 @@ def to_si(
     """``value`` (natural units; a number or an array) of ``quantity`` in the unit ``to``
     (see :func:`si_factor`): value x factor.
 
+    In the natural units of PHYSICS.md (conventions): hbar = e = k_B = 1, carrier charge -e.
+
     Examples:
         >>> from semiclassical_jax import units
         >>> f"{units.to_si(1.0, 'electric_field', to='V/nm'):.3f}"
@@ -320,6 +332,8 @@ def to_si(
 def conductivity(value: Any, units: UnitSystem = EV_NM, dim: int = 2, to: str | None = None):
     """A conductivity J/E (natural unit e^2/(hbar L0^(d-2))) in S (2D, or "e^2/h"), S/cm (3D, or
     "S/m"), S m (1D). E.g. 1 in eV and Angstrom, 3D: 24341 S/cm; -1/(2 pi), 2D: -3.874e-5 S.
+
+    In the natural units of PHYSICS.md (conventions): hbar = e = k_B = 1, carrier charge -e.
 
     Examples:
         >>> from semiclassical_jax import units
@@ -336,6 +350,8 @@ def current_density(value: Any, units: UnitSystem = EV_NM, dim: int = 2, to: str
     """A current density (natural unit e E0/(hbar L0^(d-1))) in A/m (2D), A/m^2 (3D, or
     "A/cm^2"), A (1D).
 
+    In the natural units of PHYSICS.md (conventions): hbar = e = k_B = 1, carrier charge -e.
+
     Examples:
         >>> from semiclassical_jax import units
         >>> f"{units.current_density(1.0):.4e}"
@@ -349,6 +365,8 @@ def second_order_conductivity(
 ):
     """chi of J = chi E E (natural unit e^3 L0^(3-d)/(hbar E0)) in A m/V^2 (2D), A/V^2 (3D).
 
+    In the natural units of PHYSICS.md (conventions): hbar = e = k_B = 1, carrier charge -e.
+
     Examples:
         >>> from semiclassical_jax import units
         >>> f"{units.second_order_conductivity(1.0):.4e}"
@@ -359,6 +377,8 @@ def second_order_conductivity(
 
 def electric_field(value: Any, units: UnitSystem = EV_NM, to: str = "V/m"):
     """A field (natural unit E0/(e L0): 1 V/nm for eV and nm) in V/m, V/cm, V/nm or V/Angstrom.
+
+    In the natural units of PHYSICS.md (conventions): hbar = e = k_B = 1, carrier charge -e.
 
     Examples:
         >>> from semiclassical_jax import units

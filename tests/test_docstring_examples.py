@@ -11,6 +11,7 @@ are shared within a worker. A second test asks every public function and class f
 import doctest
 import importlib
 import inspect
+import re
 
 import pytest
 
@@ -81,3 +82,34 @@ def test_every_public_function_and_class_has_an_example():
     )
     stale = WITHOUT_EXAMPLES - set(PUBLIC)
     assert not stale, f"WITHOUT_EXAMPLES names that are not public: {sorted(stale)}"
+
+
+# Public names that compute no physics, so cite no equation: process bookkeeping, plotting,
+# precision, result containers, the optimiser driver and a chunked vmap.
+WITHOUT_EQUATION = {
+    "semiclassical_jax.distributed.ProcessInfo",
+    "semiclassical_jax.distributed.broadcast_from_main",
+    "semiclassical_jax.distributed.initialize",
+    "semiclassical_jax.distributed.is_main_process",
+    "semiclassical_jax.distributed.process_info",
+    "semiclassical_jax.distributed.process_local",
+    "semiclassical_jax.plotting.plot_result",
+    "semiclassical_jax.set_precision",
+    "semiclassical_jax.SweepResult",
+    "semiclassical_jax.FitResult",
+    "semiclassical_jax.fit",
+    "semiclassical_jax.grids.map_points",
+}
+CITATION = re.compile(r"PHYSICS\.md|paper Eqs?\. \d")
+
+
+def test_every_public_physics_docstring_cites_its_equation():
+    """Issue 20 item 4: the docstring names the equation it implements (PHYSICS.md / paper Eq.)."""
+    missing = sorted(
+        name
+        for name, obj in PUBLIC.items()
+        if name not in WITHOUT_EQUATION and not CITATION.search(inspect.getdoc(obj) or "")
+    )
+    assert not missing, f"public docstrings citing neither PHYSICS.md nor a paper Eq.: {missing}"
+    stale = WITHOUT_EQUATION - set(PUBLIC)
+    assert not stale, f"WITHOUT_EQUATION names that are not public: {sorted(stale)}"

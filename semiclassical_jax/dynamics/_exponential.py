@@ -84,7 +84,8 @@ def _combination(weights: np.ndarray, increments: list) -> Array | int:
 
 
 class InteractionPictureSolver(diffrax.AbstractAdaptiveSolver):
-    """Lawson (interaction-picture) Runge-Kutta on the packed wavepacket state (module docstring).
+    """Lawson (interaction-picture) Runge-Kutta on the packed wavepacket state (module docstring)
+    for the full-band and non-Abelian equations of PHYSICS.md section 2 (paper Eqs. 8-10, 34, 42).
 
     ``base``: the explicit Runge-Kutta method whose tableau, order and embedded error estimate
     are used (default ``diffrax.Dopri8()``: order 8, embedded order 7). Expects the solve's

@@ -16,7 +16,8 @@ from .._types import Array, FieldLike, Float
 
 
 class AbstractField(eqx.Module):
-    """An electric field E(x, t) in natural units (energy / length, = V/nm in eV-nm units).
+    """An electric field E(x, t) in natural units (energy / length, = V/nm in eV-nm units), the
+    field of PHYSICS.md section 2 (uniform, or E(x) = -grad phi; carrier charge q = -1).
 
     Subclasses implement ``electric_field(x, t) -> (d,)`` (x: (d,), t: scalar) and, for a static
     potential, ``potential(x)``.
@@ -42,7 +43,8 @@ class AbstractField(eqx.Module):
 
 
 class UniformField(AbstractField):
-    """A uniform, static field E (shape (d,)), in energy / length (natural units, e = 1).
+    """A uniform, static field E (shape (d,)), in energy / length (natural units, e = 1):
+    dk/dt = -E + ... in the equations of motion (PHYSICS.md section 2, paper Eqs. 8-10).
 
     Examples:
         >>> import numpy as np
@@ -59,7 +61,8 @@ class UniformField(AbstractField):
 
 
 class FieldFunction(AbstractField):
-    """E(x, t) from any pure function ``fn(x, t) -> (d,)`` (x: (d,), t: scalar; energy / length).
+    """E(x, t) from any pure function ``fn(x, t) -> (d,)`` (x: (d,), t: scalar; energy / length),
+    the field of the equations of motion (PHYSICS.md section 2; force -E on the carrier, q = -1).
 
     Examples:
         >>> import numpy as np
@@ -77,7 +80,8 @@ class FieldFunction(AbstractField):
 
 
 class ScalarPotential(AbstractField):
-    """E = -grad phi(x) for a static scalar potential ``phi(x) -> scalar`` (electron energy -phi).
+    """E = -grad phi(x) for a static scalar potential ``phi(x) -> scalar`` (electron energy -phi;
+    PHYSICS.md section 2: <chi|H|chi> - phi(x) is then conserved).
 
     Examples:
         >>> import numpy as np

@@ -69,7 +69,7 @@ def complement(manifold: tuple[int, ...], n_bands: int) -> tuple[int, ...]:
 
 
 class BandGeometry(eqx.Module):
-    """Everything the geometry needs at one phase-space point.
+    """Everything the geometry needs at one phase-space point (PHYSICS.md section 1).
 
     ``energies``: (N,) ascending. ``states``: (N, N), column n is u_n in the orbital basis.
     ``dH``: (2d, N, N), ``dH[a, n, m]`` = <u_n| dH/dlambda_a |u_m>, lambda = (x, k).

@@ -132,6 +132,9 @@ def _checked_manifold(
 def band_geometry(model: AbstractModel, x: PositionLike | None, k: WavevectorLike) -> BandGeometry:
     """Energies, states and band-basis dH/dlambda at (x, k); see :class:`BandGeometry`.
 
+    H u_n = eps_n u_n (ascending) and (dH_lambda)_nm = <u_n| dH/dlambda |u_m> with dH from autodiff,
+    lambda = (x, k): the inputs of every sum-over-states formula of PHYSICS.md section 1.
+
     ``x``, ``k``: (d,) Cartesian, natural units; ``x = None`` means the origin.
 
     Examples:

@@ -309,6 +309,9 @@ def adaptive(
 ) -> KGrid:
     """Adaptively refined k-grid (d = 2 or 3) that resolves Berry-curvature hot spots at small gaps.
 
+    Weights carry PHYSICS.md's measure int dk = int d^dk / (2 pi)^d (conventions); the curvature
+    it refines on is that of section 1 (paper Eq. 44).
+
     Region: the Brillouin zone of a lattice model, the parallelogram (d = 2) or parallelepiped
     (d = 3) {sum_i u_i b_i, u in [0, 1)^d} with b_i the rows of 2 pi inv(model.lattice).T (as
     :func:`brillouin_zone`), when ``half_width`` is None; else the square or cube

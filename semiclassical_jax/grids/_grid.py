@@ -59,7 +59,8 @@ def _check_grid_size(rule: str, n_points: int, dim: int, nodes: int = 0) -> None
 
 
 class KGrid(eqx.Module):
-    """Points (n, d) and weights (n,), with sum(w f) ~ int d^dk/(2 pi)^d f.
+    """Points (n, d) and weights (n,), with sum(w f) ~ int d^dk/(2 pi)^d f (the k-integral of
+    PHYSICS.md conventions; k in inverse length units).
 
     ``evaluations``: how many integrand (indicator) evaluations it took to *build* the grid. It is
     0 for the fixed rules (:func:`brillouin_zone`, :func:`disk`, :func:`box`), whose only cost is
@@ -94,7 +95,8 @@ def brillouin_zone(model: AbstractModel, n: int) -> KGrid:
 
     Points sit at the cell centres k = sum_i (m_i + 1/2) / n b_i; each weight is
     |det B| / (n^d (2 pi)^d) = 1 / (n^d A_cell), so a constant integrates to 1 / A_cell.
-    Exponentially accurate for smooth periodic integrands.
+    Exponentially accurate for smooth periodic integrands. The measure is PHYSICS.md's
+    int dk = int_BZ d^dk / (2 pi)^d (conventions).
 
     Examples:
         >>> import numpy as np
@@ -124,7 +126,8 @@ def brillouin_zone(model: AbstractModel, n: int) -> KGrid:
 
 
 def disk(radius: float, n_radial: int, n_angle: int, *, breaks: Sequence[float] = ()) -> KGrid:
-    """Polar grid on |k| <= radius (d = 2): Gauss-Legendre in |k|, uniform in angle.
+    """Polar grid on |k| <= radius (d = 2): Gauss-Legendre in |k|, uniform in angle; the cutoff
+    region of a continuum model's k-integral (PHYSICS.md conventions).
 
     ``breaks``: radii 0 < b_1 < ... < radius that split [0, radius] into panels, each with its own
     n_radial-node Gauss-Legendre rule (a composite rule). Put breaks where the integrand has

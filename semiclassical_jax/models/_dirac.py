@@ -71,6 +71,8 @@ class DiracWithRemoteBand(AbstractModel):
     ``remote_energy`` E_r puts the remote band far above the Dirac pair; ``coupling`` g mixes it in.
     For g != 0 the non-Abelian curvature of the active manifold {0, 1} is non-zero and scales as
     g^2 / E_r^2 for large E_r; g = 0 decouples the remote band exactly. Parameters may be textures.
+    The active / remote split of PHYSICS.md section 1 (paper Fig. 1, Eqs. 40-41); energies in the
+    model's energy unit, k in inverse length.
 
     Examples:
         >>> import numpy as np

@@ -65,7 +65,8 @@ class QWZ(AbstractLatticeModel):
     """Qi-Wu-Zhang two-band Chern insulator on the square lattice (a = 1).
 
     H(k) = sin kx sx + sin ky sy + (m + cos kx + cos ky) sz.
-    Chern number of the lower band: 0 for |m| > 2, +-1 for 0 < |m| < 2 (opposite signs).
+    Chern number of the lower band: 0 for |m| > 2, +-1 for 0 < |m| < 2 (opposite signs), with
+    PHYSICS.md's C = (1/2 pi) int Tr F^{k1 k2} d^2k (section 1). Orbitals at the origin.
     ``m`` may be a texture.
 
     Examples:
@@ -136,7 +137,8 @@ class Haldane(_HoneycombModel):
 
     Lattice a1 = (1, 0), a2 = (1/2, sqrt 3/2); A at (1/3, 1/3), B at (2/3, 2/3) (reduced).
     On-site +mass on A, -mass on B; nearest-neighbour hopping t1; next-nearest t2 exp(+-i phi).
-    Topological (|C| = 1) for |mass| < 3 sqrt(3) |t2 sin phi|, trivial beyond.
+    Topological (|C| = 1) for |mass| < 3 sqrt(3) |t2 sin phi|, trivial beyond. Bloch sums in
+    PHYSICS.md's convention II (orbital positions in the phase), energies in the hopping unit.
     Every parameter may be a texture.
 
     Examples:
@@ -177,8 +179,9 @@ class KaneMele(_HoneycombModel):
     Haldane's exp(+-i pi/2)) + i rashba (s x d_ij)_z (nearest, d_ij the unit bond vector from i to
     j) + mass xi_i (staggered, +mass on A).
     With mass = 0 inversion and time reversal make every band doubly degenerate at every k: the
-    lower two bands form the non-Abelian manifold {0, 1} with total Chern number 0. Parameters may
-    be textures.
+    lower two bands form the non-Abelian manifold {0, 1} with total Chern number 0 (PHYSICS.md
+    section 1, paper Eqs. 40-41). Bloch sums in PHYSICS.md's convention II. Parameters may be
+    textures.
 
     Examples:
         >>> import numpy as np

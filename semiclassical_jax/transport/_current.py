@@ -478,7 +478,9 @@ def hall_conductivity(
 ) -> Float[Array, "..."]:
     """Intrinsic Hall conductivity sigma_ab = dJ_a/dE_b = -sum_n int dk f0(eps_n) Omega_n^{k_a k_b}.
 
-    The E -> 0 limit of the MSCT / SSCT current at tau-independent order. Units e^2/hbar: a Chern
+    The E -> 0 limit of the MSCT / SSCT current at tau-independent order (PHYSICS.md section 3,
+    paper Eqs. 46-47 with the Abelian anomalous velocity of Eq. 43; Eq. 53 for a full manifold,
+    Eq. 60 as E -> 0). Units e^2/hbar: a Chern
     insulator gives sigma_xy = -C / (2 pi) = -C e^2/h; a massive Dirac valley with mu in the gap
     -valley sgn(Delta) / (4 pi). It does not depend on the manifold partition (only pairs with
     different occupations contribute, Kubo / TKNN); ``manifolds`` is validated for symmetry with
@@ -523,6 +525,7 @@ def drude_conductivity(
 ) -> Float[Array, "..."]:
     """Drude conductivity sigma_ab = tau sum_n int dk (-f0'(eps_n)) v_n,a v_n,b (e^2/hbar units).
 
+    The term linear in tau and E of the SSCT current (PHYSICS.md section 3, paper Eqs. 46-47).
     A parabolic band eps = k^2 / 2m gives sigma = n tau / m at any T (n the carrier density).
     Shape (d, d), or (*S, d, d) for arrays ``mu`` / ``temperature`` of levels (one pass over k).
 
@@ -555,7 +558,10 @@ def berry_curvature_dipole(
 ) -> Float[Array, "*S d d d"]:
     """Berry-curvature dipole D_cab = sum_n int dk f0(eps_n) d_{k_c} Omega_n^{k_a k_b} (Sodemann-Fu).
 
-    Evaluated in its Fermi-surface form -sum_n int f0' v_c Omega^{k_a k_b}. In 2D the usual dipole
+    The dipole of the curvature of PHYSICS.md section 1 (paper Eq. 44), the O(tau E^2) term of the
+    SSCT current (PHYSICS.md section 3, Eqs. 46-47 to second order in E; beyond the paper: Sodemann
+    and Fu, PRL 115, 216806 (2015)). Evaluated in its Fermi-surface form -sum_n int f0' v_c
+    Omega^{k_a k_b}. In 2D the usual dipole
     vector is D[:, 0, 1]. See :func:`nonlinear_hall_current` for the current it drives. Shape
     (d, d, d), or (*S, d, d, d) for arrays ``mu`` / ``temperature`` of levels (one pass over k).
 
@@ -603,7 +609,7 @@ def nonlinear_hall_current(
 ) -> Float[Array, "*S d"]:
     """The SSCT current at order tau E^2: J_a = tau sum_bc D_cab E_b E_c (Berry-curvature dipole).
 
-    Derived from Eqs. 46-47 without texture: f = f0 + tau E . d_k f0 and dx/dt = v + Omega^{kk} E,
+    Derived from paper Eqs. 46-47 (PHYSICS.md section 3) without texture: f = f0 + tau E . d_k f0 and dx/dt = v + Omega^{kk} E,
     so the tau E^2 term of J = -int f dx/dt is -tau int (E . d_k f0)(Omega^{kk} E). In 2D with
     D_c = D[c, 0, 1]: J = tau (E . D) (E_y, -E_x). Shape (d,), or (*S, d) for levels of shape S.
 

@@ -7,7 +7,8 @@ from .._types import Array, Bool, Float
 
 
 def fermi_dirac(energy: Array, mu: Array, temperature: Array) -> Array:
-    """f0(eps) = 1 / (exp((eps - mu) / T) + 1) (k_B = 1).
+    """f0(eps) = 1 / (exp((eps - mu) / T) + 1) (k_B = 1), the equilibrium occupation of PHYSICS.md
+    section 3.
 
     ``energy``, ``mu``, ``temperature``: arrays that broadcast together, all in the energy unit;
     the result has their broadcast shape.
