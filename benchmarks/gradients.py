@@ -41,7 +41,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from _machine import cpu_name
+from _machine import cpu_name, take_turns
 
 HEADING = "## Gradient cost (issue 6)"
 # A reference row, not a quantity a fit differentiates: diffrax's own reverse-mode cost
@@ -75,35 +75,6 @@ INTRO = (
     "Forward mode (jax.jacfwd with diffrax.ForwardMode, what sj.fit uses for a few parameters) costs\n"
     "about 2-3x. Both modes agree (last column), an independent check of reverse mode."
 )
-
-
-def _time(functions, argument, rounds: int):
-    """Compile seconds, best seconds per call and the per-round times of each function.
-
-    The first call compiles (compile = first call minus the best steady-state time). Then the
-    functions take turns for ``rounds`` rounds; in a round each runs in a loop of at least 0.2 s
-    (``block_until_ready`` after every call), so ratios can be taken between calls of one round.
-    """
-    import jax
-    import numpy as np
-
-    results, first, number = [], [], []
-    for function in functions:
-        start = time.perf_counter()
-        results.append(jax.block_until_ready(function(argument)))
-        first.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        jax.block_until_ready(function(argument))
-        number.append(max(1, math.ceil(0.2 / max(time.perf_counter() - start, 1e-6))))
-    per_round = np.zeros((rounds, len(functions)))
-    for round_ in range(rounds):
-        for i, function in enumerate(functions):
-            start = time.perf_counter()
-            for _ in range(number[i]):
-                jax.block_until_ready(function(argument))
-            per_round[round_, i] = (time.perf_counter() - start) / number[i]
-    best = per_round.min(axis=0)
-    return results, np.maximum(np.array(first) - best, 0.0), best, per_round
 
 
 def _rows(n_side: int):
@@ -258,7 +229,7 @@ def main() -> None:
             jax.jit(jax.grad(function)),
             jax.jit(jax.jacfwd(forward_function)),
         ]
-        (_, reverse_gradient, forward_gradient), compiles, best, per_round = _time(
+        (_, reverse_gradient, forward_gradient), compiles, best, per_round = take_turns(
             programs, point, args.rounds
         )
         reverse_gradient, forward_gradient = (

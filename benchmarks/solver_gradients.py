@@ -8,8 +8,10 @@ sweep of the full-band equations (MassiveDirac(v = 1, Delta = 0.3 or ``--delta``
 E = 0.5, from the lower band), f(p) = P_upper(t1) as a function of p = (Delta, E). For each solver:
 the forward pass f, the reverse-mode gradient ``jax.grad(f)`` (diffrax's default
 RecursiveCheckpointAdjoint) and the forward-mode gradient ``jax.jacfwd(f)`` with
-``diffrax.ForwardMode()`` (the package's default for few parameters). Times: best of ``--rounds``
-calls after a warm-up (compile = first call - best). The bar: the new integrator's reverse / forward
+``diffrax.ForwardMode()`` (the package's default for few parameters). The six programs take
+turns for ``--rounds`` rounds (each at least 0.2 s of calls per round); times are the best round,
+ratios the median over rounds of the ratio within a round (this VM's speed drifts by tens of
+per cent within a minute), compile = first call - best. The bar: the new integrator's reverse / forward
 ratio not worse than Dopri8's (diffrax's own floor, benchmarks/RESULTS.md "Gradient cost", accepted).
 """
 
@@ -18,29 +20,15 @@ import sys
 import time
 
 import numpy as np
-from _machine import cpu_name
+from _machine import cpu_name, take_turns
 
 V, KY, K, E = 1.0, 0.1, 10.0, 0.5
-
-
-def _timed(function, argument, rounds: int) -> tuple[float, float, object]:
-    import jax
-
-    start = time.perf_counter()
-    value = jax.block_until_ready(function(argument))
-    first = time.perf_counter() - start
-    best = np.inf
-    for _ in range(rounds):
-        start = time.perf_counter()
-        jax.block_until_ready(function(argument))
-        best = min(best, time.perf_counter() - start)
-    return best, first - best, value
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rtol", type=float, default=1e-8)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--delta", type=float, default=0.3, help="the gap parameter Delta")
     args = parser.parse_args()
 
@@ -71,21 +59,30 @@ def main() -> None:
         return run.populations[-1, 1], run.num_steps
 
     p = jnp.array([args.delta, E])
+    functions = []
+    for solver in (diffrax.Dopri8(), sj.InteractionPictureSolver()):
+        functions += [
+            jax.jit(lambda q, s=solver: end_point(q, s, diffrax.RecursiveCheckpointAdjoint())),
+            jax.jit(
+                jax.grad(
+                    lambda q, s=solver: end_point(q, s, diffrax.RecursiveCheckpointAdjoint())[0]
+                )
+            ),
+            jax.jit(jax.jacfwd(lambda q, s=solver: end_point(q, s, diffrax.ForwardMode())[0])),
+        ]
+    results, compiles, best, per_round = take_turns(functions, p, args.rounds)
     rows = []
-    for name, solver in (
-        ("Dopri8", diffrax.Dopri8()),
-        ("InteractionPictureSolver", sj.InteractionPictureSolver()),
-    ):
-        forward = jax.jit(lambda q: end_point(q, solver, diffrax.RecursiveCheckpointAdjoint()))
-        reverse = jax.jit(
-            jax.grad(lambda q: end_point(q, solver, diffrax.RecursiveCheckpointAdjoint())[0])
-        )
-        tangent = jax.jit(jax.jacfwd(lambda q: end_point(q, solver, diffrax.ForwardMode())[0]))
-        t_f, c_f, (value, steps) = _timed(forward, p, args.rounds)
-        t_r, c_r, g_r = _timed(reverse, p, args.rounds)
-        t_t, c_t, g_t = _timed(tangent, p, args.rounds)
+    for i, name in enumerate(("Dopri8", "InteractionPictureSolver")):
+        (value, steps), g_r, g_t = results[3 * i : 3 * i + 3]
+        t_f, t_r, t_t = best[3 * i : 3 * i + 3]
+        ratio_r = float(np.median(per_round[:, 3 * i + 1] / per_round[:, 3 * i]))
+        ratio_t = float(np.median(per_round[:, 3 * i + 2] / per_round[:, 3 * i]))
         agree = float(jnp.max(jnp.abs(g_r - g_t)) / jnp.max(jnp.abs(g_t)))
-        rows.append((name, int(steps), float(value), t_f, t_r, t_t, c_f, c_r, c_t, agree))
+        rows.append(
+            (name, int(steps), float(value), t_f, t_r, t_t, ratio_r, ratio_t)
+            + tuple(compiles[3 * i : 3 * i + 3])
+            + (agree,)
+        )
 
     print(
         f"Landau-Zener end point P_upper(t1) w.r.t. (Delta, E), full band, rtol = atol = {args.rtol:g}, "
@@ -96,10 +93,10 @@ def main() -> None:
         "| solver | steps | P_upper | forward (ms) | reverse (ms) | reverse / forward | forward mode (ms) | forward mode / forward | compile f, rev, fwd (s) | rev vs fwd |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, steps, value, t_f, t_r, t_t, c_f, c_r, c_t, agree in rows:
+    for name, steps, value, t_f, t_r, t_t, ratio_r, ratio_t, c_f, c_r, c_t, agree in rows:
         print(
-            f"| {name} | {steps} | {value:.6g} | {1e3 * t_f:.1f} | {1e3 * t_r:.1f} | {t_r / t_f:.1f} "
-            f"| {1e3 * t_t:.1f} | {t_t / t_f:.1f} | {c_f:.1f}, {c_r:.1f}, {c_t:.1f} | {agree:.1e} |"
+            f"| {name} | {steps} | {value:.6g} | {1e3 * t_f:.1f} | {1e3 * t_r:.1f} | {ratio_r:.1f} "
+            f"| {1e3 * t_t:.1f} | {ratio_t:.1f} | {c_f:.1f}, {c_r:.1f}, {c_t:.1f} | {agree:.1e} |"
         )
     print(f"\ncommand: python benchmarks/solver_gradients.py {' '.join(sys.argv[1:])}".rstrip())
 

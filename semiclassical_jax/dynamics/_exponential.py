@@ -17,9 +17,10 @@ zero when H is constant along the path, so the phase of chi is then exact at any
 general it is of size |dH/dt| tau: the step follows the slow variables, not the gap.
 
 G's eigenvectors V come from the package's small-N :func:`eigh` (no LAPACK inside long scans) on a
-stop-gradient copy: any frozen G gives a consistent scheme, so derivatives (forward or reverse)
-are those of the same Runge-Kutta method applied to the variational equations, accurate to the
-tolerance, and never differentiate eigenvectors. The step rescales chi1 to the norm of chi0 (a
+stop-gradient copy of the state and of the model's parameters: any frozen G gives a consistent
+scheme, so derivatives (forward or reverse) are those of the same Runge-Kutta method applied to
+the variational equations, accurate to the tolerance, and never differentiate eigenvectors. The
+frames act on the packed state as real (2N, 2N) matrices, U^dagger as U's transpose. The step rescales chi1 to the norm of chi0 (a
 projection onto the invariant |chi| = const, of the size of the local error), so the norm is kept
 to round-off.
 """
@@ -27,6 +28,7 @@ to round-off.
 from typing import ClassVar
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -36,9 +38,11 @@ from .._types import Array, Complex, Float
 from ._vector_fields import unpack_state
 
 
-def _apply(matrix: Complex[Array, "n n"], vector: Complex[Array, " n"]) -> Array:
-    """matrix @ vector as a broadcast sum (XLA's CPU dot kernels are slow for tiny matrices)."""
-    return jnp.sum(matrix * vector[None, :], axis=-1)
+def _real_form(matrix: Complex[Array, "... n n"]) -> Float[Array, "... 2n 2n"]:
+    """The real (2n, 2n) matrix acting on (Re chi, Im chi) as ``matrix`` acts on chi."""
+    re, im = jnp.real(matrix), jnp.imag(matrix)
+    top = jnp.concatenate([re, -im], axis=-1)
+    return jnp.concatenate([top, jnp.concatenate([im, re], axis=-1)], axis=-2)
 
 
 def _function(vectors: Complex[Array, "n n"], values: Array) -> Complex[Array, "n n"]:
@@ -46,26 +50,33 @@ def _function(vectors: Complex[Array, "n n"], values: Array) -> Complex[Array, "
     return jnp.sum(vectors[:, None, :] * (values * jnp.conj(vectors))[None, :, :], axis=-1)
 
 
-def _rotated(matrix: Complex[Array, "n n"], packed: Float[Array, " s"], dim: int) -> Array:
-    """The packed state (x, k, Re chi, Im chi) with chi -> matrix @ chi; (x, k) unchanged."""
-    x, k, chi_re, chi_im = unpack_state(packed, dim)
-    chi = _apply(matrix, chi_re + 1j * chi_im)
-    return jnp.concatenate([x, k, jnp.real(chi), jnp.imag(chi)])
+def _frames(vectors: Complex[Array, "n n"], energies, taus) -> Float[Array, "m 2n 2n"]:
+    """Real forms of U(tau) = V exp(-i e tau) V^dagger for each tau of ``taus`` (m,)."""
+    phases = jnp.exp(-1j * taus[:, None] * energies[None, :])  # (m, n)
+    return _real_form(jax.vmap(_function, in_axes=(None, 0))(vectors, phases))
 
 
-def _chi_part(packed: Float[Array, " s"], dim: int) -> Array:
-    """``packed`` with its (x, k) entries set to zero."""
-    return packed.at[: 2 * dim].set(0.0)
+def _times(matrix: Float[Array, "s s"], vector: Float[Array, " s"]) -> Array:
+    """matrix @ vector as a broadcast sum (XLA's CPU dot kernels are slow for tiny matrices)."""
+    return jnp.sum(matrix * vector[None, :], axis=-1)
+
+
+def _rotated(matrix: Float[Array, "2n 2n"], packed: Float[Array, " s"], dim: int) -> Array:
+    """The packed state (x, k, Re chi, Im chi) with chi -> U chi (``matrix``: U's real form)."""
+    return jnp.concatenate([packed[: 2 * dim], _times(matrix, packed[2 * dim :])])
 
 
 def _generator(model, packed: Float[Array, " s"], dim: int):
-    """(e, V): eigenpairs of G = H(x, k) - <H> at the packed state, on a stop-gradient copy."""
+    """(e, V): eigenpairs of G = H(x, k) - <H> at the packed state, on a stop-gradient copy of
+    the state and of the model's parameters (module docstring)."""
     x, k, chi_re, chi_im = unpack_state(jax.lax.stop_gradient(packed), dim)
     chi = chi_re + 1j * chi_im
-    h = jnp.asarray(model(x, k))
+    parameters, static = eqx.partition(model, eqx.is_inexact_array)
+    h = jnp.asarray(eqx.combine(jax.lax.stop_gradient(parameters), static)(x, k))
     h = 0.5 * (h + jnp.conj(h.T))
     norm2 = jnp.sum(jnp.abs(chi) ** 2)
-    mean = jnp.real(jnp.sum(jnp.conj(chi) * _apply(h, chi))) / jnp.where(norm2 > 0, norm2, 1.0)
+    mean = jnp.real(jnp.sum(jnp.conj(chi) * jnp.sum(h * chi[None, :], axis=-1)))
+    mean = mean / jnp.where(norm2 > 0, norm2, 1.0)
     energies, vectors = eigh(h)
     return energies - mean, vectors
 
@@ -126,19 +137,19 @@ class InteractionPictureSolver(diffrax.AbstractAdaptiveSolver):
         tableau = self.base.tableau
         dt = t1 - t0
         energies, vectors = _generator(args[0], y0, dim)
-        i_generator = 1j * _function(vectors, energies)  # i G
-        nodes = np.concatenate([[tableau.c1], tableau.c])
+        nodes = np.concatenate([[tableau.c1], tableau.c, [1.0]])
+        frames = _frames(vectors, energies, jnp.asarray(nodes) * dt)  # U(c dt), last U(dt)
+        i_generator = _real_form(1j * _function(vectors, energies))  # i G
         rows = (np.zeros(0),) + tuple(tableau.a_lower)
         increments = []
-        for node, row in zip(nodes, rows, strict=True):
+        for stage, (node, row) in enumerate(zip(nodes[:-1], rows, strict=True)):
             z = y0 + _combination(row, increments)  # (x, k, psi) at the stage
-            frame = _function(vectors, jnp.exp(-1j * energies * node * dt))  # U(c dt)
-            f = terms.vf(t0 + node * dt, _rotated(frame, z, dim), args)
-            pulled = _rotated(jnp.conj(frame.T), f, dim) + _chi_part(
-                _rotated(i_generator, z, dim), dim
-            )
+            f = terms.vf(t0 + node * dt, _rotated(frames[stage], z, dim), args)
+            pulled = _rotated(frames[stage].T, f, dim)  # U^dagger f: the transpose of U's real form
+            pulled = pulled.at[2 * dim :].add(_times(i_generator, z[2 * dim :]))
             increments.append(dt * pulled)
-        last = _function(vectors, jnp.exp(-1j * energies * dt))  # U(dt)
-        y1 = _keep_norm(_rotated(last, y0 + _combination(tableau.b_sol, increments), dim), y0, dim)
-        y_error = _rotated(last, _combination(tableau.b_error, increments), dim)
+        y1 = _keep_norm(
+            _rotated(frames[-1], y0 + _combination(tableau.b_sol, increments), dim), y0, dim
+        )
+        y_error = _rotated(frames[-1], _combination(tableau.b_error, increments), dim)
         return y1, y_error, dict(y0=y0, y1=y1), None, diffrax.RESULTS.successful
