@@ -8,6 +8,7 @@ import importlib
 import pathlib
 
 import pytest
+from public_api import PUBLIC_MODULES
 
 import semiclassical_jax as sj
 
@@ -152,21 +153,7 @@ def _defined_in(value, name: str) -> bool:
     return module == name or module.startswith(name + ".")
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "semiclassical_jax",
-        "semiclassical_jax.distributed",
-        "semiclassical_jax.dynamics",
-        "semiclassical_jax.geometry",
-        "semiclassical_jax.grids",
-        "semiclassical_jax.models",
-        "semiclassical_jax.plotting",
-        "semiclassical_jax.textures",
-        "semiclassical_jax.transport",
-        "semiclassical_jax.units",
-    ],
-)
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
 def test_public_surface_is_declared(name):
     """``__all__`` lists exactly the public names (no typing helpers leaking, nothing missing)."""
     module = importlib.import_module(name)

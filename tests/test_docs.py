@@ -16,21 +16,10 @@ import re
 from pathlib import Path
 
 import pytest
+from public_api import PUBLIC_MODULES
 
 ROOT = Path(__file__).resolve().parents[1]
 API_PAGES = sorted((ROOT / "docs" / "api").glob("*.md"))
-PUBLIC_MODULES = (
-    "semiclassical_jax",
-    "semiclassical_jax.distributed",
-    "semiclassical_jax.dynamics",
-    "semiclassical_jax.geometry",
-    "semiclassical_jax.grids",
-    "semiclassical_jax.models",
-    "semiclassical_jax.plotting",
-    "semiclassical_jax.textures",
-    "semiclassical_jax.transport",
-    "semiclassical_jax.units",
-)
 BLOCK = re.compile(r"^::: *([\w.]+)\s*$", re.MULTILINE)
 
 

@@ -1,7 +1,7 @@
 """The docstring examples of the public API run as doctests, one test case per public object.
 
 Public objects: the functions and classes in ``__all__`` of the package and of its public
-subpackages and modules (the same list as tests/test_docs.py). Each docstring's ``Examples:``
+subpackages and modules (tests/public_api.py). Each docstring's ``Examples:``
 section (Google style, rendered by mkdocstrings as code) is run with doctest (ELLIPSIS,
 NORMALIZE_WHITESPACE), in fresh globals. The examples share one model (``MassiveDirac(1.0, 0.3)``)
 and two k-grids of one shape (``grids.disk(R, 8, 8, breaks=[0.4])``), so that their compilations
@@ -14,19 +14,8 @@ import inspect
 import re
 
 import pytest
+from public_api import PUBLIC_MODULES
 
-PUBLIC_MODULES = (
-    "semiclassical_jax",
-    "semiclassical_jax.distributed",
-    "semiclassical_jax.dynamics",
-    "semiclassical_jax.geometry",
-    "semiclassical_jax.grids",
-    "semiclassical_jax.models",
-    "semiclassical_jax.plotting",
-    "semiclassical_jax.textures",
-    "semiclassical_jax.transport",
-    "semiclassical_jax.units",
-)
 
 # Public names allowed without an Examples section (none since 2026-12-04; list one only with a
 # reason, e.g. an example that cannot run in the suite).
