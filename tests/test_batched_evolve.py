@@ -138,3 +138,24 @@ def test_unrolled_stages_are_diffrax_dopri8():
     assert counts[0] == counts[1] and counts[0][0] > 50
     np.testing.assert_allclose(ends[1], ends[0], rtol=0, atol=1e-13)
     np.testing.assert_allclose(ends[0], exact, rtol=0, atol=1e-8)
+
+
+def test_reverse_mode_gradient_through_a_batch():
+    """jax.grad through the batch call (per-member masses, a batched model, chunks of 2 with a
+    padded slot): dP_i/dDelta_i = -2 pi Delta_i / (v E) P_LZ,i to 1e-3 of each value (the
+    finite sweep K = 10 leaves ~5e-4 relative; a missing or doubled term is off by O(1))."""
+    masses = jnp.array([0.2, 0.3, 0.4])
+    kys = np.array([0.0, 0.1, -0.15])
+    k0 = np.stack([np.full(3, -K), kys], axis=-1)
+
+    def total_upper(m):
+        model = jax.vmap(lambda mass: models.MassiveDirac(V, mass))(m)
+        run = sj.evolve(
+            model, None, k0, t1=2 * K, field=jnp.array([-1.0, 0.0]), band=0, rtol=1e-8,
+            atol=1e-8, chunk_size=2, batched_model=True,
+        )  # fmt: skip
+        return jnp.sum(run.populations[:, -1, 1])
+
+    gradient = np.asarray(jax.jit(jax.grad(total_upper))(masses))
+    p_lz = np.exp(-np.pi * (masses**2 + V**2 * kys**2) / V)
+    np.testing.assert_allclose(gradient, -2 * np.pi * masses / V * p_lz, rtol=1e-3)
