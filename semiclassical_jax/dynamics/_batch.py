@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from .._guards import device_tuple, integer
+from .._guards import Guards, device_tuple, fail, integer, is_concrete
 
 # Members vmapped together per chunk when the caller gives no chunk_size. On a CPU a chunk of
 # ~10^2 amortises the per-step overhead of the solver loop (benchmarks/trajectories.py); a GPU
@@ -121,3 +121,32 @@ def map_batch(
     return jax.tree_util.tree_map(
         lambda leaf: jax.lax.with_sharding_constraint(leaf, replicated), out
     )
+
+
+def report_members(
+    failed: Any,
+    value: Any,
+    message: str,
+    prefix: Callable[[np.ndarray, int], str],
+    raise_single: Callable[[int], None],
+) -> Any:
+    """``value``, or one error for the members flagged in ``failed`` (bool (n,)).
+
+    Traced ``failed``: equinox's run-time error with the static ``message``. Concrete: the
+    single-run error that ``raise_single(i)`` raises for the first failed member i (same type),
+    prefixed with ``prefix(failed, i)`` (which members failed); ``message`` if it raises none.
+    """
+    if not is_concrete(failed):
+        guards = Guards()
+        guards.add(failed, message)
+        return guards(value)
+    failed = np.asarray(failed)
+    if not failed.any():
+        return value
+    index = int(np.flatnonzero(failed)[0])
+    head = prefix(failed, index)
+    try:
+        raise_single(index)
+    except (ValueError, RuntimeError) as error:
+        raise type(error)(head + str(error)) from None
+    fail(head + message, RuntimeError)  # pragma: no cover (the batch and single checks agree)

@@ -26,7 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._guards import Guards, fail, is_concrete
+from .._guards import fail, is_concrete
 from .._pytree import leaf_name
 from ._arguments import (
     CHI0_ATOL,
@@ -36,7 +36,7 @@ from ._arguments import (
     checked_inputs,
     input_checks,
 )
-from ._batch import BatchPlan, batch_plan, map_batch
+from ._batch import BatchPlan, batch_plan, map_batch, report_members
 from ._core import Trajectory, solve
 from ._fields import AbstractField, UniformField
 from ._unrolled import unrolled
@@ -251,26 +251,20 @@ def _report_arguments(batch: Batch, failed: Any, trajectory: Trajectory, argumen
     """``trajectory``, or the error of the members whose arguments failed a value check inside
     the compiled batch: eager, the single-run error of the first (argument and value), prefixed
     with the members; traced, equinox's run-time error with a static message."""
-    message = (
-        "evolve: arguments of some members of the batch failed the value checks (e.g. H not "
-        "finite or not Hermitian at (x0, k0), chi0 outside the manifold)"
-    )
-    if not is_concrete(failed):
-        guards = Guards()
-        guards.add(failed, message)
-        return guards(trajectory)
-    failed = np.asarray(failed)
-    if not failed.any():
-        return trajectory
     options = {k: v for k, v in arguments.items() if k not in ("saveat", "magnetic_field")}
-    index = int(np.flatnonzero(failed)[0])
-    prefix = f"evolve: bad arguments at {_members_text(failed)} of the batch"
-    prefix += "" if failed.sum() == 1 else f"; member {index}"
-    try:
-        _checked_member(batch, index, arguments["saveat"], options)
-    except ValueError as error:
-        raise ValueError(f"{prefix}: {error}") from None
-    fail(f"{prefix}: {message}")  # pragma: no cover (the same checks, eager)
+
+    def prefix(bad: np.ndarray, index: int) -> str:
+        member = "" if bad.sum() == 1 else f"; member {index}"
+        return f"evolve: bad arguments at {_members_text(bad)} of the batch{member}: "
+
+    return report_members(
+        failed,
+        trajectory,
+        "evolve: arguments of some members of the batch failed the value checks (e.g. H not "
+        "finite or not Hermitian at (x0, k0), chi0 outside the manifold)",
+        prefix,
+        lambda index: _checked_member(batch, index, arguments["saveat"], options),
+    )
 
 
 def evolve_batch(

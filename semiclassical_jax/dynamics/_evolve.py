@@ -16,10 +16,11 @@ import diffrax
 import jax
 import numpy as np
 
-from .._guards import HERMITICITY_RTOL, Guards, fail, is_concrete
+from .._guards import HERMITICITY_RTOL, Guards, fail
 from .._types import ArrayLike, Complex, Float, PositionLike, RealScalarLike, WavevectorLike
 from ..models import AbstractModel
 from ._arguments import Setup, check_arguments, check_magnetic, checked_inputs
+from ._batch import report_members
 from ._batched_evolve import evolve_batch, find_batch
 from ._core import Trajectory, solve
 from ._fields import FieldSpec
@@ -88,31 +89,27 @@ def _guard_batch_failure(trajectory: Trajectory, setup: Setup) -> Trajectory:
     run, same type), prefixed with how many members failed and which. Traced: equinox's run-time
     error with the static part of that message.
     """
-    failed = ~trajectory.success
-    message = (
+
+    def prefix(failed: np.ndarray, index: int) -> str:
+        where = np.flatnonzero(failed)
+        shown = ", ".join(str(int(i)) for i in where[:10]) + (", ..." if where.size > 10 else "")
+        return (
+            f"evolve failed for {where.size} of {failed.size} members of the batch (members "
+            f"[{shown}]; throw=False, the default for a batch, flags them in Trajectory.success "
+            f"instead). Member {index}: "
+        )
+
+    def raise_single(index: int) -> None:
+        _guard_failure(jax.tree_util.tree_map(lambda leaf: leaf[index], trajectory), setup)
+
+    return report_members(
+        ~trajectory.success,
+        trajectory,
         "evolve failed for some members of the batch (throw=True); pass throw=False (the "
-        "default for a batch) to flag them in Trajectory.success instead"
+        "default for a batch) to flag them in Trajectory.success instead",
+        prefix,
+        raise_single,
     )
-    if not is_concrete(failed):
-        guards = Guards()
-        guards.add(failed, message)
-        return guards(trajectory)
-    failed = np.asarray(failed)
-    if not failed.any():
-        return trajectory
-    where = np.flatnonzero(failed)
-    first = jax.tree_util.tree_map(lambda leaf: leaf[where[0]], trajectory)
-    shown = ", ".join(str(int(i)) for i in where[:10]) + (", ..." if where.size > 10 else "")
-    prefix = (
-        f"evolve failed for {where.size} of {failed.size} members of the batch (members "
-        f"[{shown}]; throw=False, the default for a batch, flags them in Trajectory.success "
-        f"instead). Member {int(where[0])}: "
-    )
-    try:
-        _guard_failure(first, setup)
-    except (ValueError, RuntimeError) as error:
-        raise type(error)(prefix + str(error)) from None
-    fail(prefix + message, RuntimeError)  # pragma: no cover (success and the guards agree)
 
 
 # ---------------------------------------------------------------------------------------------
