@@ -429,8 +429,10 @@ def _dirac_in_field(points, b, field, mu, temperature, tau, delta):
 def test_massive_dirac_in_b_is_the_closed_form_integrand_on_the_grid():
     """A massive Dirac valley (2D: moment, curvature and D all nonzero and isotropic) in B_z:
     sj.current equals the grid sum of the closed-form integrand (:func:`_dirac_in_field`) to
-    1e-10, at two fields of either sign (B Omega up to 0.44). The same quadrature on both sides,
-    so this pins the whole per-point assembly (eps~ by the sum-over-states moment, v~ by
+    1e-10, at two fields of either sign (B Omega up to 0.44). The same quadrature on both sides
+    (the package sums the series by parts; on this isotropic model the total derivatives it
+    moves are angular ones, which the uniform angular rule integrates exactly), so this pins the
+    whole assembly (eps~ by the sum-over-states moment, v~ by
     autodiff, 1 / D in g1_0 and in L, both Jones-Zener orders, f0(eps~) and -q E x Omega) at
     every order in B, not only its O(B^2) part (1 / D in L enters the Weyl tests at O(B^3))."""
     model = models.MassiveDirac(1.0, 0.3)
@@ -465,3 +467,30 @@ def test_magnetic_field_needs_ssct_or_msct_and_the_right_shape(parabolic):
     zero_t = dict(common, temperature=0.0)
     with pytest.raises(ValueError, match=r"temperature must be > 0.*delta function.*small T"):
         sj.current(model, grid, theory="ssct", magnetic_field=0.1, **zero_t)
+
+
+def test_evaluation_by_parts_equals_the_direct_series_after_the_k_sum():
+    """The package sums the Jones-Zener series by parts (one nested derivative); the direct series
+    (tests/magnetic_reference.py: L applied to g1_0 by nested derivatives, point by point) must
+    give the same current after a periodic k-sum: QWZ (m = -1.2, anisotropic bands with
+    curvature and moment) on a 40^2 Brillouin-zone grid, mu in the upper band, T = 0.15, B_z of
+    either sign, E along a general direction; 1e-9 of the largest component. The integrands
+    differ point by point by total k-derivatives (by up to 1.6e-4 of the largest value here)."""
+    from magnetic_reference import direct_series_current
+
+    model = models.QWZ(-1.2)
+    grid = grids.brillouin_zone(model, 40)
+    field = jnp.array([1e-3, 2e-3])
+    levels = jnp.array([1.2]), jnp.array([0.15])
+    points, weights = np.asarray(grid.points), np.asarray(grid.weights)
+    for b in (0.03, -0.05):
+        package = np.asarray(
+            sj.current(model, grid, field=field, mu=1.2, temperature=0.15, tau=3.0,
+                       theory="ssct", magnetic_field=b)
+        )  # fmt: skip
+        direct = jax.jit(jax.vmap(
+            lambda k: direct_series_current(model, k, field, jnp.array([b]), *levels, 3.0)[0]
+        ))(jnp.asarray(points))  # fmt: skip
+        reference = weights @ np.asarray(direct)
+        assert abs(reference[1]) > 0.05 * np.max(np.abs(reference))  # a Hall part is present
+        np.testing.assert_allclose(package, reference, atol=1e-9 * np.max(np.abs(reference)))

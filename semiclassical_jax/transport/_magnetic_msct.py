@@ -31,27 +31,15 @@ V_i = v~_i + a_i = v_i - d(m_i . B) / dk, eliminating dk/dt = q E + q dx/dt x B 
     D_i dx/dt = V_i - q (V_i . Omega_i) B,        D_i dk/dt = q D_i E + q V_i x B,
 
 and the Boltzmann equation in the relaxation-time approximation, with the field part of dk/dt
-acting on g1 dropped as in MSCT and the Lorentz part to second order (Jones-Zener):
+acting on g1 dropped as in MSCT and the Lorentz part to second order (Jones-Zener), is that of
+:mod:`._magnetic` for these bands, evaluated by parts as there (:func:`._magnetic.by_parts_current`):
 
     g_i = f0(eps~_i) + sum_{n <= 2} (tau L_i)^n g1_0,   L_i = -(q / D_i) (v~_i x B) . d_k,
     g1_0 = -tau q f0'(eps~_i) X_i,   X_i = dk/dt . v~_i / q = E . v~_i + (a_i x B) . v~_i / D_i,
     J = q sum_i int dk g_i R_i,   R_i = D_i dx/dt.
 
-Evaluation with one nested derivative fewer than the direct series (:mod:`._magnetic` nests
-three): L_i leaves f0'(eps~_i) alone ((v~ x B) . v~ = 0), and int f0' (tau L Y) R =
-int f0' Y (tau L' R) with tau L' R = tau q (v~ x B) . d_k (R / D) (parts; d_k . (v~ x B) = 0
-as v~ is a gradient, (v~ x B) . d_k f0' = 0, and f0' vanishes on the grid's edge or the grid is
-periodic), so
-
-    J = q sum_i int dk { f0(eps~_i) R_i - tau q f0'(eps~_i) [X_i (R_i + tau L' R_i)
-                                                         + (tau L X_i)(tau L' R_i)] },
-
-which needs only d_k X and d_k (R / D), second derivatives of eps~: one forward pass over the
-first derivatives, shared by every Fermi level (f0' enters after the derivatives). It equals the
-direct series after the k-sum (to the quadrature error of a total derivative), not point by point.
-
 Limits: one-band manifolds give the equations of :mod:`._magnetic` (SSCT in B) term by term
-(a_i = -q E x Omega; the evaluated currents agree after the k-sum, see above);
+(a_i = -q E x Omega);
 B = 0 gives plain MSCT (:func:`._integrands.msct_current`); E -> 0 with the manifold's bands
 split gives per-band SSCT in B at linear order in E (Omega_i -> Omega_n, m_i -> m_n, a_i ->
 -q E x Omega_n). Beyond SSCT, m_i and Omega_i carry the field's corrections (O(E) where the
@@ -93,9 +81,8 @@ from .._linalg import matmul_small
 from .._types import Array, Complex, Float
 from ..geometry._kernel import BandGeometry, geometry_with_diagnostics
 from ..models import AbstractModel
-from ._distribution import level_occupations
 from ._integrands import Manifolds, hybridisation
-from ._magnetic import CHARGE, cross_axial
+from ._magnetic import Local, by_parts_current
 
 # The (a, b) of each axial component c with (a, b, c) cyclic: m_c and Omega_c = Omega^{ab}.
 _AXIAL = {2: ((0, 1),), 3: ((1, 2), (2, 0), (0, 1))}
@@ -216,11 +203,6 @@ def hybridised_bands(
     return energies, velocity, velocity - slope, omega, moment, (gaps[closest], pair)
 
 
-# What the hybridised bands of a point hand on: (eps~ (N,), v~ (N, d), a (N, d), D (N,),
-# Omega (N, c), (geometry, relative non-Hermiticity, (smallest hybridised gap, its bands))).
-Local = tuple[Array, Array, Array, Array, Array, tuple]
-
-
 def _bands(
     model: AbstractModel, x: Array, b: Array, field: Array, manifolds: Manifolds
 ) -> Callable[[Array], Local]:
@@ -270,27 +252,9 @@ def msct_magnetic_current(
     in the module docstring) at each of the L levels, and (geometry, relative non-Hermiticity,
     (smallest hybridised gap, its bands), D_i (N,)) of the point. ``magnetic_field`` (c,): B_z in 2D, (3,)
     in 3D. Units: natural (hbar = e = 1), as :func:`._integrands.msct_current`."""
-    q, b = CHARGE, magnetic_field
-    band = _bands(model, x, b, field, manifolds)
-
-    def drive_and_rate(kk: Array) -> tuple[tuple[Array, Array], tuple[Array, Array, Local]]:
-        """(X (N,), R / D (N, d)) at kk, with X, R and the bands as aux."""
-        local = band(kk)
-        _, velocity, anomalous, factor, omega, _ = local
-        drive = velocity @ field + jnp.sum(cross_axial(anomalous, b) * velocity, axis=-1) / factor
-        rate = velocity + anomalous  # V; D dx/dt = V - q (V . Omega) B
-        if kk.shape[0] == 3:
-            rate = rate - q * jnp.sum(rate * omega, axis=-1)[:, None] * b[None, :]
-        return (drive, rate / factor[:, None]), (drive, rate, local)
-
-    (d_drive, d_scaled), (drive, rate, local) = jax.jacfwd(drive_and_rate, has_aux=True)(k)
-    shifted, velocity, _, factor, _, extra = local
-    direction = cross_axial(velocity, b)  # v~ x B (N, d)
-    lorentz_drive = -tau * q * jnp.sum(d_drive * direction, axis=-1) / factor  # tau L X
-    lorentz_rate = tau * q * jnp.einsum("nc,nac->na", direction, d_scaled)  # tau L' R
-    relaxation = drive[:, None] * (rate + lorentz_rate) + lorentz_drive[:, None] * lorentz_rate
-    f0, slope, _ = level_occupations(shifted, mu, temperature)  # (L, N)
-    return q * f0 @ rate - tau * q**2 * slope @ relaxation, (*extra, factor)
+    band = _bands(model, x, magnetic_field, field, manifolds)
+    value, local = by_parts_current(band, k, field, magnetic_field, mu, temperature, tau)
+    return value, (*local[5], local[3])
 
 
 def magnetic_msct_current(
