@@ -98,10 +98,12 @@ EVALUATION_OFFSET = 32
 # Bytes per further Fermi level of one evaluation: its occupations, pair masks and value
 # (about n_bands^2 + d^3 entries, 8 bytes or less each), an upper estimate like the above.
 LEVEL_BYTES = 8
-# The SSCT integrand in B (transport/_magnetic.py) nests three forward-mode derivatives over k:
-# XLA's memory analysis of compiled B sweeps measured 4.7 kB per evaluation for a 2D two-band
-# model (massive Dirac) and 22 kB for a 3D one (WeylLattice) on CPU, 0.5x and 1.1x of the estimate
-# above; it is multiplied by d + 1 for them (5.8x and 3.7x above the measurements).
+# The integrand in B (transport/_magnetic.py) nests forward-mode derivatives over k. With the
+# direct Jones-Zener series (three levels, until 2026-12-04) XLA's memory analysis of compiled B
+# sweeps measured 4.7 kB per evaluation for a 2D two-band model (massive Dirac) and 22 kB for a 3D
+# one (WeylLattice) on CPU, 0.5x and 1.1x of the estimate above; it is multiplied by d + 1 for
+# them (5.8x and 3.7x above those measurements; the series summed by parts nests two levels and
+# needs less, so the factor stays an upper estimate).
 
 
 def evaluation_bytes(n_bands: int, d: int, n_levels: int = 1, magnetic: bool = False) -> int:
