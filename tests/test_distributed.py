@@ -6,6 +6,7 @@ One launch of two processes (``WORKER``) computes, in each process:
 * a sweep with one batched point (a ``mu`` axis: each point's k-grid is split; split "k"),
 * ``hall_conductivity`` with ``devices=jax.devices()`` (the k-grid split over both processes),
 * the error of a gap that closes on a grid point (the diagnostics merged across processes),
+* ``evolve`` on a batch of five trajectories with ``devices=jax.devices()`` (dealt over both),
 then runs ``semiclassical-jax run`` with the same sweep, once into a folder that process 0 must
 refuse (every process exits 2) and once for real. This process computes the same on one device
 and compares: 1e-12 relative (only the order of the additions differs).
@@ -32,6 +33,8 @@ N_K = 9  # odd: the Monkhorst-Pack grid holds k = (pi, pi), where QWZ(m = 2) clo
 MASSES = [-1.0, 0.5, 1.5]
 MUS = [-0.5, 0.0, 0.7]
 ROLL = 30  # moves k = (pi, pi) (index 40) to index 70, the second half of the grid
+# A batch of 5 Landau-Zener sweeps (ky from -0.2 to 0.2), dealt over the devices of both processes
+K0_BATCH = [[-3.0, ky] for ky in np.linspace(-0.2, 0.2, 5).tolist()]
 CONFIG = f"""
 [model]
 type = "QWZ"
@@ -79,9 +82,12 @@ WORKER = textwrap.dedent(
         gap = "no error"
     except ValueError as error:
         gap = str(error)
+    batch = sj.evolve(models.MassiveDirac(1.0, 0.3), None, {K0_BATCH}, t1=6.0, field=[-1.0, 0.0],
+                      band=0, rtol=1e-9, atol=1e-9, chunk_size=2, devices=jax.devices())
+    upper = np.asarray(sj.distributed.process_local(batch.populations))[:, -1, 1]
     by_mass.save(f"{{out}}/api/by_mass-{{pid}}.npz")  # process 0 writes, process 1 does not
     np.savez(f"{{out}}/values-{{pid}}.npz", by_mass=by_mass.values, by_mu=by_mu.values,
-             sigma=np.asarray(sigma))
+             sigma=np.asarray(sigma), upper=upper)
     flags = ["--no-plots", "--coordinator", address, "--num-processes", "2", "--process-id",
              str(pid)]
     refused = cli.main(["run", f"{{out}}/config.toml", "--out", f"{{out}}/busy", *flags])
@@ -187,7 +193,16 @@ def test_two_processes_give_the_single_process_result(tmp_path):
     rolled = sj.grids.KGrid(np.roll(bz.points, ROLL, axis=0), bz.weights)
     with pytest.raises(ValueError, match=r"k=\[3.14159265 3.14159265\]") as gap:
         sj.hall_conductivity(models.QWZ(2.0), rolled, mu=0.0, temperature=0.0)
-    expected = {"by_mass": by_mass.values, "by_mu": by_mu.values, "sigma": np.asarray(sigma)}
+    batch = sj.evolve(
+        models.MassiveDirac(1.0, 0.3), None, np.array(K0_BATCH), t1=6.0, field=[-1.0, 0.0],
+        band=0, rtol=1e-9, atol=1e-9, chunk_size=2, devices=device,
+    )  # fmt: skip
+    expected = {
+        "by_mass": by_mass.values,
+        "by_mu": by_mu.values,
+        "sigma": np.asarray(sigma),
+        "upper": np.asarray(batch.populations)[:, -1, 1],
+    }
     differences = {}
     for pid in (0, 1):
         with np.load(os.path.join(out, f"values-{pid}.npz")) as values:
