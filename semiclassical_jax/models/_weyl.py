@@ -16,8 +16,9 @@ class WeylLattice(AbstractLatticeModel):
     H(k) = sin kx sx + sin ky sy + (cos kx + cos ky + cos kz - cos k0 - 2) sz.
 
     For 0 < ``k0`` < pi the bands touch only at the nodes k = (0, 0, -+k0), at zero energy, where
-    H ~ qx sx + qy sy -+ sin(k0) qz sz: chirality +1 at (0, 0, -k0) and -1 at (0, 0, +k0)
-    (:func:`semiclassical_jax.weyl_chirality`'s convention, lower band). Each (kx, ky) slice is a
+    H ~ qx sx + qy sy +- sin(k0) qz sz (q = k - node; cos(-+k0 + qz) ~ cos k0 +- sin(k0) qz):
+    chirality +1 at (0, 0, -k0) and -1 at (0, 0, +k0) (:func:`semiclassical_jax.weyl_chirality`'s
+    convention, lower band). Each (kx, ky) slice is a
     QWZ model with mass cos kz - cos k0 - 2: the lower band's slice Chern number (plane (0, 1)) is
     1 for |kz| < k0 and 0 for |kz| > k0, so with the Fermi level at the nodes the intrinsic
     anomalous Hall conductivity is sigma_xy = -(1 / 2 pi) (2 k0 / 2 pi) (e^2/h per lattice
