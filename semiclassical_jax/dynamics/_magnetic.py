@@ -26,6 +26,7 @@ from .._guards import magnetic_field_at
 from .._types import Array, Float
 from ..geometry._kernel import (
     BandGeometry,
+    axial_pairs,
     band_geometry_unchecked,
     depends_on_position,
     intracell_position,
@@ -48,10 +49,6 @@ def lorentz_force(velocity: Float[Array, " d"], magnetic_field: Float[Array, " c
     d = velocity.shape[0]
     force = CHARGE * jnp.cross(as_vector3(velocity, d), as_vector3(magnetic_field, d))
     return force[:d]
-
-
-# (a, b) of each moment / curvature component c, (a, b, c) cyclic (the kernel's order)
-_PAIRS = {2: ((0, 1),), 3: ((1, 2), (2, 0), (0, 1))}
 
 
 def _pauli_vector(model, x, k) -> Float[Array, " 4"]:
@@ -83,7 +80,10 @@ def _two_band_terms(model, x, k, band: int):
     n = jnp.where(gapped, vector / r, np.array([0.0, 0.0, -1.0]))
     gradient = dq[:, 0] + sign * derivative @ n
     triple = jnp.stack(
-        [jnp.dot(vector, jnp.cross(derivative[a], derivative[b])) for a, b in _PAIRS[k.shape[0]]]
+        [
+            jnp.dot(vector, jnp.cross(derivative[a], derivative[b]))
+            for a, b in axial_pairs(k.shape[0])
+        ]
     )
     moment = jnp.where(gapped, -triple / (2.0 * jnp.where(gapped, r2, 1.0)), 0.0)
     return gradient, sign * moment / r, moment

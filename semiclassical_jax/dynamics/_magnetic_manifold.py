@@ -32,11 +32,8 @@ import jax.numpy as jnp
 
 from .._guards import magnetic_field_at
 from .._types import Array, Complex, Float
-from ..geometry._kernel import BandGeometry, band_geometry_unchecked
+from ..geometry._kernel import BandGeometry, axial_pairs, band_geometry_unchecked
 from ._magnetic import CHARGE, solved_rates
-
-# (a, b) of each moment / curvature component c: eps_abc with (a, b, c) cyclic (the kernel's)
-_PAIRS = {2: ((0, 1),), 3: ((1, 2), (2, 0), (0, 1))}
 
 
 def _require_uniform(geometry: BandGeometry) -> None:
@@ -59,7 +56,7 @@ def _mean_curvature_vector(geometry: BandGeometry, manifold: tuple[int, ...], c)
     d = geometry.dim
     curvature = geometry.nonabelian_curvature(manifold)[d:, d:]
     mean = jnp.real(jnp.einsum("n,abnm,m->ab", jnp.conj(c), curvature, c))
-    return jnp.stack([mean[i, j] for i, j in _PAIRS[d]])
+    return jnp.stack([mean[i, j] for i, j in axial_pairs(d)])
 
 
 def moment_matrix_along(

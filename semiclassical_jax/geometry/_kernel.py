@@ -323,7 +323,7 @@ class BandGeometry(eqx.Module):
         # (dH_a)_nl (dH_b)_ln / (eps_l - eps_n) = (dH_a)_nl Q_b,ln; summed over (a, b) with eps_abc
         # the two orders are complex conjugates, so m^c = Im sum_l (dH_a)_nl Q_b,ln, (a, b, c) cyclic.
         dh = self.dH[d:]
-        pairs = _moment_pairs(d)
+        pairs = axial_pairs(d)
         return jnp.stack(
             [
                 jnp.imag(jnp.sum(dh[a] * jnp.swapaxes(quotients[b], -1, -2), axis=-1))
@@ -347,12 +347,12 @@ class BandGeometry(eqx.Module):
         a = jnp.array(manifold)
         e = self.energies
         if len(manifold) == self.n_bands:
-            return jnp.zeros((len(_moment_pairs(d)), len(manifold), len(manifold)), self.dH.dtype)
+            return jnp.zeros((len(axial_pairs(d)), len(manifold), len(manifold)), self.dH.dtype)
         r = jnp.array(complement(manifold, self.n_bands))
         g = self.remote_couplings(manifold)[d:]  # (d, na, nr)
         weight = e[r][None, None, :] - 0.5 * (e[a][:, None, None] + e[a][None, :, None])
         components = []
-        for first, second in _moment_pairs(d):
+        for first, second in axial_pairs(d):
             term = jnp.einsum("nl,ml,nml->nm", g[first], jnp.conj(g[second]), weight)
             components.append(-0.5j * (term - jnp.conj(term.T)))  # eps_abc: S_ba = S_ab^dagger
         return jnp.stack(components)
@@ -363,7 +363,7 @@ class BandGeometry(eqx.Module):
         :meth:`berry_curvature`."""
         d = self.dim
         omega = self.berry_curvature(dropped)[:, d:, d:]
-        return jnp.stack([omega[:, a, b] for a, b in _moment_pairs(d)], axis=-1)
+        return jnp.stack([omega[:, a, b] for a, b in axial_pairs(d)], axis=-1)
 
     def phase_space_factor(self, magnetic_field: Float[Array, " c"]) -> Float[Array, " n"]:
         """D_n = 1 - q B . Omega_n = 1 + B . Omega_n (charge q = -1; PHYSICS.md section 5), the
@@ -397,9 +397,9 @@ class BandGeometry(eqx.Module):
         return curvature + self.position_curvature[d:, d:]
 
 
-def _moment_pairs(dim: int) -> tuple[tuple[int, int], ...]:
-    """The (a, b) of each moment component c with (a, b, c) cyclic: ((0, 1),) in 2D (m_z), the
-    three in 3D."""
+def axial_pairs(dim: int) -> tuple[tuple[int, int], ...]:
+    """The (a, b) of each axial component c (moment, curvature vector Omega_c = Omega^{ab}) with
+    (a, b, c) cyclic: ((0, 1),) in 2D (the z component), the three in 3D."""
     if dim == 2:
         return ((0, 1),)
     if dim == 3:

@@ -79,13 +79,10 @@ from .._guards import magnetic_field_at
 from .._eigh import degeneracy_tolerance, safe_inverse
 from .._linalg import matmul_small
 from .._types import Array, Complex, Float
-from ..geometry._kernel import BandGeometry, geometry_with_diagnostics
+from ..geometry._kernel import BandGeometry, axial_pairs, geometry_with_diagnostics
 from ..models import AbstractModel
 from ._integrands import Manifolds, hybridisation
 from ._magnetic import Local, by_parts_current
-
-# The (a, b) of each axial component c with (a, b, c) cyclic: m_c and Omega_c = Omega^{ab}.
-_AXIAL = {2: ((0, 1),), 3: ((1, 2), (2, 0), (0, 1))}
 
 
 def _in_basis(basis: Complex[Array, "n i"], matrices: Complex[Array, "... n n"]) -> Array:
@@ -160,7 +157,7 @@ def _partner_terms(
     """(Omega^hyb (Na, c), m^hyb (Na, c)) of the hybridised states from W (module docstring);
     pairs within ``tolerance`` are left out (the gap check refuses them)."""
     z = w * safe_inverse(energies[:, None] - energies[None, :], tolerance)  # W_ij / (E_i - E_j)
-    pairs = _AXIAL[w.shape[0]]
+    pairs = axial_pairs(w.shape[0])
     curvature = [2.0 * jnp.imag(jnp.sum(z[a] * z[b].T, axis=-1)) for a, b in pairs]
     moment = [jnp.imag(jnp.sum(w[a] * z[b].T, axis=-1)) for a, b in pairs]
     return jnp.stack(curvature, axis=-1), jnp.stack(moment, axis=-1)
@@ -179,7 +176,7 @@ def hybridised_bands(
     (None for a one-band manifold). Units: energy, energy x length (v, a), length^2,
     energy x length^2."""
     d = geometry.dim
-    pairs = _AXIAL[d]
+    pairs = axial_pairs(d)
     index = jnp.array(manifold)
     energies, mixing = hybridisation(geometry, manifold, field)
     h_a = geometry.dH[d:, index][:, :, index]
