@@ -10,8 +10,8 @@ Steps: :func:`find_batch` finds the batch and its size; :func:`prepare_batch` ru
 checks and the value checks of member 0 exactly as for a single run (errors name the argument and
 value), then the value checks of every member that can be made before the solve (finite inputs,
 t1 > t0, |chi0| = 1, saveat times inside [t0, t1]; errors name the members); :func:`solve_batch`
-runs every member's checked solve through :func:`map_batch` (grouped by duration t1 - t0, in
-chunks, over devices), with the stages of an explicit Runge-Kutta solver unrolled
+runs every member's checked solve through :func:`map_batch` (grouped by an estimate of its step
+count, :func:`step_estimates`, in chunks, over devices), with the stages of an explicit Runge-Kutta solver unrolled
 (:class:`UnrolledRungeKutta`: the same method, faster per step under vmap). Failed runs are flagged
 per member (``Trajectory.success``). A bad argument that only shows inside the compiled solve
 (e.g. H not Hermitian at one member's start) is not raised there (an error raised on one device
@@ -26,8 +26,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._eigh import eigh
 from .._guards import fail, is_concrete
 from .._pytree import leaf_name
+from .._types import Array, Float
 from ._arguments import (
     CHI0_ATOL,
     Setup,
@@ -38,6 +40,7 @@ from ._arguments import (
 )
 from ._batch import BatchPlan, batch_plan, map_batch, report_members
 from ._core import Trajectory, solve
+from ._exponential import InteractionPictureSolver
 from ._fields import AbstractField, UniformField
 from ._unrolled import unrolled
 
@@ -217,6 +220,38 @@ def _disarmed(failed, t0, t1, ts, x0, k0, chi0):
     return t0, t1, ts, x0, k0, chi0
 
 
+def step_estimates(
+    shared: dict[str, Any], members: dict[str, Any], setup: Setup, size: int
+) -> Float[Array, " B"]:
+    """A number proportional to each member's expected step count, the key the batch is grouped
+    by: (t1 - t0) x the spread of the band energies that chi's phase rotates with at (x0, k0)
+    (every band for method="full", the manifold's for "nonabelian"): an explicit solver must
+    resolve exp(-i (eps_n - <H>) t), so its step shrinks as 1 / spread (PHYSICS.md section 2).
+    The duration alone for the Abelian method (no phase; its steps follow x and k), for the
+    interaction-picture solver (it removes the phase) and where x0, k0 and the model are common.
+    A spread of zero (a one-band model, a degenerate start) counts as a thousandth of the largest.
+    """
+    t0 = members.get("t0", shared.get("t0"))
+    t1 = members.get("t1", shared.get("t1"))
+    duration = jnp.broadcast_to(t1 - t0, (size,))
+    phase = setup.method != "abelian" and not isinstance(setup.solver, InteractionPictureSolver)
+    if not phase or not {"model", "x0", "k0"} & set(members):
+        return duration
+    bands = None if setup.method == "full" else jnp.array(setup.manifold)
+    batched, static = eqx.partition(members, eqx.is_array)
+
+    def spread(member: dict[str, Any]) -> Array:
+        v = {**shared, **eqx.combine(member, static)}
+        h = jnp.asarray(v["model"](v["x0"], v["k0"]))
+        energies = eigh(h)[0] if bands is None else eigh(h)[0][bands]
+        return jnp.max(energies) - jnp.min(energies)
+
+    spreads = jnp.nan_to_num(jax.vmap(spread)(batched), nan=0.0, posinf=0.0)
+    largest = jnp.max(spreads)
+    spreads = jnp.where(largest > 0, jnp.maximum(spreads, 1e-3 * largest), 1.0)
+    return duration * spreads
+
+
 @eqx.filter_jit
 def solve_batch(
     shared: dict[str, Any],
@@ -227,8 +262,8 @@ def solve_batch(
 ) -> tuple[Trajectory, Any]:
     """(a :class:`Trajectory` with the batch axis in front of every field, (B,) whether each
     member's arguments failed a value check), in the members' order: every member's checks
-    (:func:`input_checks`, not raised) and :func:`solve`, grouped by duration t1 - t0, chunked
-    and sharded by :func:`map_batch`."""
+    (:func:`input_checks`, not raised) and :func:`solve`, grouped by :func:`step_estimates`,
+    chunked and sharded by :func:`map_batch`."""
 
     def run(shared: dict[str, Any], member: dict[str, Any]) -> tuple[Trajectory, Any]:
         v = {**shared, **member}
@@ -241,10 +276,7 @@ def solve_batch(
         trajectory = solve(v["model"], v["field"], v["magnetic"], x0, k0, chi0, t0, t1, ts, setup)
         return trajectory, failed
 
-    t0 = members.get("t0", shared.get("t0"))
-    t1 = members.get("t1", shared.get("t1"))
-    duration = jnp.broadcast_to(t1 - t0, (plan.size,))
-    return map_batch(run, shared, members, duration, plan)  # fmt: skip
+    return map_batch(run, shared, members, step_estimates(shared, members, setup, plan.size), plan)
 
 
 def _report_arguments(batch: Batch, failed: Any, trajectory: Trajectory, arguments: dict) -> Any:

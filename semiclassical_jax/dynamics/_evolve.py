@@ -183,7 +183,8 @@ def evolve(
     shape), and/or a batched model with ``batched_model=True`` (every array leaf of ``model``
     carries the leading axis B, e.g. ``jax.vmap(lambda m: MassiveDirac(1.0, m))(masses)``).
     Arguments without the axis are common to all members; ``saveat=n`` gives each member n times
-    in its own [t0, t1]. The members are sorted by duration t1 - t0 (similar step counts share a
+    in its own [t0, t1]. The members are sorted by an estimate of their step counts, duration x
+    the spread of the energies chi's phase rotates with at (x0, k0) (similar step counts share a
     chunk: adaptive steps under vmap go in lock step), run ``chunk_size`` at a time under
     ``vmap`` inside ``lax.map`` (memory bounded by the chunk; default 128 members on CPU, 2^16 on
     an accelerator), and dealt out evenly over ``devices`` (default ``jax.devices()``; one device:
