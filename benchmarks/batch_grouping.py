@@ -83,7 +83,8 @@ def main() -> None:
 
     print(
         f"Batch of {args.n} full-band wavepackets, equal durations, step counts "
-        f"{int(steps.min())}-{int(steps.max())}, chunks of {args.chunk}, rtol = atol = {args.rtol:g}, "
+        f"{int(steps.min())}-{int(steps.max())}, chunks of {args.chunk}, "
+        f"rtol = atol = {args.rtol:g}, "
         f"{cpu_name()}, {jax.devices()[0].platform} (1 device), jax {jax.__version__}, "
         f"{time.strftime('%Y-%m-%d')}\n"
     )

@@ -11,8 +11,9 @@ RecursiveCheckpointAdjoint) and the forward-mode gradient ``jax.jacfwd(f)`` with
 ``diffrax.ForwardMode()`` (the package's default for few parameters). The six programs take
 turns for ``--rounds`` rounds (each at least 0.2 s of calls per round); times are the best round,
 ratios the median over rounds of the ratio within a round (this VM's speed drifts by tens of
-per cent within a minute), compile = first call - best. The bar: the new integrator's reverse / forward
-ratio not worse than Dopri8's (diffrax's own floor, benchmarks/RESULTS.md "Gradient cost", accepted).
+per cent within a minute), compile = first call - best. The bar: the new integrator's
+reverse / forward ratio not worse than Dopri8's (diffrax's own floor, benchmarks/RESULTS.md
+"Gradient cost", accepted).
 """
 
 import argparse

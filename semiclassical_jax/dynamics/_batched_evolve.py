@@ -11,12 +11,13 @@ checks and the value checks of member 0 exactly as for a single run (errors name
 value), then the value checks of every member that can be made before the solve (finite inputs,
 t1 > t0, |chi0| = 1, saveat times inside [t0, t1]; errors name the members); :func:`solve_batch`
 runs every member's checked solve through :func:`map_batch` (grouped by an estimate of its step
-count, :func:`step_estimates`, in chunks, over devices), with the stages of an explicit Runge-Kutta solver unrolled
-(:class:`UnrolledRungeKutta`: the same method, faster per step under vmap). Failed runs are flagged
-per member (``Trajectory.success``). A bad argument that only shows inside the compiled solve
-(e.g. H not Hermitian at one member's start) is not raised there (an error raised on one device
-would leave the others waiting in the sharded computation): that member is not integrated, and
-after the batch :func:`_report_arguments` raises its single-run error, naming the members.
+count, :func:`step_estimates`, in chunks, over devices), with the stages of an explicit
+Runge-Kutta solver unrolled (:class:`UnrolledRungeKutta`: the same method, faster per step under
+vmap). Failed runs are flagged per member (``Trajectory.success``). A bad argument that only
+shows inside the compiled solve (e.g. H not Hermitian at one member's start) is not raised there
+(an error raised on one device would leave the others waiting in the sharded computation): that
+member is not integrated, and after the batch :func:`_report_arguments` raises its single-run
+error, naming the members.
 """
 
 from typing import Any, NamedTuple
@@ -243,7 +244,8 @@ def step_estimates(
     def spread(member: dict[str, Any]) -> Array:
         v = {**shared, **eqx.combine(member, static)}
         h = jnp.asarray(v["model"](v["x0"], v["k0"]))
-        energies = eigh(h)[0] if bands is None else eigh(h)[0][bands]
+        energies = eigh(h)[0]
+        energies = energies if bands is None else energies[bands]
         return jnp.max(energies) - jnp.min(energies)
 
     spreads = jnp.nan_to_num(jax.vmap(spread)(batched), nan=0.0, posinf=0.0)

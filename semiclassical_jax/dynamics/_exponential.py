@@ -20,9 +20,9 @@ G's eigenvectors V come from the package's small-N :func:`eigh` (no LAPACK insid
 stop-gradient copy of the state and of the model's parameters: any frozen G gives a consistent
 scheme, so derivatives (forward or reverse) are those of the same Runge-Kutta method applied to
 the variational equations, accurate to the tolerance, and never differentiate eigenvectors. The
-frames act on the packed state as real (2N, 2N) matrices, U^dagger as U's transpose. The step rescales chi1 to the norm of chi0 (a
-projection onto the invariant |chi| = const, of the size of the local error), so the norm is kept
-to round-off.
+frames act on the packed state as real (2N, 2N) matrices, U^dagger as U's transpose. The step
+rescales chi1 to the norm of chi0 (a projection onto the invariant |chi| = const, of the size of
+the local error), so the norm is kept to round-off.
 """
 
 from typing import ClassVar
@@ -56,7 +56,7 @@ def _frames(vectors: Complex[Array, "n n"], energies, taus) -> Float[Array, "m 2
     return _real_form(jax.vmap(_function, in_axes=(None, 0))(vectors, phases))
 
 
-def _times(matrix: Float[Array, "s s"], vector: Float[Array, " s"]) -> Array:
+def _times(matrix: Array, vector: Array) -> Array:
     """matrix @ vector as a broadcast sum (XLA's CPU dot kernels are slow for tiny matrices)."""
     return jnp.sum(matrix * vector[None, :], axis=-1)
 
@@ -75,8 +75,7 @@ def _generator(model, packed: Float[Array, " s"], dim: int):
     h = jnp.asarray(eqx.combine(jax.lax.stop_gradient(parameters), static)(x, k))
     h = 0.5 * (h + jnp.conj(h.T))
     norm2 = jnp.sum(jnp.abs(chi) ** 2)
-    mean = jnp.real(jnp.sum(jnp.conj(chi) * jnp.sum(h * chi[None, :], axis=-1)))
-    mean = mean / jnp.where(norm2 > 0, norm2, 1.0)
+    mean = jnp.real(jnp.sum(jnp.conj(chi) * _times(h, chi))) / jnp.where(norm2 > 0, norm2, 1.0)
     energies, vectors = eigh(h)
     return energies - mean, vectors
 

@@ -609,9 +609,10 @@ def nonlinear_hall_current(
 ) -> Float[Array, "*S d"]:
     """The SSCT current at order tau E^2: J_a = tau sum_bc D_cab E_b E_c (Berry-curvature dipole).
 
-    Derived from paper Eqs. 46-47 (PHYSICS.md section 3) without texture: f = f0 + tau E . d_k f0 and dx/dt = v + Omega^{kk} E,
-    so the tau E^2 term of J = -int f dx/dt is -tau int (E . d_k f0)(Omega^{kk} E). In 2D with
-    D_c = D[c, 0, 1]: J = tau (E . D) (E_y, -E_x). Shape (d,), or (*S, d) for levels of shape S.
+    Derived from paper Eqs. 46-47 (PHYSICS.md section 3) without texture: f = f0 + tau E . d_k f0
+    and dx/dt = v + Omega^{kk} E, so the tau E^2 term of J = -int f dx/dt is
+    -tau int (E . d_k f0)(Omega^{kk} E). In 2D with D_c = D[c, 0, 1]: J = tau (E . D) (E_y, -E_x).
+    Shape (d,), or (*S, d) for levels of shape S.
 
     Examples:
         >>> import numpy as np

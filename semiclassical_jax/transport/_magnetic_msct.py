@@ -32,7 +32,8 @@ V_i = v~_i + a_i = v_i - d(m_i . B) / dk, eliminating dk/dt = q E + q dx/dt x B 
 
 and the Boltzmann equation in the relaxation-time approximation, with the field part of dk/dt
 acting on g1 dropped as in MSCT and the Lorentz part to second order (Jones-Zener), is that of
-:mod:`._magnetic` for these bands, evaluated by parts as there (:func:`._magnetic.by_parts_current`):
+:mod:`._magnetic` for these bands, evaluated by parts as there
+(:func:`._magnetic.by_parts_current`):
 
     g_i = f0(eps~_i) + sum_{n <= 2} (tau L_i)^n g1_0,   L_i = -(q / D_i) (v~_i x B) . d_k,
     g1_0 = -tau q f0'(eps~_i) X_i,   X_i = dk/dt . v~_i / q = E . v~_i + (a_i x B) . v~_i / D_i,
