@@ -25,8 +25,6 @@ rescales chi1 to the norm of chi0 (a projection onto the invariant |chi| = const
 the local error), so the norm is kept to round-off.
 """
 
-from typing import ClassVar
-
 import diffrax
 import equinox as eqx
 import jax
@@ -35,6 +33,7 @@ import numpy as np
 
 from .._eigh import eigh
 from .._types import Array, Complex, Float
+from ._unrolled import TableauSolver, combination
 from ._vector_fields import unpack_state
 
 
@@ -88,12 +87,7 @@ def _keep_norm(packed: Float[Array, " s"], reference: Float[Array, " s"], dim: i
     return jnp.concatenate([packed[: 2 * dim], scale * packed[2 * dim :]])
 
 
-def _combination(weights: np.ndarray, increments: list) -> Array | int:
-    """sum_i weights_i increments_i over the non-zero weights (0 if none)."""
-    return sum(w * kk for w, kk in zip(weights, increments, strict=True) if w != 0)
-
-
-class InteractionPictureSolver(diffrax.AbstractAdaptiveSolver):
+class InteractionPictureSolver(TableauSolver):
     """Lawson (interaction-picture) Runge-Kutta on the packed wavepacket state (module docstring)
     for the full-band and non-Abelian equations of PHYSICS.md section 2 (paper Eqs. 8-10, 34, 42).
 
@@ -113,23 +107,6 @@ class InteractionPictureSolver(diffrax.AbstractAdaptiveSolver):
         'Dopri8'
     """
 
-    base: diffrax.AbstractERK = diffrax.Dopri8()
-
-    term_structure: ClassVar = diffrax.ODETerm
-    interpolation_cls: ClassVar = diffrax.LocalLinearInterpolation
-
-    def order(self, terms):
-        return self.base.order(terms)
-
-    def error_order(self, terms):
-        return self.base.error_order(terms)
-
-    def init(self, terms, t0, t1, y0, args):
-        return None
-
-    def func(self, terms, t0, y0, args):
-        return terms.vf(t0, y0, args)
-
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
         del solver_state, made_jump
         dim = int(args[0].dim)
@@ -142,13 +119,13 @@ class InteractionPictureSolver(diffrax.AbstractAdaptiveSolver):
         rows = (np.zeros(0),) + tuple(tableau.a_lower)
         increments = []
         for stage, (node, row) in enumerate(zip(nodes[:-1], rows, strict=True)):
-            z = y0 + _combination(row, increments)  # (x, k, psi) at the stage
+            z = y0 + combination(row, increments)  # (x, k, psi) at the stage
             f = terms.vf(t0 + node * dt, _rotated(frames[stage], z, dim), args)
             pulled = _rotated(frames[stage].T, f, dim)  # U^dagger f: the transpose of U's real form
             pulled = pulled.at[2 * dim :].add(_times(i_generator, z[2 * dim :]))
             increments.append(dt * pulled)
         y1 = _keep_norm(
-            _rotated(frames[-1], y0 + _combination(tableau.b_sol, increments), dim), y0, dim
+            _rotated(frames[-1], y0 + combination(tableau.b_sol, increments), dim), y0, dim
         )
-        y_error = _rotated(frames[-1], _combination(tableau.b_error, increments), dim)
+        y_error = _rotated(frames[-1], combination(tableau.b_error, increments), dim)
         return y1, y_error, dict(y0=y0, y1=y1), None, diffrax.RESULTS.successful

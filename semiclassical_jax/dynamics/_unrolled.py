@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def _combination(weights: np.ndarray, increments: list):
+def combination(weights: np.ndarray, increments: list):
     """sum_i weights_i increments_i over the non-zero weights (0 if none)."""
     return sum(w * k for w, k in zip(weights, increments, strict=True) if w != 0)
 
@@ -37,11 +37,10 @@ def reuses_last_stage(tableau: diffrax.ButcherTableau) -> bool:
     return bool(np.isclose(tableau.c[-1], 1.0) and np.allclose(last, b[:-1]) and b[-1] == 0)
 
 
-class UnrolledRungeKutta(diffrax.AbstractAdaptiveSolver):
-    """``base``'s explicit Runge-Kutta step (tableau, order, error estimate), stages unrolled.
-
-    For a state that is one array (the packed wavepacket state of ``pack_state``).
-    """
+class TableauSolver(diffrax.AbstractAdaptiveSolver):
+    """A solver that writes out the step of ``base``'s Butcher tableau (its order and embedded
+    error estimate) on one packed array, with linear dense output between steps. Subclasses
+    implement ``step`` (and ``init`` where they keep a state)."""
 
     base: diffrax.AbstractERK = diffrax.Dopri8()
 
@@ -55,10 +54,20 @@ class UnrolledRungeKutta(diffrax.AbstractAdaptiveSolver):
         return self.base.error_order(terms)
 
     def init(self, terms, t0, t1, y0, args):
-        return terms.vf(t0, y0, args) if reuses_last_stage(self.base.tableau) else None
+        return None
 
     def func(self, terms, t0, y0, args):
         return terms.vf(t0, y0, args)
+
+
+class UnrolledRungeKutta(TableauSolver):
+    """``base``'s explicit Runge-Kutta step (tableau, order, error estimate), stages unrolled.
+
+    For a state that is one array (the packed wavepacket state of ``pack_state``).
+    """
+
+    def init(self, terms, t0, t1, y0, args):
+        return terms.vf(t0, y0, args) if reuses_last_stage(self.base.tableau) else None
 
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
         tableau = self.base.tableau
@@ -72,10 +81,10 @@ class UnrolledRungeKutta(diffrax.AbstractAdaptiveSolver):
         increments = [dt * first]
         last = first
         for node, row in zip(tableau.c, tableau.a_lower, strict=True):
-            last = terms.vf(t0 + node * dt, y0 + _combination(row, increments), args)
+            last = terms.vf(t0 + node * dt, y0 + combination(row, increments), args)
             increments.append(dt * last)
-        y1 = y0 + _combination(tableau.b_sol, increments)
-        y_error = _combination(tableau.b_error, increments)
+        y1 = y0 + combination(tableau.b_sol, increments)
+        y_error = combination(tableau.b_error, increments)
         state = last if solver_state is not None else None
         return y1, y_error, dict(y0=y0, y1=y1), state, diffrax.RESULTS.successful
 
